@@ -5,7 +5,7 @@
     AssistwatchError                 root; ``retryable`` says whether FC should retry the event
     ├── BadInput                     a malformed or unknown event: logged, never retried
     ├── ConfigError                  a broken setting or routing file: names the variable/field
-    ├── ApiError                     a Cloud Assistant / STS OpenAPI error (Code, Message, RequestId)
+    ├── ApiError                     an OpenAPI error (Code, Message, RequestId)
     │   ├── ApiAuthError             wrong key, expired token, no permission: not retried
     │   ├── ApiRequestError          invalid parameter and other 4xx: not retried
     │   └── ApiTransientError        throttling, 5xx, network: retried, then raised to FC
