@@ -1,0 +1,176 @@
+"""Configuration from the environment (prefix ``ASSISTWATCH_``), validated once per cold start.
+
+A bad value stops the run with one line naming the variable (``load_settings``), never a
+traceback. Secrets are ``SecretStr``. The variables are a public contract: each is in the
+README.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from lib.errors import ConfigError
+from lib.urls import require_secure_url
+
+__all__ = ["SOURCES", "Settings", "Source", "load_settings", "parse_duration"]
+
+Source = Literal["ecs.command", "ecs.file", "eflo.command", "eflo.file"]
+SOURCES: tuple[Source, ...] = ("ecs.command", "ecs.file", "eflo.command", "eflo.file")
+_DEFAULT_SOURCES: list[Source] = ["ecs.command", "ecs.file"]
+_REGION = re.compile(r"^[a-z]{2,}(-[a-z0-9]+)+$")
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
+_UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(value: object) -> timedelta:
+    """Parse ``90``, ``90s``, ``15m``, ``1h``, ``2d`` or ``1w`` into a timedelta."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, int | float):
+        return timedelta(seconds=float(value))
+    match = _DURATION.match(str(value))
+    if not match:
+        raise ValueError("expected a duration such as 90s, 15m, 1h or 2d")
+    number, unit = match.groups()
+    return timedelta(seconds=float(number) * _UNIT_SECONDS[unit])
+
+
+def _comma_list(value: object) -> object:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """Every ``ASSISTWATCH_*`` variable; see the README's configuration table."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ASSISTWATCH_", extra="ignore", frozen=True, case_sensitive=False
+    )
+
+    regions: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    sources: Annotated[list[Source], NoDecode] = Field(
+        default_factory=lambda: list(_DEFAULT_SOURCES)
+    )
+    ecs_endpoint: str | None = None
+    eflo_endpoint: str | None = None
+    vpc_endpoints: bool = False
+    state_url: str = "file://.assistwatch-state"
+    oss_endpoint: str | None = None
+    ots_endpoint: str | None = None
+    lookback: timedelta = timedelta(hours=1)
+    api_qps: float = Field(default=10.0, gt=0, le=1000)
+    accounts: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    dingtalk_url: SecretStr | None = None
+    dingtalk_secret: SecretStr | None = None
+    dingtalk_keyword: str | None = None
+    webhook_url: SecretStr | None = None
+    webhook_secret: SecretStr | None = None
+    console: bool = False
+    config: Path | None = None
+    lang: Literal["zh", "en"] = "zh"
+    timezone: str = "Asia/Shanghai"
+    include_cancelled: bool = False
+    show_output: bool = True
+
+    @field_validator("regions", "sources", "accounts", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        return _comma_list(value)
+
+    @field_validator("regions")
+    @classmethod
+    def _regions(cls, value: list[str]) -> list[str]:
+        bad = [region for region in value if not _REGION.match(region)]
+        if bad:
+            raise ValueError(f"not a region id: {', '.join(bad)} (expected e.g. cn-hangzhou)")
+        return value
+
+    @field_validator("accounts")
+    @classmethod
+    def _accounts(cls, value: list[str]) -> list[str]:
+        bad = [arn for arn in value if not arn.startswith("acs:ram::")]
+        if bad:
+            raise ValueError("expected RAM role ARNs such as acs:ram::1234567890:role/assistwatch")
+        return value
+
+    @field_validator("lookback", mode="before")
+    @classmethod
+    def _lookback(cls, value: object) -> timedelta:
+        return parse_duration(value)
+
+    @field_validator("ecs_endpoint", "eflo_endpoint", "oss_endpoint", "ots_endpoint")
+    @classmethod
+    def _endpoint(cls, value: str | None) -> str | None:
+        return None if value is None else require_secure_url(value, what="endpoint")
+
+    @field_validator("dingtalk_url", "webhook_url")
+    @classmethod
+    def _receiver_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            require_secure_url(value.get_secret_value(), what="receiver URL")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (e.g. Asia/Shanghai)") from None
+        return value
+
+    @model_validator(mode="after")
+    def _pairs(self) -> Settings:
+        if self.dingtalk_secret is not None and self.dingtalk_url is None:
+            raise ValueError("ASSISTWATCH_DINGTALK_SECRET is set without ASSISTWATCH_DINGTALK_URL")
+        if self.webhook_secret is not None and self.webhook_url is None:
+            raise ValueError("ASSISTWATCH_WEBHOOK_SECRET is set without ASSISTWATCH_WEBHOOK_URL")
+        if (
+            self.webhook_secret is not None
+            and not self.webhook_secret.get_secret_value().startswith("whsec_")
+        ):
+            raise ValueError(
+                "ASSISTWATCH_WEBHOOK_SECRET must be a Standard Webhooks secret (whsec_…)"
+            )
+        return self
+
+
+def _describe(error: ValidationError) -> str:
+    """One line per problem, each naming its variable, no input values (they may be secrets)."""
+    lines = []
+    for item in error.errors(include_url=False, include_input=False):
+        loc = [str(part) for part in item.get("loc", ()) if not isinstance(part, int)]
+        name = f"ASSISTWATCH_{loc[0].upper()}" if loc else "configuration"
+        message = str(item.get("msg", "invalid")).removeprefix("Value error, ")
+        lines.append(f"{name}: {message}")
+    return "; ".join(lines)
+
+
+def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Read and validate the settings; raise ConfigError naming each bad variable.
+
+    ``environ`` defaults to the process environment; tests pass their own mapping.
+    """
+    source = os.environ if environ is None else environ
+    values: dict[str, Any] = {
+        key[len("ASSISTWATCH_") :].lower(): value
+        for key, value in source.items()
+        if key.upper().startswith("ASSISTWATCH_")
+    }
+    values.update(overrides)
+    try:
+        # model_validate reads only ``values``: the mapping handed in is the whole truth.
+        return Settings.model_validate(values)
+    except ValidationError as error:
+        raise ConfigError(f"bad configuration: {_describe(error)}") from None
