@@ -48,3 +48,8 @@ class Alert(BaseModel):
     starts_at: datetime
     ends_at: datetime | None = None
     finding: Finding
+
+    @property
+    def key(self) -> str:
+        """``fingerprint/firing``: what a Message covers and a claim is about."""
+        return f"{self.fingerprint}/{self.firing}"

@@ -31,6 +31,9 @@ class Message(BaseModel):
     title: str
     text: str  # the human-readable body (markdown for robots), shown by the console/demo
     payload: dict[str, Any]  # the JSON body the receiver's API takes (unsigned)
+    # The alerts this message tells, as Alert.key ("fingerprint/firing"): the outbox confirms
+    # exactly these when the send succeeds, so a split notification never resends a part.
+    covers: tuple[str, ...] = ()
 
 
 class Receiver(Protocol):
