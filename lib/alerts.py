@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict
 
 from lib.findings import Finding
 
-__all__ = ["Alert", "AlertStatus", "fingerprint"]
+__all__ = ["Alert", "AlertStatus", "Decision", "decide", "fingerprint"]
 
 AlertStatus = Literal["firing", "resolved"]
 
@@ -53,3 +53,64 @@ class Alert(BaseModel):
     def key(self) -> str:
         """``fingerprint/firing``: what a Message covers and a claim is about."""
         return f"{self.fingerprint}/{self.firing}"
+
+
+def _when(finding: Finding) -> datetime | None:
+    return finding.finished_at or finding.started_at
+
+
+class Decision(BaseModel):
+    """What one pass decided, with the findings it chose not to tell and why."""
+
+    model_config = ConfigDict(frozen=True)
+
+    tell: tuple[Alert, ...] = ()
+    baseline: tuple[Finding, ...] = ()  # finished before the first run's look-back: silent
+    known: tuple[Finding, ...] = ()  # finished before an earlier pass had claimed everything
+
+
+def decide(
+    findings: list[Finding] | tuple[Finding, ...],
+    *,
+    now: datetime,
+    baseline_until: datetime | None,
+    told_through: datetime | None,
+) -> Decision:
+    """Turn findings into alerts to tell (DESIGN "Identity, dedupe and resolve").
+
+    Args:
+        findings: this pass's findings (any order; duplicates by fingerprint are folded).
+        now: the pass's clock, used when a finding carries no time at all.
+        baseline_until: failures that finished before this are the first run's silent
+            baseline (None: no baseline, e.g. an event about one invocation).
+        told_through: an earlier pass claimed every failure finished before this; they are
+            skipped without asking the store again (the claims would say "done" anyway).
+    """
+    tell: dict[str, Alert] = {}
+    baseline: list[Finding] = []
+    known: list[Finding] = []
+    for finding in findings:
+        when = _when(finding) or now
+        if baseline_until is not None and when < baseline_until:
+            baseline.append(finding)
+            continue
+        if told_through is not None and when < told_through:
+            known.append(finding)
+            continue
+        alert = Alert(
+            fingerprint=fingerprint(finding),
+            group=finding.invoke_id,
+            reason=_reason(finding),
+            starts_at=when,
+            finding=finding,
+        )
+        previous = tell.get(alert.fingerprint)
+        if previous is None or (previous.starts_at < alert.starts_at):
+            tell[alert.fingerprint] = alert
+    ordered = sorted(tell.values(), key=lambda alert: (alert.starts_at, alert.fingerprint))
+    return Decision(tell=tuple(ordered), baseline=tuple(baseline), known=tuple(known))
+
+
+def _reason(finding: Finding) -> str:
+    code = finding.error_code or finding.classification.code
+    return f"new failure: {finding.status} {code} on {finding.instance_id}"
