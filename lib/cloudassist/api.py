@@ -1,0 +1,241 @@
+"""The three ECS Cloud Assistant read calls, paginated with NextToken, one typed page at a time.
+
+Pages are yielded lazily so a poll can stop as soon as it reaches its watermark. The
+signing, retrying client is injected as an :class:`ApiCaller` (the real one is
+``lib.aliyun.client.OpenApiClient``); it flattens ``Tag: [{"Key": .., "Value": ..}]`` into
+``Tag.1.Key`` and drops ``None`` values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any, Protocol, TypeVar
+
+from pydantic import ValidationError
+
+from lib.cloudassist.models import (
+    ContentEncoding,
+    InvocationResultsPage,
+    InvocationsPage,
+    SendFileResultsPage,
+)
+from lib.errors import ApiTransientError, ConfigError
+
+__all__ = ["MAX_PAGE_SIZE", "ApiCaller", "CloudAssistant"]
+
+MAX_PAGE_SIZE = 50  # MaxResults ceiling of all three APIs
+
+_Page = TypeVar("_Page", InvocationsPage, InvocationResultsPage, SendFileResultsPage)
+
+
+class ApiCaller(Protocol):
+    """Calls one ECS OpenAPI action and returns the decoded JSON answer."""
+
+    def call(self, action: str, params: Mapping[str, object]) -> dict[str, Any]:
+        """Call ``action`` with ``params``; raise :class:`lib.errors.ApiError` on failure."""
+        ...
+
+
+class CloudAssistant:
+    """ECS Cloud Assistant queries of one region.
+
+    Args:
+        caller: the signed OpenAPI client.
+        region: the region id sent as ``RegionId``.
+    """
+
+    def __init__(self, caller: ApiCaller, region: str) -> None:
+        self._caller = caller
+        self.region = region
+
+    def invocation_pages(
+        self,
+        *,
+        invoke_id: str | None = None,
+        instance_id: str | None = None,
+        status: str | None = None,
+        resource_group_id: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        repeat_mode: str | None = None,
+        command_name: str | None = None,
+        timed: bool | None = None,
+        include_output: bool = False,
+        content_encoding: ContentEncoding = "Base64",
+        page_size: int = MAX_PAGE_SIZE,
+    ) -> Iterator[InvocationsPage]:
+        """DescribeInvocations, newest first, one page at a time.
+
+        Args:
+            status: an ``InvokeStatus`` filter (one value, e.g. ``Failed``).
+            include_output: return each instance's Output; needs invoke_id or instance_id.
+            content_encoding: how Output/CommandContent travel; Base64 keeps bytes that are
+                not UTF-8 intact, and the models decode it either way.
+
+        Raises:
+            ConfigError: page_size out of 1..50, or output asked without an id.
+            ApiTransientError: the server repeated a NextToken.
+        """
+        _check_output_filter(include_output, invoke_id, instance_id)
+        params: dict[str, object] = {
+            "InvokeId": invoke_id,
+            "InstanceId": instance_id,
+            "InvokeStatus": status,
+            "ResourceGroupId": resource_group_id,
+            "Tag": _tag_params(tags),
+            "RepeatMode": repeat_mode,
+            "CommandName": command_name,
+            "Timed": timed,
+            "IncludeOutput": include_output,
+            "ContentEncoding": content_encoding,
+        }
+        return self._pages(
+            "DescribeInvocations", params, page_size, InvocationsPage, content_encoding
+        )
+
+    def invocation_result_pages(
+        self,
+        *,
+        invoke_id: str | None = None,
+        instance_id: str | None = None,
+        record_status: str | None = None,
+        include_history: bool = False,
+        content_encoding: ContentEncoding = "Base64",
+        page_size: int = MAX_PAGE_SIZE,
+    ) -> Iterator[InvocationResultsPage]:
+        """DescribeInvocationResults (always with Output), one page at a time.
+
+        Args:
+            record_status: an ``InvokeRecordStatus`` filter (Running, Finished, Failed …).
+            include_history: every past run of a periodic/every-reboot task; needs invoke_id.
+            content_encoding: how Output travels (see :meth:`invocation_pages`).
+
+        Raises:
+            ConfigError: page_size out of 1..50, or history asked without invoke_id.
+            ApiTransientError: the server repeated a NextToken.
+        """
+        if include_history and not invoke_id:
+            raise ConfigError("include_history needs invoke_id (DescribeInvocationResults)")
+        params: dict[str, object] = {
+            "InvokeId": invoke_id,
+            "InstanceId": instance_id,
+            "InvokeRecordStatus": record_status,
+            "IncludeHistory": include_history,
+            "ContentEncoding": content_encoding,
+        }
+        return self._pages(
+            "DescribeInvocationResults",
+            params,
+            page_size,
+            InvocationResultsPage,
+            content_encoding,
+        )
+
+    def send_file_result_pages(
+        self,
+        *,
+        invoke_id: str | None = None,
+        instance_id: str | None = None,
+        name: str | None = None,
+        status: str | None = None,
+        resource_group_id: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        page_size: int = MAX_PAGE_SIZE,
+    ) -> Iterator[SendFileResultsPage]:
+        """DescribeSendFileResults, one page at a time.
+
+        Args:
+            status: an ``InvocationStatus`` filter (Pending, Running, Success, Failed,
+                PartialFailed).
+
+        Raises:
+            ConfigError: page_size out of 1..50.
+            ApiTransientError: the server repeated a NextToken.
+        """
+        params: dict[str, object] = {
+            "InvokeId": invoke_id,
+            "InstanceId": instance_id,
+            "Name": name,
+            "InvocationStatus": status,
+            "ResourceGroupId": resource_group_id,
+            "Tag": _tag_params(tags),
+        }
+        return self._pages(
+            "DescribeSendFileResults", params, page_size, SendFileResultsPage, "PlainText"
+        )
+
+    def _pages(
+        self,
+        action: str,
+        filters: Mapping[str, object],
+        page_size: int,
+        model: type[_Page],
+        content_encoding: ContentEncoding,
+    ) -> Iterator[_Page]:
+        # Checked here, before the generator starts, so a bad size fails at the call site.
+        if not 1 <= page_size <= MAX_PAGE_SIZE:
+            raise ConfigError(f"{action}: page_size must be 1..{MAX_PAGE_SIZE}, got {page_size}")
+        base = {"RegionId": self.region, **{k: v for k, v in filters.items() if v is not None}}
+        return self._iterate(action, base, page_size, model, content_encoding)
+
+    def _iterate(
+        self,
+        action: str,
+        base: Mapping[str, object],
+        page_size: int,
+        model: type[_Page],
+        content_encoding: ContentEncoding,
+    ) -> Iterator[_Page]:
+        seen: set[str] = set()
+        token: str | None = None
+        while True:
+            params = {**base, "MaxResults": page_size}
+            if token:
+                params["NextToken"] = token
+            answer = self._caller.call(action, params)
+            page = _parse(action, model, answer, content_encoding)
+            yield page
+            token = page.next_token
+            if not token:
+                return
+            if token in seen:
+                # A server that hands back a used token would page forever.
+                raise ApiTransientError(
+                    action,
+                    "RepeatedNextToken",
+                    "the server repeated a NextToken; paging stopped",
+                    request_id=_request_id(answer),
+                )
+            seen.add(token)
+
+
+def _parse(
+    action: str, model: type[_Page], answer: Mapping[str, Any], encoding: ContentEncoding
+) -> _Page:
+    try:
+        return model.model_validate(answer, context={"content_encoding": encoding})
+    except ValidationError as exc:
+        # Usually a half-written answer from a proxy or an API change: worth a retry.
+        where = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()[:3]
+        )
+        raise ApiTransientError(
+            action, "UnexpectedAnswer", where, request_id=_request_id(answer)
+        ) from None
+
+
+def _request_id(answer: Mapping[str, Any]) -> str | None:
+    value = answer.get("RequestId") if isinstance(answer, Mapping) else None
+    return value if isinstance(value, str) else None
+
+
+def _tag_params(tags: Mapping[str, str] | None) -> list[dict[str, str]] | None:
+    if not tags:
+        return None
+    return [{"Key": key, "Value": value} for key, value in tags.items()]
+
+
+def _check_output_filter(
+    include_output: bool, invoke_id: str | None, instance_id: str | None
+) -> None:
+    if include_output and not (invoke_id or instance_id):
+        raise ConfigError("include_output needs invoke_id or instance_id (DescribeInvocations)")
