@@ -15,7 +15,12 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from lib.errors import ConfigError
 from lib.urls import require_secure_url
@@ -80,6 +85,18 @@ class Settings(BaseSettings):
     timezone: str = "Asia/Shanghai"
     include_cancelled: bool = False
     show_output: bool = True
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Only what ``load_settings`` hands in: it is the one place the environment is read."""
+        return (init_settings,)
 
     @field_validator("regions", "sources", "accounts", mode="before")
     @classmethod
@@ -170,7 +187,6 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
     }
     values.update(overrides)
     try:
-        # model_validate reads only ``values``: the mapping handed in is the whole truth.
-        return Settings.model_validate(values)
+        return Settings(**values)
     except ValidationError as error:
         raise ConfigError(f"bad configuration: {_describe(error)}") from None
