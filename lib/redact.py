@@ -1,0 +1,137 @@
+"""Mask secrets in text people will read: command output, URLs in error messages.
+
+Command output and parameters can hold keys, tokens and passwords (DESIGN "Messages"), so
+everything a receiver shows from an instance goes through :func:`redact_text` first, and
+every robot or webhook URL named in an error or a log goes through :func:`mask_url`.
+Patterns err on the side of masking: a false positive costs a few characters of output,
+a false negative leaks a credential into a chat group.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
+
+__all__ = ["mask_secret", "mask_url", "redact_text"]
+
+MASK = "****"
+
+# Long values keep their last four characters so people can tell two tokens apart;
+# short ones (passwords) are masked whole, since four characters of seven is most of it.
+_KEEP_TAIL_FROM = 16
+
+_SECRET_WORDS = r"(?:key|secret|token|passw(?:or)?d|pwd|credentials?|signature)"  # noqa: S105
+
+# Private key blocks, complete or cut off by the output limit, masked first so the other
+# patterns never see their base64 lines.
+_PRIVATE_KEY = re.compile(
+    r"-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY-----.*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|\Z)",
+    re.DOTALL,
+)
+# The tail of a key block whose BEGIN line fell outside the output we were given.
+_PRIVATE_KEY_TAIL = re.compile(
+    r"(?:^[A-Za-z0-9+/=]{16,}[ \t]*\r?\n)+-----END ([A-Z0-9 ]*)PRIVATE KEY-----", re.MULTILINE
+)
+_URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)([^/\s:@]+)(?::([^/\s@]*))?@")
+_AUTHORIZATION = re.compile(r"(?i)\b(authorization[\"']?[ \t]*[=:][ \t]*[\"']?)([^\r\n\"']+)")
+_BEARER = re.compile(r"(?i)\b(bearer|basic)([ \t]+)([A-Za-z0-9._~+/=-]{4,})")
+_WHSEC = re.compile(r"\bwhsec_[A-Za-z0-9+/=]+")
+_ACCESS_KEY_ID = re.compile(r"\bLTAI[A-Za-z0-9]{8,40}\b")
+_SIGNED_URL_SIGN = re.compile(r"(?i)([?&]sign=)([^&\s\"']+)")
+# Command-line flags with the value after a space: --password hunter2, -secret x.
+_FLAG = re.compile(r"(?i)(?<![\w-])(--?[\w-]*?" + _SECRET_WORDS + r")([ \t]+)([^\s\-][^\s]*)")
+# name=value / name: value / "name": "value" where the name ends in a secret word
+# (password, DB_PASSWORD, AccessKeySecret, x-acs-security-token, access_token …).
+_ASSIGNMENT = re.compile(
+    r"(?i)\b([\w.-]*?" + _SECRET_WORDS + r"(?:[_.-]?(?:id|secret|value))?)"
+    r"([\"']?[ \t]*[=:][ \t]*)"
+    r"(\"[^\"\r\n]*\"|'[^'\r\n]*'|[^\s\"'&,;]+)"
+)
+
+
+def mask_secret(value: str) -> str:
+    """``****`` plus the last four characters of a long value, or ``****`` alone."""
+    if len(value) >= _KEEP_TAIL_FROM:
+        return MASK + value[-4:]
+    return MASK
+
+
+def _mask_assignment(match: re.Match[str]) -> str:
+    name, sep, value = match.group(1), match.group(2), match.group(3)
+    if value[:1] in "\"'" and len(value) >= 2:
+        quote_char = value[0]
+        return f"{name}{sep}{quote_char}{mask_secret(value[1:-1])}{quote_char}"
+    return f"{name}{sep}{mask_secret(value)}"
+
+
+def _mask_userinfo(match: re.Match[str]) -> str:
+    scheme, user, password = match.group(1), match.group(2), match.group(3)
+    if password is None:
+        # A lone userinfo is usually a token (https://TOKEN@host): mask it whole.
+        return f"{scheme}{MASK}@"
+    return f"{scheme}{user}:{MASK}@"
+
+
+def redact_text(text: str) -> str:
+    """Return ``text`` with keys, tokens, passwords and private keys masked.
+
+    Args:
+        text: free text such as decoded command output.
+
+    Returns:
+        The same text with each secret replaced by ``****`` (long values keep their
+        last four characters).
+    """
+    text = _PRIVATE_KEY.sub(r"-----BEGIN \1PRIVATE KEY----- " + MASK, text)
+    text = _PRIVATE_KEY_TAIL.sub(MASK + r" -----END \1PRIVATE KEY-----", text)
+    text = _URL_USERINFO.sub(_mask_userinfo, text)
+    text = _AUTHORIZATION.sub(lambda m: m.group(1) + MASK, text)
+    text = _BEARER.sub(lambda m: m.group(1) + m.group(2) + MASK, text)
+    text = _WHSEC.sub("whsec_" + MASK, text)
+    text = _ACCESS_KEY_ID.sub(lambda m: "LTAI" + MASK + m.group(0)[-4:], text)
+    text = _SIGNED_URL_SIGN.sub(lambda m: m.group(1) + MASK, text)
+    text = _FLAG.sub(lambda m: m.group(1) + m.group(2) + mask_secret(m.group(3)), text)
+    return _ASSIGNMENT.sub(_mask_assignment, text)
+
+
+def _is_secret_param(name: str) -> bool:
+    lowered = name.lower()
+    return lowered in {"sign", "sig", "auth", "code"} or bool(
+        re.search(_SECRET_WORDS + r"(?:[_.-]?(?:id|secret|value))?$", lowered)
+    )
+
+
+def mask_url(url: str) -> str:
+    """Return ``url`` safe to show: scheme, host and path kept, secrets masked.
+
+    The password in the userinfo and every query value whose name looks secret
+    (``access_token``, ``sign``, ``key``, ``Signature`` …) are masked, e.g.
+    ``…/robot/send?access_token=ab12…f3a9`` → ``…/robot/send?access_token=****f3a9``.
+    Path segments that look like tokens (Feishu/Slack hook URLs carry theirs in the path)
+    are masked too. Anything that does not parse as a URL is masked whole.
+    """
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return MASK
+    host = parts.hostname or ""
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    netloc = host if port is None else f"{host}:{port}"
+    if parts.username is not None:
+        user = MASK if parts.password is None else f"{quote(parts.username, safe='')}:{MASK}"
+        netloc = f"{user}@{netloc}"
+    path = "/".join(_mask_path_segment(segment) for segment in parts.path.split("/"))
+    query = "&".join(
+        f"{quote(name, safe='')}={mask_secret(value) if _is_secret_param(name) else quote(value, safe='')}"
+        for name, value in parse_qsl(parts.query, keep_blank_values=True)
+    )
+    return urlunsplit((parts.scheme, netloc, path, query, ""))
+
+
+_TOKENISH = re.compile(r"^(?=.*\d)(?=.*[A-Za-z])[A-Za-z0-9_-]{20,}$")
+
+
+def _mask_path_segment(segment: str) -> str:
+    return mask_secret(segment) if _TOKENISH.match(segment) else segment
