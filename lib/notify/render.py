@@ -1,0 +1,485 @@
+"""Pure rendering shared by receivers: a notification → markdown entries → size-bounded parts.
+
+Nothing here does I/O. Each alert becomes one :class:`Entry`; a group larger than
+``max_alerts_listed`` lists the first N and folds the rest into compact "and K more" entries
+that still name every instance (DESIGN "Identity": across groups nothing is hidden).
+:func:`split_markdown` packs entries into parts within a byte limit without ever cutting one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta, timezone, tzinfo
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from lib.alerts import Alert
+from lib.findings import Finding
+from lib.notify.base import Notification
+from lib.redact import redact_text
+
+__all__ = [
+    "Entry",
+    "RenderOptions",
+    "compact_json",
+    "console_url",
+    "format_time",
+    "json_text_bytes",
+    "message_id",
+    "output_tail",
+    "render_entries",
+    "render_header",
+    "render_markdown",
+    "render_title",
+    "split_markdown",
+    "utf8_bytes",
+]
+
+Lang = Literal["zh", "en"]
+
+# When the system has no tz database (some slim images), fall back to the fixed offsets of
+# zones without daylight saving time that our users pick; anything else is refused.
+_FIXED_ZONES = {
+    "UTC": 0,
+    "Etc/UTC": 0,
+    "Asia/Shanghai": 8,
+    "Asia/Hong_Kong": 8,
+    "Asia/Singapore": 8,
+    "Asia/Taipei": 8,
+    "Asia/Tokyo": 9,
+    "Asia/Seoul": 9,
+    "Asia/Jakarta": 7,
+    "Asia/Kolkata": 5.5,
+    "Asia/Dubai": 4,
+}
+
+
+def _zone(name: str) -> tzinfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        if name in _FIXED_ZONES:
+            return timezone(timedelta(hours=_FIXED_ZONES[name]), name)
+        raise
+
+
+class RenderOptions(BaseModel):
+    """How a receiver renders alerts; set per receiver or route."""
+
+    model_config = ConfigDict(frozen=True)
+
+    lang: Lang = "zh"
+    timezone: str = "Asia/Shanghai"
+    max_output_lines: int = Field(default=20, ge=0)
+    max_output_bytes: int = Field(default=2000, ge=0)
+    show_output: bool = True
+    max_alerts_listed: int = Field(default=20, ge=1)
+    console_base: str = "https://ecs.console.aliyun.com"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            _zone(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+    @field_validator("console_base")
+    @classmethod
+    def _no_trailing_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+
+_TEXT: dict[str, dict[str, str]] = {
+    "zh": {
+        "critical": "严重",
+        "warning": "警告",
+        "info": "提示",
+        "resolved": "已恢复",
+        "command": "命令 {name} 执行失败",
+        "command_resolved": "命令 {name}",
+        "file": "文件 {name} → {dir} 下发失败",
+        "file_resolved": "文件 {name} → {dir}",
+        "ecs": "实例",
+        "eflo": "节点",
+        "invoke": "执行 ID",
+        "console": "控制台",
+        "status": "状态",
+        "error": "错误码",
+        "exit": "退出码",
+        "explanation": "说明",
+        "hint": "建议",
+        "time": "时间",
+        "resolved_at": "恢复时间",
+        "output": "输出（最后 {n} 行）",
+        "output_cut": "输出（最后 {n} 行，已截短）",
+        "dropped": "云助手已丢弃 {n} 字节输出",
+        "header": "### {icon} assistwatch：{summary}",
+        "firing_n": "{n} 个失败",
+        "resolved_n": "{n} 个已恢复",
+        "part": "（{i}/{n}）",
+        "group": "分组",
+        "more": "…另有 {k} 个（{what}）：",
+        "more_cont": "（续）",
+        "title_firing": "{subject} 失败 {n} 个",
+        "title_resolved": "{subject} 已恢复 {n} 个",
+        "unnamed": "（未命名）",
+    },
+    "en": {
+        "critical": "critical",
+        "warning": "warning",
+        "info": "info",
+        "resolved": "resolved",
+        "command": "command {name} failed",
+        "command_resolved": "command {name}",
+        "file": "file {name} → {dir} not sent",
+        "file_resolved": "file {name} → {dir}",
+        "ecs": "Instance",
+        "eflo": "Node",
+        "invoke": "Invoke ID",
+        "console": "console",
+        "status": "Status",
+        "error": "Error code",
+        "exit": "Exit code",
+        "explanation": "What it means",
+        "hint": "What to do",
+        "time": "Time",
+        "resolved_at": "Resolved at",
+        "output": "Output (last {n} lines)",
+        "output_cut": "Output (last {n} lines, shortened)",
+        "dropped": "Cloud Assistant dropped {n} bytes of output",
+        "header": "### {icon} assistwatch: {summary}",
+        "firing_n": "{n} failed",
+        "resolved_n": "{n} resolved",
+        "part": " (part {i}/{n})",
+        "group": "Group",
+        "more": "…and {k} more ({what}): ",
+        "more_cont": "(continued) ",
+        "title_firing": "{subject}: {n} failed",
+        "title_resolved": "{subject}: {n} resolved",
+        "unnamed": "(unnamed)",
+    },
+}
+
+_ICON = {"critical": "🔴", "warning": "🟠", "info": "🔵", "resolved": "✅"}
+_SEVERITIES = ("critical", "warning", "info")
+# Instance ids per "and K more" entry: small enough that one entry always fits a part.
+_IDS_PER_MORE_ENTRY = 100
+
+
+def utf8_bytes(text: str) -> int:
+    """Size of ``text`` in UTF-8 bytes (a Chinese character counts 3)."""
+    return len(text.encode())
+
+
+def json_text_bytes(text: str) -> int:
+    """Bytes ``text`` takes inside a JSON string (escapes included, UTF-8, no quotes).
+
+    JSON escaping works character by character, so sizes of pieces add up exactly.
+    """
+    return len(json.dumps(text, ensure_ascii=False).encode()) - 2
+
+
+def compact_json(payload: Any) -> bytes:
+    """The exact bytes a receiver sends for ``payload`` (and signs, for webhooks)."""
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def message_id(receiver: str, alerts: Iterable[Alert], part: int = 1, parts: int = 1) -> str:
+    """A message id that is the same whenever the same alerts are rendered again.
+
+    Built from the alerts' fingerprints, firing numbers and status (a resolved message must
+    not share the id of the firing one), the receiver, and the part number.
+    """
+    keys = sorted(f"{a.fingerprint}:{a.firing}:{a.status}" for a in alerts)
+    digest = hashlib.sha256("\x1f".join([receiver, *keys, f"{part}/{parts}"]).encode())
+    return "msg_" + digest.hexdigest()[:32]
+
+
+def format_time(moment: datetime | None, zone_name: str) -> str:
+    """``YYYY-MM-DD HH:MM:SS`` in the zone; naive datetimes are taken as UTC (API times are)."""
+    if moment is None:
+        return "-"
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(_zone(zone_name)).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def console_url(finding: Finding, options: RenderOptions) -> str | None:
+    """A console link for the invocation, or ``None`` where we know of no page.
+
+    The documented console entry is the region's Cloud Assistant page
+    (``ecs.console.aliyun.com/cloud-assistant/region/<region>``, as the ECS docs link it).
+    A deep link to one invocation's details is not documented, so we link the region's
+    page and people find the invoke id listed there. Lingjun (eflo) nodes have no
+    documented Cloud Assistant console page: no link.
+    """
+    if finding.provider != "ecs":
+        return None
+    return f"{options.console_base}/cloud-assistant/region/{finding.region}"
+
+
+def output_tail(output: str | None, options: RenderOptions) -> tuple[str, int]:
+    """The last lines of ``output``, redacted and bounded, and how many lines they are.
+
+    Redaction runs on the whole output before it is cut, so a secret spanning the cut
+    (a private key block) is still recognised.
+    """
+    if not output or not options.show_output or options.max_output_lines == 0:
+        return "", 0
+    lines = redact_text(output).rstrip("\n").splitlines()[-options.max_output_lines :]
+    text = "\n".join(lines)
+    raw = text.encode()
+    if len(raw) > options.max_output_bytes:
+        # Keep the end (errors are printed last); drop a partial first character.
+        text = "…" + raw[-options.max_output_bytes :].decode("utf-8", errors="ignore")
+    return text, len(text.splitlines())
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One alert's markdown: its fields, then an optional output block that may be shortened."""
+
+    body: str
+    output: str = ""
+    output_label: str = ""  # format string with {n}: the number of lines shown
+    output_cut_label: str = ""
+    cut: bool = False
+
+    def render(self) -> str:
+        """The entry as markdown; output lines are quoted so markdown in them stays inert."""
+        if not self.output:
+            return self.body
+        lines = self.output.splitlines()
+        label = (self.output_cut_label if self.cut else self.output_label).format(n=len(lines))
+        quoted = "  \n".join("> " + (line.replace("`", "'") or " ") for line in lines)
+        return f"{self.body}\n- {label}\n\n{quoted}"
+
+    def keep_last_lines(self, count: int) -> Entry:
+        """The same entry with only the last ``count`` output lines."""
+        lines = self.output.splitlines()
+        kept = "\n".join(lines[len(lines) - count :]) if count > 0 else ""
+        return replace(self, output=kept, cut=True)
+
+
+def _t(options: RenderOptions) -> dict[str, str]:
+    return _TEXT[options.lang]
+
+
+def _subject(finding: Finding, t: dict[str, str], resolved: bool) -> str:
+    name = f"`{finding.name or finding.command_id or t['unnamed']}`"
+    if finding.kind == "file":
+        key = "file_resolved" if resolved else "file"
+        return t[key].format(name=name, dir=f"`{finding.target_dir or '-'}`")
+    return t["command_resolved" if resolved else "command"].format(name=name)
+
+
+def _render_alert(alert: Alert, options: RenderOptions) -> Entry:
+    t = _t(options)
+    finding = alert.finding
+    cls = finding.classification
+    resolved = alert.status == "resolved"
+    if resolved:
+        heading = f"#### {_ICON['resolved']} [{t['resolved']}] {_subject(finding, t, True)}"
+    else:
+        heading = f"#### {_ICON[cls.severity]} [{t[cls.severity]}] {_subject(finding, t, False)}"
+    link = console_url(finding, options)
+    invoke = f"`{finding.invoke_id}`" + (f" · [{t['console']}]({link})" if link else "")
+    lines = [
+        heading,
+        f"- {t[finding.provider]}: `{finding.instance_id}` ({finding.provider} · {finding.region})",
+        f"- {t['invoke']}: {invoke}",
+    ]
+    if resolved:
+        lines.append(f"- {t['resolved_at']}: {format_time(alert.ends_at, options.timezone)}")
+        return Entry(body="\n".join(lines))
+    status = f"- {t['status']}: {finding.status} · {t['error']}: `{cls.code}`"
+    if finding.exit_code is not None:
+        status += f" · {t['exit']}: {finding.exit_code}"
+    explanation = cls.explanation_zh if options.lang == "zh" else cls.explanation_en
+    hint = cls.hint_zh if options.lang == "zh" else cls.hint_en
+    started = format_time(finding.started_at, options.timezone)
+    finished = format_time(finding.finished_at, options.timezone)
+    lines += [
+        status,
+        f"- {t['explanation']}: {explanation}",
+        f"- {t['hint']}: {hint}",
+    ]
+    if finding.error_info:
+        lines.append(f"- ErrorInfo: {redact_text(finding.error_info)}")
+    lines.append(f"- {t['time']}: {started} → {finished} ({options.timezone})")
+    if finding.dropped and options.show_output:
+        lines.append(f"- {t['dropped'].format(n=finding.dropped)}")
+    tail, _ = output_tail(finding.output, options)
+    return Entry(
+        body="\n".join(lines),
+        output=tail,
+        output_label=t["output"] + ":",
+        output_cut_label=t["output_cut"] + ":",
+    )
+
+
+def _render_more(rest: Sequence[Alert], options: RenderOptions) -> list[Entry]:
+    """Compact entries naming every alert beyond the listed ones, by status and error code."""
+    t = _t(options)
+    by_kind: dict[tuple[str, str], list[str]] = {}
+    for alert in rest:
+        what = t["resolved"] if alert.status == "resolved" else alert.finding.classification.code
+        by_kind.setdefault((alert.status, what), []).append(alert.finding.instance_id)
+    lead = t["more"].format(k=len(rest), what=", ".join(w for _, w in by_kind))
+    entries: list[Entry] = []
+    for (_, what), ids in by_kind.items():
+        for start in range(0, len(ids), _IDS_PER_MORE_ENTRY):
+            chunk = ", ".join(ids[start : start + _IDS_PER_MORE_ENTRY])
+            cont = t["more_cont"] if start else ""
+            line = f"- {cont}`{what}` × {len(ids)}: {chunk}"
+            # The "and K more" line travels with the first ids so a split never strands it.
+            entries.append(Entry(body=f"{lead}\n\n{line}" if not entries else line))
+    return entries
+
+
+def _ordered(alerts: Sequence[Alert]) -> list[Alert]:
+    # Firing before resolved, worst first, then by instance: the first N are the ones to read.
+    rank = {"critical": 0, "warning": 1, "info": 2}
+    return sorted(
+        alerts,
+        key=lambda a: (
+            a.status == "resolved",
+            rank[a.finding.classification.severity],
+            a.finding.instance_id,
+        ),
+    )
+
+
+def render_entries(notification: Notification, options: RenderOptions) -> list[Entry]:
+    """One entry per listed alert, then "and K more" entries for the rest."""
+    alerts = _ordered(notification.alerts)
+    listed, rest = alerts[: options.max_alerts_listed], alerts[options.max_alerts_listed :]
+    entries = [_render_alert(alert, options) for alert in listed]
+    if rest:
+        entries += _render_more(rest, options)
+    return entries
+
+
+def _counts(alerts: Sequence[Alert]) -> tuple[int, int, Counter[str]]:
+    firing = [a for a in alerts if a.status == "firing"]
+    severities: Counter[str] = Counter(a.finding.classification.severity for a in firing)
+    return len(firing), len(alerts) - len(firing), severities
+
+
+def render_header(
+    notification: Notification, options: RenderOptions, *, part: int = 1, parts: int = 1
+) -> str:
+    """The first lines of every part: counts by severity, resolved count, group, part i/n."""
+    t = _t(options)
+    firing, resolved, severities = _counts(notification.alerts)
+    summary = []
+    if firing:
+        summary.append(t["firing_n"].format(n=firing))
+    if resolved:
+        summary.append(t["resolved_n"].format(n=resolved))
+    worst = next((s for s in _SEVERITIES if severities[s]), "resolved")
+    head = t["header"].format(icon=_ICON[worst], summary=", ".join(summary) or "-")
+    if parts > 1:
+        head += t["part"].format(i=part, n=parts)
+    counts = " · ".join(f"{t[s]} {severities[s]}" for s in _SEVERITIES if severities[s])
+    lines = [head]
+    if counts:
+        lines.append(counts + "  ")
+    lines.append(f"{t['group']}: `{notification.group}`")
+    return "\n".join(lines)
+
+
+def render_title(notification: Notification, options: RenderOptions) -> str:
+    """A short title for chat lists: subject and counts."""
+    t = _t(options)
+    firing, resolved, _ = _counts(notification.alerts)
+    names = {a.finding.name for a in notification.alerts}
+    first = notification.alerts[0].finding if notification.alerts else None
+    subject = (first.name if first and len(names) == 1 and first.name else None) or (
+        notification.group
+    )
+    if len(subject) > 40:
+        subject = subject[:39] + "…"
+    if firing:
+        return "assistwatch " + t["title_firing"].format(subject=subject, n=firing)
+    return "assistwatch " + t["title_resolved"].format(subject=subject, n=resolved)
+
+
+def render_markdown(notification: Notification, options: RenderOptions) -> str:
+    """The whole notification as one markdown text (console, logs): no size limit."""
+    entries = render_entries(notification, options)
+    return "\n\n".join([render_header(notification, options), *(e.render() for e in entries)])
+
+
+def _fit(entry: Entry | str, limit: int, measure: Callable[[str], int]) -> str:
+    """Render ``entry`` within ``limit``: shorten its output first, cut its text last."""
+    if isinstance(entry, str):
+        entry = Entry(body=entry)
+    text = entry.render()
+    if measure(text) <= limit:
+        return text
+    # Keep as many trailing output lines as fit (binary search: sizes grow with lines).
+    low, high = 0, len(entry.output.splitlines())
+    while low < high:
+        mid = (low + high + 1) // 2
+        if measure(entry.keep_last_lines(mid).render()) <= limit:
+            low = mid
+        else:
+            high = mid - 1
+    text = entry.keep_last_lines(low).render()
+    if measure(text) <= limit:
+        return text
+    # The fields alone are too big (a huge ErrorInfo): a visible cut beats a rejected message.
+    low, high = 0, len(text)
+    while low < high:
+        mid = (low + high + 1) // 2
+        if measure(text[:mid] + "…") <= limit:
+            low = mid
+        else:
+            high = mid - 1
+    return text[:low] + "…"
+
+
+def split_markdown(
+    entries: Sequence[Entry | str],
+    limit_bytes: int,
+    *,
+    separator: str = "\n\n",
+    measure: Callable[[str], int] = utf8_bytes,
+) -> list[str]:
+    """Pack entries into as few parts as possible, each within ``limit_bytes``.
+
+    Entries are kept whole and in order; an entry that alone exceeds the limit has its
+    output shortened first (then, as a last resort, its text cut with "…").
+
+    Args:
+        entries: rendered entries or plain strings.
+        limit_bytes: the size each part must fit.
+        separator: joins entries within a part.
+        measure: size of a text; UTF-8 bytes by default, JSON-escaped bytes for robots.
+
+    Returns:
+        The parts' texts (at least one, possibly empty).
+    """
+    sep_size = measure(separator)
+    parts: list[str] = []
+    current: list[str] = []
+    size = 0
+    for entry in entries:
+        text = _fit(entry, limit_bytes, measure)
+        text_size = measure(text)
+        if current and size + sep_size + text_size > limit_bytes:
+            parts.append(separator.join(current))
+            current, size = [], 0
+        size += (sep_size if current else 0) + text_size
+        current.append(text)
+    parts.append(separator.join(current))
+    return parts
