@@ -7,12 +7,37 @@ only classify it, through the catalogue in :mod:`lib.catalogue`.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-__all__ = ["Classification", "Finding", "Kind", "Provider", "Severity"]
+from lib.cloudassist.models import (
+    DecodedText,
+    Invocation,
+    InvocationResult,
+    SendFileInvocation,
+)
+
+__all__ = [
+    "CANCELLED_STATUSES",
+    "FAILURE_STATUSES",
+    "IN_FLIGHT_STATUSES",
+    "OUTPUT_LIMIT",
+    "SUCCESS_STATUSES",
+    "TERMINAL_STATUSES",
+    "Classification",
+    "Finding",
+    "Kind",
+    "Provider",
+    "Severity",
+    "findings_from_invocation",
+    "findings_from_results",
+    "findings_from_send_file",
+    "is_finding",
+    "is_terminal",
+]
 
 Provider = Literal["ecs", "eflo"]
 Kind = Literal["command", "file"]
@@ -59,3 +84,206 @@ class Finding(BaseModel):
     output: str | None = None  # decoded text, bounded; redacted when rendered
     dropped: int | None = None  # bytes of output Cloud Assistant dropped
     classification: Classification
+
+
+# --- Status decides ------------------------------------------------------------------------
+# Per-instance statuses (InvokeInstance/InvocationResult ``InvocationStatus``, the field the
+# references recommend over the legacy InstanceInvokeStatus / InvokeRecordStatus).
+
+FAILURE_STATUSES = frozenset({"Invalid", "Aborted", "Failed", "Error", "Timeout"})
+"""Terminal non-success statuses: always findings."""
+
+CANCELLED_STATUSES = frozenset({"Cancelled", "Terminated", "Stopped"})
+"""Stopped on purpose: findings only with ``include_cancelled``. ``Stopped`` is the legacy
+and aggregate spelling of the same thing."""
+
+SUCCESS_STATUSES = frozenset({"Success", "Finished"})
+"""Never findings, whatever ErrorCode says. ``Finished`` is the legacy per-instance value."""
+
+IN_FLIGHT_STATUSES = frozenset({"Pending", "Running", "Scheduled", "Stopping"})
+"""Not decided yet: ask again later."""
+
+TERMINAL_STATUSES = FAILURE_STATUSES | CANCELLED_STATUSES | SUCCESS_STATUSES | {"PartialFailed"}
+"""Per-instance and aggregate statuses after which nothing changes for a once-task."""
+
+OUTPUT_LIMIT = 4000
+"""Characters of command output a Finding keeps (the tail, where errors usually are)."""
+
+
+def is_terminal(status: str | None) -> bool:
+    """Whether ``status`` (per instance or aggregate) is final.
+
+    An unknown status is not terminal: a watch keeps asking rather than miss a failure.
+    """
+    return status in TERMINAL_STATUSES
+
+
+def is_finding(status: str | None, *, include_cancelled: bool = False) -> bool:
+    """Whether an execution that ended in ``status`` is something to tell people about."""
+    if status in FAILURE_STATUSES:
+        return True
+    return include_cancelled and status in CANCELLED_STATUSES
+
+
+def findings_from_invocation(
+    inv: Invocation,
+    *,
+    account: str,
+    region: str,
+    provider: Provider = "ecs",
+    include_cancelled: bool = False,
+) -> list[Finding]:
+    """One Finding per failed instance of a DescribeInvocations record.
+
+    The per-instance ``InvocationStatus`` decides; the legacy ``InstanceInvokeStatus`` is
+    read only when the API left the former out.
+    """
+    found: list[Finding] = []
+    for inst in inv.invoke_instances:
+        status = inst.invocation_status or inst.instance_invoke_status or ""
+        if not is_finding(status, include_cancelled=include_cancelled):
+            continue
+        found.append(
+            Finding(
+                account=account,
+                provider=provider,
+                region=region,
+                kind="command",
+                invoke_id=inv.invoke_id,
+                instance_id=inst.instance_id,
+                status=status,
+                error_code=inst.error_code,
+                error_info=inst.error_info,
+                exit_code=inst.exit_code,
+                name=inv.command_name,
+                command_id=inv.command_id,
+                command_type=inv.command_type,
+                repeat_mode=inv.repeat_mode,
+                timed=bool(inv.timed or inst.timed),
+                started_at=inst.start_time,
+                finished_at=inst.finish_time or inst.stop_time or inst.update_time,
+                output=_bounded(inst.output),
+                dropped=inst.dropped,
+                classification=catalogue.classify(
+                    status=status,
+                    error_code=inst.error_code,
+                    exit_code=inst.exit_code,
+                    kind="command",
+                    error_info=inst.error_info,
+                ),
+            )
+        )
+    return found
+
+
+def findings_from_results(
+    results: Iterable[InvocationResult],
+    *,
+    account: str,
+    region: str,
+    provider: Provider = "ecs",
+    include_cancelled: bool = False,
+    invocation: Invocation | None = None,
+) -> list[Finding]:
+    """One Finding per failed DescribeInvocationResults record.
+
+    Args:
+        invocation: the DescribeInvocations record of the same invoke id, when the caller
+            has it: results carry no command name, type or repeat mode.
+    """
+    found: list[Finding] = []
+    for res in results:
+        status = res.invocation_status or ""
+        if not is_finding(status, include_cancelled=include_cancelled):
+            continue
+        inv = (
+            invocation if invocation is not None and invocation.invoke_id == res.invoke_id else None
+        )
+        found.append(
+            Finding(
+                account=account,
+                provider=provider,
+                region=region,
+                kind="command",
+                invoke_id=res.invoke_id,
+                instance_id=res.instance_id,
+                status=status,
+                error_code=res.error_code,
+                error_info=res.error_info,
+                exit_code=res.exit_code,
+                name=inv.command_name if inv else None,
+                command_id=res.command_id or (inv.command_id if inv else None),
+                command_type=inv.command_type if inv else None,
+                repeat_mode=inv.repeat_mode if inv else None,
+                timed=bool(inv and inv.timed),
+                started_at=res.start_time,
+                finished_at=res.finished_time or res.stop_time,
+                output=_bounded(res.output),
+                dropped=res.dropped,
+                classification=catalogue.classify(
+                    status=status,
+                    error_code=res.error_code,
+                    exit_code=res.exit_code,
+                    kind="command",
+                    error_info=res.error_info,
+                ),
+            )
+        )
+    return found
+
+
+def findings_from_send_file(
+    inv: SendFileInvocation,
+    *,
+    account: str,
+    region: str,
+    provider: Provider = "ecs",
+    include_cancelled: bool = False,
+) -> list[Finding]:
+    """One Finding per instance a DescribeSendFileResults record failed on."""
+    found: list[Finding] = []
+    for inst in inv.invoke_instances:
+        status = inst.invocation_status or ""
+        if not is_finding(status, include_cancelled=include_cancelled):
+            continue
+        found.append(
+            Finding(
+                account=account,
+                provider=provider,
+                region=region,
+                kind="file",
+                invoke_id=inv.invoke_id,
+                instance_id=inst.instance_id,
+                status=status,
+                error_code=inst.error_code,
+                error_info=inst.error_info,
+                name=inv.name,
+                target_dir=inv.target_dir,
+                started_at=inst.start_time,
+                finished_at=inst.finish_time or inst.update_time,
+                classification=catalogue.classify(
+                    status=status,
+                    error_code=inst.error_code,
+                    exit_code=None,
+                    kind="file",
+                    error_info=inst.error_info,
+                ),
+            )
+        )
+    return found
+
+
+def _bounded(output: DecodedText | None) -> str | None:
+    if output is None:
+        return None
+    text = output.text
+    if len(text) > OUTPUT_LIMIT:
+        text = "…" + text[-(OUTPUT_LIMIT - 1) :]
+    if output.decode_failed:
+        text = "[output is not valid Base64; shown as received] " + text
+    return text
+
+
+# At the bottom on purpose: lib.catalogue imports Classification from this module, so the
+# module reference is bound only once the types above exist (either import order works).
+from lib import catalogue  # noqa: E402
