@@ -130,6 +130,18 @@ def test_prune_forgets_whole_expired_days_from_its_index(tmp_path: Path) -> None
     assert list((store.root / "expiry").iterdir()) == []
 
 
+def test_claiming_an_already_told_alert_again_leaves_the_outbox_empty(tmp_path: Path) -> None:
+    # GIVEN a confirmed claim, seen again by every later poll
+    store = FileStore(tmp_path)
+    store.claim(key(), alert_payload(), "run", LEASE, NOW)
+    store.confirm(key(), "run", NOW)
+    # WHEN later runs claim it again and again
+    outcomes = {store.claim(key(), alert_payload(), f"run-{i}", LEASE, NOW + i) for i in range(5)}
+    # THEN each is told it is done, and the outbox pending() reads stays empty
+    assert outcomes == {ClaimOutcome.DONE}
+    assert list((store.root / "outbox").iterdir()) == []
+
+
 # ---- damage and bad locations --------------------------------------------------------------
 
 
@@ -235,7 +247,14 @@ def test_cloud_backends_are_not_available_yet(url: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "url", ["s3://bucket/x", "redis://:hunter2@host/0", "/var/lib/state", "file://"]
+    "url",
+    [
+        "s3://bucket/x",
+        "redis://:hunter2@host/0",
+        "admin:hunter2@host://x",
+        "/var/lib/state",
+        "file://",
+    ],
 )
 def test_unknown_or_malformed_url_names_the_setting_and_the_accepted_forms(url: str) -> None:
     # GIVEN a state URL we cannot use

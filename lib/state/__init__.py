@@ -6,6 +6,7 @@ Backends are imported only when chosen, so a cold start pays for the one it uses
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -26,6 +27,7 @@ _SETTING = "ASSISTWATCH_STATE_URL"
 _FORMS = "file://PATH, oss://BUCKET/PREFIX or ots://INSTANCE/TABLE"
 _NAS_TYPES = ("nfs", "nfs4", "nas")
 _PROC_MOUNTS = Path("/proc/mounts")
+_SCHEME = re.compile(r"[a-z][a-z0-9+.-]{0,15}")
 
 
 def open_store(
@@ -62,7 +64,9 @@ def open_store(
             "use file://PATH (on Function Compute: a directory on a mounted NAS)"
         )
     if scheme != "file":
-        raise ConfigError(f"{_SETTING}: unknown scheme {scheme[:16]!r}; use {_FORMS}")
+        # Echo the scheme only when it looks like one: a mangled URL may carry a password.
+        shown = f" {scheme!r}" if _SCHEME.fullmatch(scheme) else ""
+        raise ConfigError(f"{_SETTING}: unknown scheme{shown}; use {_FORMS}")
     if not rest:
         raise ConfigError(
             f"{_SETTING}: file:// needs a directory, e.g. file:///var/lib/assistwatch"

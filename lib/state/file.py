@@ -45,7 +45,7 @@ __all__ = ["EXPIRY_SECONDS", "FileStore"]
 
 DAY = 86_400.0
 EXPIRY_SECONDS = (6 * 7 + 1) * DAY  # DESIGN: state expires 6 weeks + 1 day after its last write
-_TMP_MAX_AGE = DAY  # a temp file this old was left by a crashed writer
+_TMP_MAX_AGE = DAY  # a temp file or bare outbox marker this old was left by a crash
 _NAMESPACE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
 _SAFE_NAME_CHAR = re.compile(r"[A-Za-z0-9_-]")
 _MAX_STEM = 120  # keeps record file names well under the 255-byte limit
@@ -156,7 +156,13 @@ class FileStore:
                         existing = self._read_claim(path)
                         if existing is None:
                             continue
-                        return ClaimOutcome.DONE if existing.confirmed else ClaimOutcome.HELD
+                        if existing.confirmed:
+                            self._drop_stray_marker(key.id)
+                            return ClaimOutcome.DONE
+                        return ClaimOutcome.HELD
+                    # Again after linking: a claimer that saw the pruned predecessor as
+                    # confirmed may have dropped the marker we made before.
+                    self._touch(self._outbox / key.id)
                     self._mark_expiry(now, f"c-{key.id}")
                     return ClaimOutcome.WON
             finally:
@@ -174,8 +180,7 @@ class FileStore:
                 current.confirmed = True
                 self._replace(path, _dump_claim(current, now))
                 self._mark_expiry(now, f"c-{key.id}")
-            with contextlib.suppress(FileNotFoundError):
-                (self._outbox / key.id).unlink()
+            self._drop_marker(key.id)
             return True
 
     def release(self, key: ClaimKey, owner: str, error: str, now: float) -> bool:
@@ -199,8 +204,10 @@ class FileStore:
             names = os.listdir(self._outbox)
         for name in names:
             claim = self._read_claim(self._claims / name[:2] / f"{name}.json")
+            if claim is not None and claim.confirmed:
+                self._drop_stray_marker(name)  # left by a claimer that lost to a confirmed claim
             if claim is None or claim.confirmed or claim.lease_until > now:
-                continue
+                continue  # None: being created right now, or its creator died before linking
             if receiver is not None and claim.key.receiver != receiver:
                 continue
             found.append(claim)
@@ -286,7 +293,7 @@ class FileStore:
                         (bucket / marker).unlink()
             with contextlib.suppress(OSError):  # not empty: a late writer, next prune gets it
                 bucket.rmdir()
-        self._prune_tmp(now)
+        self._prune_leftovers(now)
         return deleted
 
     def _prune_entry(self, marker: str, cutoff: float) -> int:
@@ -307,12 +314,20 @@ class FileStore:
             path.unlink()
         return 1
 
-    def _prune_tmp(self, now: float) -> None:
-        # Temp files carry the real clock's mtime; leftovers come only from crashed writers.
+    def _prune_leftovers(self, now: float) -> None:
+        # Temp files, and outbox markers without a claim, are left only by writers that died
+        # mid-way; they carry the real clock's mtime, so a day's grace spares live writers.
+        old = min(now, time.time()) - _TMP_MAX_AGE
         with contextlib.suppress(OSError):
             for entry in os.scandir(self._tmp):
                 with contextlib.suppress(OSError):
-                    if entry.stat().st_mtime < min(now, time.time()) - _TMP_MAX_AGE:
+                    if entry.stat().st_mtime < old:
+                        os.unlink(entry.path)
+        with contextlib.suppress(OSError):
+            for entry in os.scandir(self._outbox):
+                claim = self._claims / entry.name[:2] / f"{entry.name}.json"
+                with contextlib.suppress(OSError):
+                    if entry.stat().st_mtime < old and not claim.exists():
                         os.unlink(entry.path)
 
     # ---- files ----------------------------------------------------------------------------
@@ -372,6 +387,21 @@ class FileStore:
         with self._io(f"write {path}"):
             path.parent.mkdir(exist_ok=True)
             os.replace(self._write_tmp(data), path)
+
+    def _drop_marker(self, key_id: str) -> None:
+        with contextlib.suppress(OSError):
+            (self._outbox / key_id).unlink()
+
+    def _drop_stray_marker(self, key_id: str) -> None:
+        """Drop an outbox marker whose claim is confirmed (confirmed claims never reopen).
+
+        Under the lock, so prune cannot delete the confirmed claim and a new claim of the
+        same key take its place between our check and the unlink.
+        """
+        with self._locked(f"tidy the outbox marker {key_id}"):
+            claim = self._read_json(self._claims / key_id[:2] / f"{key_id}.json")
+            if claim is not None and claim.get("confirmed"):
+                self._drop_marker(key_id)
 
     def _touch(self, path: Path) -> None:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
