@@ -1,4 +1,4 @@
-"""Configuration from the environment (prefix ``ASSISTWATCH_``), validated once per cold start.
+"""Configuration from the environment (prefix ``ASSISTWATCH_``), validated at start-up.
 
 A bad value stops the run with one line naming the variable (``load_settings``), never a
 traceback. Secrets are ``SecretStr``. The variables are a public contract: each is in the
@@ -12,14 +12,16 @@ import re
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import (
-    BaseSettings,
-    NoDecode,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
 )
 
 from lib.errors import ConfigError
@@ -54,17 +56,19 @@ def _comma_list(value: object) -> object:
     return value
 
 
-class Settings(BaseSettings):
-    """Every ``ASSISTWATCH_*`` variable; see the README's configuration table."""
+class Settings(BaseModel):
+    """Every ``ASSISTWATCH_*`` variable; see the README's configuration table.
 
-    model_config = SettingsConfigDict(
-        env_prefix="ASSISTWATCH_", extra="ignore", frozen=True, case_sensitive=False
-    )
+    A plain pydantic model filled by :func:`load_settings`, the one place the environment is
+    read: pydantic-settings would add ~80 ms and ~15 MB to every cold start (its cloud
+    secret-store providers import eagerly) for parsing we do in ten lines. See
+    docs/decisions.md.
+    """
 
-    regions: Annotated[list[str], NoDecode] = Field(default_factory=list)
-    sources: Annotated[list[Source], NoDecode] = Field(
-        default_factory=lambda: list(_DEFAULT_SOURCES)
-    )
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    regions: list[str] = Field(default_factory=list)
+    sources: list[Source] = Field(default_factory=lambda: list(_DEFAULT_SOURCES))
     ecs_endpoint: str | None = None
     eflo_endpoint: str | None = None
     vpc_endpoints: bool = False
@@ -73,7 +77,7 @@ class Settings(BaseSettings):
     ots_endpoint: str | None = None
     lookback: timedelta = timedelta(hours=1)
     api_qps: float = Field(default=10.0, gt=0, le=1000)
-    accounts: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    accounts: list[str] = Field(default_factory=list)
     dingtalk_url: SecretStr | None = None
     dingtalk_secret: SecretStr | None = None
     dingtalk_keyword: str | None = None
@@ -85,18 +89,6 @@ class Settings(BaseSettings):
     timezone: str = "Asia/Shanghai"
     include_cancelled: bool = False
     show_output: bool = True
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        """Only what ``load_settings`` hands in: it is the one place the environment is read."""
-        return (init_settings,)
 
     @field_validator("regions", "sources", "accounts", mode="before")
     @classmethod
