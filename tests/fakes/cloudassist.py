@@ -1,0 +1,352 @@
+"""``CloudAssistantFake``: a loopback ECS OpenAPI that verifies ACS3 signatures and serves
+Cloud Assistant results from an in-memory :class:`~tests.fakes.dataset.Dataset`.
+
+::
+
+    with CloudAssistantFake({"LTAI-test": "test-secret"}, dataset=ds) as fake:
+        client = OurClient(endpoint=fake.url, ...)
+        ...
+        assert [a for a, _ in fake.calls] == ["DescribeInvocations"]
+
+Every request is checked the way the gateway checks it (:mod:`tests.fakes.acs3`: header
+form, signed headers, key, STS token, x-acs-date skew, signature, nonce reuse) and answered
+with the real error shape — ``{"RequestId", "HostId", "Code", "Message", "Recommend"}`` and
+the real HTTP status — or with the action's JSON (:mod:`tests.fakes.ecs_api`). Faults can be
+injected for the next n requests: an API error (throttling, 5xx), a dropped connection, a
+truncated body; ``slow()`` delays every answer. ``calls`` logs (action, params) per request.
+It imports nothing from ``lib``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from tests.fakes import acs3
+from tests.fakes.dataset import Dataset
+from tests.fakes.ecs_api import ApiError, Order, Pager, handle
+
+__all__ = [
+    "API_VERSION",
+    "DEMO_ACCESS_KEY_ID",
+    "DEMO_ACCESS_KEY_SECRET",
+    "CloudAssistantFake",
+]
+
+API_VERSION = "2014-05-26"
+# Credentials the demo and tests use by default; they open nothing but this fake.
+DEMO_ACCESS_KEY_ID = "LTAI5tFakeDemoKeyId0001"
+DEMO_ACCESS_KEY_SECRET = "fake-demo-secret-not-a-real-one"
+
+
+@dataclass
+class _Fault:
+    kind: str  # "error" | "drop" | "garbage"
+    action: str | None = None
+    status: int = 400
+    code: str = ""
+    message: str = ""
+
+
+_DEFAULT_MESSAGES = {
+    "Throttling": "Request was denied due to request throttling.",
+    "Throttling.User": "Request was denied due to user flow control.",
+    "Throttling.Api": "Request was denied due to api flow control.",
+    "ServiceUnavailable": "The request has failed due to a temporary failure of the server.",
+    "InternalError": "The request processing has failed due to some unknown error.",
+}
+
+
+class CloudAssistantFake:
+    """A ThreadingHTTPServer on 127.0.0.1 (port 0) in a daemon thread; a context manager."""
+
+    def __init__(
+        self,
+        credentials: Mapping[str, str] | None = None,
+        *,
+        security_tokens: Mapping[str, str] | None = None,
+        dataset: Dataset | None = None,
+        order: Order = "newest",
+        seed: int = 0,
+        clock: Callable[[], datetime] | None = None,
+        sleep: Callable[[float], None] | None = None,
+        max_skew: timedelta = acs3.MAX_SKEW,
+    ) -> None:
+        """Accept ``credentials`` ({access key id: secret}); ``security_tokens`` marks STS keys.
+
+        Args:
+            credentials: accepted keys; default the demo key pair.
+            security_tokens: {access key id: token} for STS keys: requests with that key must
+                carry exactly this ``x-acs-security-token``.
+            dataset: what the API answers from (a new empty one by default).
+            order: "newest" (by CreationTime, the API's default) or "shuffled" (seeded).
+            seed: the shuffle's seed.
+            clock: now() for the x-acs-date check; default the system clock (UTC).
+            sleep: how ``slow()`` waits; default time.sleep.
+            max_skew: how far x-acs-date may be from now.
+        """
+        creds = (
+            credentials if credentials is not None else {DEMO_ACCESS_KEY_ID: DEMO_ACCESS_KEY_SECRET}
+        )
+        tokens = security_tokens or {}
+        self._keys = {
+            key_id: acs3.KnownKey(secret, tokens.get(key_id)) for key_id, secret in creds.items()
+        }
+        self.dataset = dataset if dataset is not None else Dataset()
+        self._pager = Pager(order=order, seed=seed)
+        self._clock = clock or (lambda: datetime.now(timezone.utc))
+        self._sleep = sleep or time.sleep
+        self._max_skew = max_skew
+        self._lock = threading.Lock()
+        self._faults: list[_Fault] = []
+        self._delay = 0.0
+        self._nonces: dict[str, datetime] = {}
+        self.calls: list[tuple[str, dict[str, str]]] = []
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    def __repr__(self) -> str:
+        # Never the secrets: only where it listens and which key ids it knows.
+        return f"CloudAssistantFake(url={self._url_or_none()!r}, keys={sorted(self._keys)!r})"
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:PORT`` once started."""
+        url = self._url_or_none()
+        if url is None:
+            raise RuntimeError("CloudAssistantFake is not started")
+        return url
+
+    @property
+    def host(self) -> str:
+        """``127.0.0.1:PORT``, the endpoint without a scheme."""
+        return self.url.removeprefix("http://")
+
+    def _url_or_none(self) -> str | None:
+        if self._server is None:
+            return None
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self) -> CloudAssistantFake:
+        """Listen on a free loopback port and serve in a daemon thread."""
+        if self._server is not None:
+            return self
+        server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        server.daemon_threads = True
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, name="cloudassist-fake", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and close the socket."""
+        if self._server is None:
+            return
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._server = None
+        self._thread = None
+
+    def __enter__(self) -> CloudAssistantFake:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # --- knobs ---------------------------------------------------------------------------
+
+    @property
+    def order(self) -> Order:
+        """How lists are ordered: "newest" first, or "shuffled" with ``seed``."""
+        return self._pager.order
+
+    @order.setter
+    def order(self, value: Order) -> None:
+        self._pager.order = value
+
+    def fail_next(
+        self,
+        n: int = 1,
+        *,
+        code: str = "Throttling",
+        status: int = 400,
+        message: str | None = None,
+        action: str | None = None,
+    ) -> None:
+        """Answer the next ``n`` signed requests (of ``action``, if given) with this API error."""
+        text = message or _DEFAULT_MESSAGES.get(code, f"Injected error {code}.")
+        with self._lock:
+            self._faults += [_Fault("error", action, status, code, text) for _ in range(n)]
+
+    def drop_connection_next(self, n: int = 1, *, action: str | None = None) -> None:
+        """Close the connection without answering the next ``n`` requests."""
+        with self._lock:
+            self._faults += [_Fault("drop", action) for _ in range(n)]
+
+    def garbage_next(self, n: int = 1, *, action: str | None = None) -> None:
+        """Answer the next ``n`` requests with HTTP 200 and truncated, invalid JSON."""
+        with self._lock:
+            self._faults += [_Fault("garbage", action) for _ in range(n)]
+
+    def slow(self, seconds: float) -> None:
+        """Delay every answer by ``seconds`` (0 to stop)."""
+        with self._lock:
+            self._delay = seconds
+
+    def reset_calls(self) -> None:
+        """Forget the call log."""
+        with self._lock:
+            self.calls.clear()
+
+    def count(self, action: str) -> int:
+        """How many requests named ``action`` arrived."""
+        with self._lock:
+            return sum(1 for a, _ in self.calls if a == action)
+
+    # --- request processing (called from the handler threads) ----------------------------
+
+    def _take_fault(self, action: str) -> _Fault | None:
+        with self._lock:
+            for i, fault in enumerate(self._faults):
+                if fault.action in (None, action):
+                    return self._faults.pop(i)
+        return None
+
+    def _check_nonce(self, auth: acs3.Authorization, nonce: str, now: datetime) -> None:
+        # The gateway refuses a nonce it saw within the signature's validity window: a
+        # client that retries by resending the same signed request fails here, as in the cloud.
+        key = f"{auth.access_key_id}:{nonce}"
+        with self._lock:
+            horizon = now - self._max_skew
+            for old in [k for k, seen in self._nonces.items() if seen < horizon]:
+                del self._nonces[old]
+            if key in self._nonces:
+                raise acs3.SignatureError(
+                    400, "SignatureNonceUsed", "Specified signature nonce was used already."
+                )
+            self._nonces[key] = now
+
+    def _process(self, request: acs3.ReceivedRequest) -> tuple[int, bytes | None]:
+        """Verify and answer one request: (status, body), body None = drop the connection."""
+        action = request.header("x-acs-action") or ""
+        params = dict(parse_qsl(request.query, keep_blank_values=True))
+        if (request.header("content-type") or "").startswith("application/x-www-form-urlencoded"):
+            params.update(parse_qsl(request.body.decode("utf-8"), keep_blank_values=True))
+        with self._lock:
+            self.calls.append((action, params))
+            delay = self._delay
+        if delay:
+            self._sleep(delay)
+        host = request.header("host") or "ecs.aliyuncs.com"
+        request_id = str(uuid.uuid4()).upper()
+        now = self._clock()
+        try:
+            auth = acs3.verify(request, self._keys, now=now, max_skew=self._max_skew)
+            self._check_nonce(auth, request.header("x-acs-signature-nonce") or "", now)
+        except acs3.SignatureError as err:
+            return err.status, _error_body(request_id, host, err.code, err.message)
+        return self._answer(request, action, params, request_id, host)
+
+    def _answer(
+        self,
+        request: acs3.ReceivedRequest,
+        action: str,
+        params: dict[str, str],
+        request_id: str,
+        host: str,
+    ) -> tuple[int, bytes | None]:
+        """Answer a verified request: an injected fault, or the action's JSON."""
+        fault = self._take_fault(action)
+        if fault is not None and fault.kind == "drop":
+            return 0, None
+        if fault is not None and fault.kind == "garbage":
+            whole = json.dumps({"RequestId": request_id, "Invocations": {"Invocation": []}})
+            return 200, whole[: len(whole) // 2].encode()
+        if fault is not None:
+            return fault.status, _error_body(request_id, host, fault.code, fault.message)
+        if request.header("x-acs-version") != API_VERSION:
+            return 400, _error_body(
+                request_id, host, "InvalidVersion", "Specified parameter Version is not valid."
+            )
+        try:
+            body = handle(action, params, self.dataset, self._pager)
+        except ApiError as err:
+            return err.status, _error_body(request_id, host, err.code, err.message)
+        return 200, json.dumps({"RequestId": request_id, **body}, ensure_ascii=False).encode()
+
+
+def _error_body(request_id: str, host: str, code: str, message: str) -> bytes:
+    recommend = f"https://api.aliyun.com/troubleshoot?q={code}&product=Ecs&requestId={request_id}"
+    return json.dumps(
+        {
+            "RequestId": request_id,
+            "HostId": host,
+            "Code": code,
+            "Message": message,
+            "Recommend": recommend,
+        }
+    ).encode()
+
+
+def _handler_for(fake: CloudAssistantFake) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, so clients' connection pools are exercised
+        server_version = "Tengine"
+        sys_version = ""
+
+        def _serve(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            headers: dict[str, list[str]] = {}
+            for name, value in self.headers.items():
+                headers.setdefault(name.lower(), []).append(value)
+            parts = urlsplit(self.path)
+            request = acs3.ReceivedRequest(
+                method=self.command,
+                path=parts.path or "/",
+                query=parts.query,
+                headers=headers,
+                body=body,
+            )
+            status, payload = fake._process(request)
+            if payload is None:
+                self.close_connection = True
+                with contextlib.suppress(OSError):
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                return
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json;charset=utf-8")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        do_GET = _serve  # the names http.server dispatches to
+        do_POST = _serve
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return  # quiet: tests read .calls, not stderr
+
+    return Handler

@@ -1,0 +1,525 @@
+"""The Cloud Assistant actions of the ECS OpenAPI, as pure functions: params in, JSON out.
+
+Each action takes the RPC parameters (flat strings, as they arrive in the query or a form
+body) and a :class:`~tests.fakes.dataset.Dataset`, and returns the response body in the
+shape of the API reference (seeds 000/001, 003, 004; DescribeCloudAssistantStatus from the
+ECS reference). Bad parameters raise :class:`ApiError` with the code and HTTP status the
+reference lists. Behaviour the docs state and a client can trip over is kept on purpose:
+
+- DescribeInvocations filters the overall status with ``InvokeStatus`` (there is no
+  ``InvocationStatus`` request parameter: like the real gateway, unknown parameters are
+  ignored, so a client sending it gets everything back unfiltered).
+- ``IncludeOutput=true`` is only honoured with ``InvokeId`` or ``InstanceId``.
+- ``CommandName`` and ``RepeatMode`` are ignored when ``InstanceId`` is given; with
+  ``InstanceId`` the answer lists only that instance and its status is that instance's.
+- ``MaxResults`` outside 1..50 is refused; ``NextToken`` is opaque and bound to the filter.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal, TypeVar
+
+from tests.fakes.dataset import (
+    AgentStatus,
+    Command,
+    Dataset,
+    Execution,
+    FileSend,
+    InstanceRun,
+    overall_command_status,
+    overall_file_status,
+)
+
+__all__ = ["ACTIONS", "ApiError", "Order", "Pager", "handle"]
+
+Order = Literal["newest", "shuffled"]
+Params = Mapping[str, str]
+T = TypeVar("T")
+
+_MAX_PAGE = 50
+_DEFAULT_PAGE = 10
+_MAX_TAGS = 20
+_MAX_INSTANCE_IDS = 100
+
+
+class ApiError(Exception):
+    """An API error: HTTP status, Code and Message as the real service answers."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(f"{status} {code}: {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+# --- parameters -------------------------------------------------------------------------
+
+
+def _bool(params: Params, name: str) -> bool | None:
+    raw = params.get(name)
+    if raw is None or raw == "":
+        return None
+    if raw.lower() in ("true", "false"):
+        return raw.lower() == "true"
+    raise ApiError(400, f"InvalidParameter.{name}", f"The specified parameter {name} is not valid.")
+
+
+def _tags(params: Params) -> dict[str, str | None]:
+    """Tag.N.Key / Tag.N.Value → {key: value or None}, validated as the reference says."""
+    keys: dict[int, str] = {}
+    values: dict[int, str] = {}
+    for name, value in params.items():
+        parts = name.split(".")
+        if len(parts) != 3 or parts[0] != "Tag" or not parts[1].isdigit():
+            continue
+        n = int(parts[1])
+        if parts[2] == "Key":
+            keys[n] = value
+        elif parts[2] == "Value":
+            values[n] = value
+    numbers = set(keys) | set(values)
+    if any(n < 1 or n > _MAX_TAGS for n in numbers):
+        raise ApiError(400, "NumberExceed.Tags", "The Tags parameter number is exceed.")
+    out: dict[str, str | None] = {}
+    for n in sorted(numbers):
+        key = keys.get(n, "")
+        if not key:
+            raise ApiError(400, "MissingParameter.TagKey", "You must specify Tag.N.Key.")
+        if key.startswith(("aliyun", "acs:")) or "http://" in key or "https://" in key:
+            raise ApiError(400, "InvalidTagKey.Malformed", "The specified Tag.n.Key is not valid.")
+        if key in out:
+            raise ApiError(400, "Duplicate.TagKey", "The Tag.N.Key contain duplicate key.")
+        out[key] = values.get(n)
+    return out
+
+
+def _tags_match(wanted: Mapping[str, str | None], tags: Mapping[str, str]) -> bool:
+    return all(k in tags and (v is None or tags[k] == v) for k, v in wanted.items())
+
+
+def _time(value: datetime | None) -> str | None:
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value is not None else None
+
+
+def _encode(text: str, encoding: str) -> str:
+    if encoding == "PlainText":
+        return text
+    return base64.b64encode(text.encode("utf-8")).decode("ascii")
+
+
+def _tag_list(tags: Mapping[str, str]) -> dict[str, Any]:
+    return {"Tag": [{"TagKey": k, "TagValue": v} for k, v in tags.items()]}
+
+
+def _compact(d: dict[str, Any]) -> dict[str, Any]:
+    """Drop unset (None) fields: the API leaves out what it does not know."""
+    return {k: v for k, v in d.items() if v is not None}
+
+
+# --- paging -----------------------------------------------------------------------------
+
+# Request parameters that do not select records: they may change between pages.
+_NOT_FILTERS = frozenset(
+    {"NextToken", "MaxResults", "PageSize", "PageNumber", "ContentEncoding", "IncludeOutput"}
+)
+
+
+@dataclass
+class Pager:
+    """Orders records and hands out opaque NextTokens bound to the action and filter."""
+
+    order: Order = "newest"
+    seed: int = 0
+    _tokens: dict[str, tuple[str, str, int]] = field(default_factory=dict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def sort(self, items: Sequence[T], key: Callable[[T], tuple[datetime, str]]) -> list[T]:
+        """Newest first by creation time (ties by id), or a seeded shuffle stable across pages."""
+        if self.order == "shuffled":
+            return sorted(
+                items,
+                key=lambda item: hashlib.sha256(f"{self.seed}:{key(item)[1]}".encode()).digest(),
+            )
+        return sorted(items, key=key, reverse=True)
+
+    def page(
+        self,
+        action: str,
+        params: Params,
+        items: Sequence[T],
+        *,
+        page_status: int = 400,
+    ) -> tuple[list[T], dict[str, Any]]:
+        """One page of ``items`` and the paging fields of the answer."""
+        scope = repr(sorted((k, v) for k, v in params.items() if k not in _NOT_FILTERS))
+        if "MaxResults" in params or "NextToken" in params:
+            size = self._int(params, "MaxResults", "InvalidParameter.MaxResults", 400)
+            offset = 0
+            if params.get("NextToken"):
+                with self._lock:
+                    saved = self._tokens.get(params["NextToken"])
+                if saved is None or saved[:2] != (action, scope):
+                    raise ApiError(
+                        400,
+                        "InvalidParameter.NextToken",
+                        "The specified parameter NextToken is not valid.",
+                    )
+                offset = saved[2]
+            number = offset // size + 1
+        else:
+            size = self._int(params, "PageSize", "InvalidParam.PageSize", page_status)
+            number = self._int(params, "PageNumber", "InvalidParam.PageNumber", page_status, 10**9)
+            offset = (number - 1) * size
+        chosen = list(items[offset : offset + size])
+        token = ""
+        if offset + size < len(items):
+            token = secrets.token_urlsafe(12)
+            with self._lock:
+                self._tokens[token] = (action, scope, offset + size)
+        meta = {
+            "TotalCount": len(items),
+            "PageSize": size,
+            "PageNumber": number,
+            "NextToken": token,
+        }
+        return chosen, meta
+
+    @staticmethod
+    def _int(params: Params, name: str, code: str, status: int, top: int = _MAX_PAGE) -> int:
+        raw = params.get(name)
+        if raw is None or raw == "":
+            return 1 if name == "PageNumber" else _DEFAULT_PAGE
+        try:
+            value = int(raw)
+        except ValueError:
+            value = 0
+        if not 1 <= value <= top:
+            message = (
+                f"The specified parameter {name} is not valid."
+                if name == "MaxResults"
+                else "The specified parameter is invalid."
+            )
+            raise ApiError(status, code, message)
+        return value
+
+
+# --- DescribeInvocations ------------------------------------------------------------------
+
+
+def _instance_json(r: InstanceRun, timed: bool, output: str | None) -> dict[str, Any]:
+    return _compact(
+        {
+            "InstanceId": r.instance_id,
+            "InvocationStatus": r.status,
+            "InstanceInvokeStatus": r.record_status,
+            "ErrorCode": r.error_code,
+            "ErrorInfo": r.error_info,
+            "ExitCode": r.exit_code,
+            "Repeats": r.repeats,
+            "Timed": timed,
+            "Output": output,
+            "Dropped": r.dropped,
+            "CreationTime": _time(r.creation_time),
+            "StartTime": _time(r.start_time),
+            "FinishTime": _time(r.finish_time),
+            "UpdateTime": _time(r.update_time),
+            "StopTime": _time(r.stop_time) or "",
+        }
+    )
+
+
+def _invocation_json(
+    c: Command, runs: Sequence[InstanceRun], encoding: str, with_output: bool
+) -> dict[str, Any]:
+    subset = Command(**{**c.__dict__, "instances": list(runs)})
+    return _compact(
+        {
+            "InvokeId": c.invoke_id,
+            "CommandId": c.command_id,
+            "CommandName": c.command_name,
+            "CommandType": c.command_type,
+            "CommandDescription": c.command_description,
+            "CommandContent": _encode(c.command_content, encoding),
+            "Parameters": c.parameters,
+            "CreationTime": _time(c.creation_time),
+            "RepeatMode": c.repeat_mode,
+            "Frequency": c.frequency,
+            "Timed": c.timed,
+            "Timeout": c.timeout,
+            "Username": c.username,
+            "WorkingDir": c.working_dir,
+            "TerminationMode": c.termination_mode,
+            "Launcher": c.launcher,
+            "ContainerId": c.container_id,
+            "ContainerName": c.container_name,
+            "InvocationStatus": subset.invocation_status,
+            "InvokeStatus": subset.invoke_status,
+            "InvokeInstances": {
+                "InvokeInstance": [
+                    _instance_json(r, c.timed, _encode(r.output, encoding) if with_output else None)
+                    for r in runs
+                ]
+            },
+            "Tags": _tag_list(c.tags),
+        }
+    )
+
+
+def _command_matches(c: Command, params: Params, tags: Mapping[str, str | None]) -> bool:
+    """The filters DescribeInvocations and DescribeInvocationResults share."""
+    exact = {
+        "InvokeId": c.invoke_id,
+        "CommandId": c.command_id,
+        "CommandType": c.command_type,
+        "ResourceGroupId": c.resource_group_id,
+    }
+    if any(params.get(name) and params[name] != value for name, value in exact.items()):
+        return False
+    return _tags_match(tags, c.tags)
+
+
+def describe_invocations(ds: Dataset, params: Params, pager: Pager) -> dict[str, Any]:
+    """DescribeInvocations (seed 003)."""
+    tags = _tags(params)
+    timed = _bool(params, "Timed")
+    include_output = _bool(params, "IncludeOutput") or False
+    instance = params.get("InstanceId")
+    encoding = params.get("ContentEncoding") or "Base64"
+    # The docs: IncludeOutput needs InvokeId or InstanceId; otherwise no output comes back.
+    with_output = include_output and bool(params.get("InvokeId") or instance)
+    want_status = params.get("InvokeStatus")
+
+    selected: list[tuple[Command, list[InstanceRun]]] = []
+    for c in ds.commands:
+        if not _command_matches(c, params, tags) or (timed is not None and c.timed != timed):
+            continue
+        runs = list(c.instances)
+        if instance:
+            runs = [r for r in runs if r.instance_id == instance]
+            if not runs:
+                continue
+        else:
+            if params.get("CommandName") and c.command_name != params["CommandName"]:
+                continue
+            if params.get("RepeatMode") and c.repeat_mode != params["RepeatMode"]:
+                continue
+        if want_status:
+            statuses = [r.status for r in runs]
+            subset = Command(**{**c.__dict__, "instances": runs})
+            overall = overall_command_status(statuses)
+            if want_status not in (overall, subset.invoke_status):
+                continue
+        selected.append((c, runs))
+
+    ordered = pager.sort(selected, lambda item: (item[0].creation_time, item[0].invoke_id))
+    page, meta = pager.page("DescribeInvocations", params, ordered)
+    return {
+        **meta,
+        "Invocations": {
+            "Invocation": [_invocation_json(c, runs, encoding, with_output) for c, runs in page]
+        },
+    }
+
+
+# --- DescribeInvocationResults ------------------------------------------------------------
+
+
+def _result_json(c: Command, r: InstanceRun, e: Execution, encoding: str) -> dict[str, Any]:
+    return _compact(
+        {
+            "InvokeId": c.invoke_id,
+            "CommandId": c.command_id,
+            "InstanceId": r.instance_id,
+            "InvocationStatus": e.status,
+            "InvokeRecordStatus": e.record_status,
+            "ErrorCode": e.error_code,
+            "ErrorInfo": e.error_info,
+            "ExitCode": e.exit_code,
+            "Output": _encode(e.output, encoding),
+            "Dropped": e.dropped,
+            "Repeats": e.repeats,
+            "StartTime": _time(e.start_time),
+            "FinishedTime": _time(e.finish_time),
+            "StopTime": _time(e.stop_time) or "",
+            "Username": c.username,
+            "ContainerId": c.container_id,
+            "ContainerName": c.container_name,
+            "Launcher": c.launcher,
+            "TerminationMode": c.termination_mode,
+            "Tags": _tag_list(c.tags),
+        }
+    )
+
+
+def describe_invocation_results(ds: Dataset, params: Params, pager: Pager) -> dict[str, Any]:
+    """DescribeInvocationResults (seed 004); IncludeHistory adds periodic tasks' earlier runs."""
+    tags = _tags(params)
+    history = _bool(params, "IncludeHistory") or False
+    encoding = params.get("ContentEncoding") or "Base64"
+    want = params.get("InvokeRecordStatus")
+    rows: list[tuple[Command, InstanceRun, Execution, int]] = []
+    for c in ds.commands:
+        if not _command_matches(c, params, tags):
+            continue
+        for r in c.instances:
+            if params.get("InstanceId") and r.instance_id != params["InstanceId"]:
+                continue
+            executions: list[Execution] = [*(r.history if history else []), r]
+            for index, e in enumerate(executions):
+                if want and e.record_status != want:
+                    continue
+                rows.append((c, r, e, index))
+
+    def key(row: tuple[Command, InstanceRun, Execution, int]) -> tuple[datetime, str]:
+        c, r, e, index = row
+        when = e.start_time or r.creation_time or c.creation_time
+        return (when, f"{c.invoke_id}/{r.instance_id}/{index:06d}")
+
+    ordered = pager.sort(rows, key)
+    page, meta = pager.page("DescribeInvocationResults", params, ordered, page_status=403)
+    return {
+        "Invocation": {
+            **meta,
+            "InvocationResults": {
+                "InvocationResult": [_result_json(c, r, e, encoding) for c, r, e, _ in page]
+            },
+        }
+    }
+
+
+# --- DescribeSendFileResults --------------------------------------------------------------
+
+
+def _file_json(f: FileSend, targets: Sequence[Any]) -> dict[str, Any]:
+    return _compact(
+        {
+            "InvokeId": f.invoke_id,
+            "Name": f.name,
+            "Description": f.description,
+            "Content": f.content,
+            "ContentType": f.content_type,
+            "TargetDir": f.target_dir,
+            "FileOwner": f.file_owner,
+            "FileGroup": f.file_group,
+            "FileMode": f.file_mode,
+            "Overwrite": f.overwrite,
+            "CreationTime": _time(f.creation_time),
+            "VmCount": len(f.instances),
+            "InvocationStatus": overall_file_status(t.status for t in targets),
+            "InvokeInstances": {
+                "InvokeInstance": [
+                    _compact(
+                        {
+                            "InstanceId": t.instance_id,
+                            "InvocationStatus": t.status,
+                            "ErrorCode": t.error_code,
+                            "ErrorInfo": t.error_info,
+                            "CreationTime": _time(t.creation_time),
+                            "StartTime": _time(t.start_time),
+                            "FinishTime": _time(t.finish_time),
+                            "UpdateTime": _time(t.update_time),
+                        }
+                    )
+                    for t in targets
+                ]
+            },
+            "Tags": _tag_list(f.tags),
+        }
+    )
+
+
+def describe_send_file_results(ds: Dataset, params: Params, pager: Pager) -> dict[str, Any]:
+    """DescribeSendFileResults for ECS (seeds 000/001)."""
+    tags = _tags(params)
+    instance = params.get("InstanceId")
+    selected = []
+    for f in ds.file_sends:
+        if params.get("InvokeId") and f.invoke_id != params["InvokeId"]:
+            continue
+        if params.get("Name") and f.name != params["Name"]:
+            continue
+        if params.get("ResourceGroupId") and f.resource_group_id != params["ResourceGroupId"]:
+            continue
+        if not _tags_match(tags, f.tags):
+            continue
+        targets = [t for t in f.instances if not instance or t.instance_id == instance]
+        if not targets:
+            continue
+        status = params.get("InvocationStatus")
+        if status and overall_file_status(t.status for t in targets) != status:
+            continue
+        selected.append((f, targets))
+    ordered = pager.sort(selected, lambda item: (item[0].creation_time, item[0].invoke_id))
+    page, meta = pager.page("DescribeSendFileResults", params, ordered)
+    return {**meta, "Invocations": {"Invocation": [_file_json(f, t) for f, t in page]}}
+
+
+# --- DescribeCloudAssistantStatus ---------------------------------------------------------
+
+
+def _agent_json(a: AgentStatus) -> dict[str, Any]:
+    return _compact(
+        {
+            "InstanceId": a.instance_id,
+            "CloudAssistantStatus": "true" if a.online else "false",
+            "CloudAssistantVersion": a.version if a.online else "",
+            "OSType": a.os_type,
+            "LastHeartbeatTime": _time(a.last_heartbeat),
+            "LastInvokedTime": _time(a.last_invoked),
+            "ActiveTaskCount": a.active_task_count,
+            "InvocationCount": a.invocation_count,
+            "SupportSessionManager": a.online,
+        }
+    )
+
+
+def describe_cloud_assistant_status(ds: Dataset, params: Params, pager: Pager) -> dict[str, Any]:
+    """DescribeCloudAssistantStatus: is the agent alive on these instances ("true"/"false")."""
+    wanted = [v for k, v in params.items() if k.startswith("InstanceId.") and v]
+    if len(wanted) > _MAX_INSTANCE_IDS:
+        raise ApiError(400, "InvalidInstanceIds.ValueNotSupported", "Too many instance ids.")
+    if wanted:
+        # An instance the agent never reported from answers "false", as the API does.
+        agents = [ds.agents.get(i) or AgentStatus(i, online=False, version="") for i in wanted]
+    else:
+        agents = sorted(ds.agents.values(), key=lambda a: a.instance_id)
+    if params.get("OSType"):
+        agents = [a for a in agents if a.os_type.lower() == params["OSType"].lower()]
+    page, meta = pager.page("DescribeCloudAssistantStatus", params, agents)
+    return {
+        **meta,
+        "InstanceCloudAssistantStatusSet": {
+            "InstanceCloudAssistantStatus": [_agent_json(a) for a in page]
+        },
+    }
+
+
+Action = Callable[[Dataset, Params, Pager], dict[str, Any]]
+ACTIONS: dict[str, Action] = {
+    "DescribeInvocations": describe_invocations,
+    "DescribeInvocationResults": describe_invocation_results,
+    "DescribeSendFileResults": describe_send_file_results,
+    "DescribeCloudAssistantStatus": describe_cloud_assistant_status,
+}
+
+
+def handle(action: str, params: Params, ds: Dataset, pager: Pager) -> dict[str, Any]:
+    """Run one action against the dataset (under its lock); raise ApiError on bad input."""
+    fn = ACTIONS.get(action)
+    if fn is None:
+        raise ApiError(
+            404,
+            "InvalidAction.NotFound",
+            "Specified api is not found, please check your url and method.",
+        )
+    if not params.get("RegionId"):
+        raise ApiError(400, "MissingRegionId", "RegionId is mandatory for this action.")
+    with ds.lock:
+        return fn(ds, params, pager)
