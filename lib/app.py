@@ -86,6 +86,7 @@ class _Pass:
     report: RunReport
     started: datetime
     clients: list[OpenApiClient] = field(default_factory=list)
+    assistants: dict[str, CloudAssistant] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)
     alerts: list[Alert] = field(default_factory=list)
     watermarks: list[tuple[str, dict[str, Any], str | None]] = field(default_factory=list)
@@ -170,6 +171,9 @@ class App:
             won = outbox.claim(routed, tally)
             self._move_watermarks(state)
             outbox.deliver(won, tally)
+            pruned = self.store.prune(self.clock().timestamp())
+            if pruned:
+                state.report.notes.append(f"pruned {pruned} expired state entries")
         finally:
             _merge(state.report, tally)
 
@@ -186,6 +190,9 @@ class App:
         return regions
 
     def _assistant(self, region: str, credentials: Credentials, state: _Pass) -> CloudAssistant:
+        """One client per region and run: the run's credentials, the app's connections."""
+        if region in state.assistants:
+            return state.assistants[region]
         from lib.aliyun.client import OpenApiClient
         from lib.aliyun.endpoints import endpoint_for
         from lib.cloudassist.api import CloudAssistant
@@ -202,7 +209,8 @@ class App:
             sleep=self.sleep,
         )
         state.clients.append(client)
-        return CloudAssistant(client, region)
+        state.assistants[region] = CloudAssistant(client, region)
+        return state.assistants[region]
 
     def _poll(
         self, trigger: Poll, invocation: Invocation, credentials: Credentials, state: _Pass
@@ -345,17 +353,18 @@ class App:
                 )
                 return
             assistant = self._assistant(region, credentials, state)
-            outputs = {}
-            for page in assistant.invocation_result_pages(invoke_id=invoke_id):
-                for result in page.results:
-                    outputs[result.instance_id] = result
+            outputs = {
+                result.instance_id: result
+                for page in assistant.invocation_result_pages(invoke_id=invoke_id)
+                for result in page.results
+            }
             for index in indexes:
                 alert = state.alerts[index]
-                result = outputs.get(alert.finding.instance_id)
-                if result is None or result.output is None:
+                found = outputs.get(alert.finding.instance_id)
+                if found is None or found.output is None:
                     continue
                 finding = alert.finding.model_copy(
-                    update={"output": result.output.text, "dropped": result.dropped}
+                    update={"output": found.output.text, "dropped": found.dropped}
                 )
                 state.alerts[index] = alert.model_copy(update={"finding": finding})
 

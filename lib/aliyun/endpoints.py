@@ -7,15 +7,15 @@ Patterns from the products' endpoint tables: ECS ``ecs.{region}.aliyuncs.com`` (
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import urlsplit
 
 from lib.errors import ConfigError
+from lib.urls import is_loopback_host
 
-__all__ = ["Endpoint", "endpoint_for", "is_loopback", "parse_endpoint"]
+__all__ = ["Endpoint", "endpoint_for", "parse_endpoint"]
 
 _PREFIX = {"ecs": "ecs", "eflo": "eflo-controller"}
 _REGION = re.compile(r"^[a-z]{2,}(-[a-z0-9]+)+$")
@@ -33,16 +33,6 @@ def endpoint_for(product: Literal["ecs", "eflo"], region: str, *, vpc: bool = Fa
         raise ConfigError(f"{region!r} is not a region id (like cn-hangzhou)")
     suffix = "-vpc" if vpc else ""
     return f"https://{_PREFIX[product]}{suffix}.{region}.aliyuncs.com"
-
-
-def is_loopback(host: str) -> bool:
-    """True for localhost, 127.0.0.0/8 and ::1, the only hosts allowed plain http."""
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 @dataclass(frozen=True)
@@ -69,7 +59,7 @@ def parse_endpoint(endpoint: str) -> Endpoint:
     parts = urlsplit(text)
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise ConfigError(f"endpoint {endpoint!r} is not an http(s) URL")
-    if parts.scheme == "http" and not is_loopback(parts.hostname):
+    if parts.scheme == "http" and not is_loopback_host(parts.hostname):
         raise ConfigError(
             f"endpoint {endpoint!r} must use https (plain http only for loopback hosts)"
         )

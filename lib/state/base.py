@@ -102,3 +102,11 @@ class StateStore(Protocol):
     def write(self, name: str, value: dict[str, Any], expected_version: str | None) -> bool:
         """Write if the stored version is still ``expected_version``; False on conflict."""
         ...
+
+    def prune(self, now: float) -> int:
+        """Delete what expired (6 weeks + 1 day after its last write); return how many.
+
+        Backends with native expiry (Table Store TTL, an OSS lifecycle rule) may return 0.
+        Unconfirmed claims are never pruned: they are the outbox.
+        """
+        ...
