@@ -13,6 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from lib.cloudassist.eflo_models import EfloSendFileInvocation
 from lib.cloudassist.models import (
     DecodedText,
     Invocation,
@@ -32,6 +33,7 @@ __all__ = [
     "Kind",
     "Provider",
     "Severity",
+    "findings_from_eflo_send_file",
     "findings_from_invocation",
     "findings_from_results",
     "findings_from_send_file",
@@ -267,6 +269,51 @@ def findings_from_send_file(
                     exit_code=None,
                     kind="file",
                     error_info=inst.error_info,
+                ),
+            )
+        )
+    return found
+
+
+def findings_from_eflo_send_file(
+    inv: EfloSendFileInvocation,
+    *,
+    invoke_id: str,
+    account: str,
+    region: str,
+    include_cancelled: bool = False,
+) -> list[Finding]:
+    """One Finding per Lingjun node an eflo file send failed on.
+
+    Args:
+        invoke_id: the id that was asked for: eflo's answer does not echo it.
+    """
+    found: list[Finding] = []
+    for node in inv.invoke_nodes:
+        status = node.invocation_status or ""
+        if not is_finding(status, include_cancelled=include_cancelled):
+            continue
+        found.append(
+            Finding(
+                account=account,
+                provider="eflo",
+                region=region,
+                kind="file",
+                invoke_id=invoke_id,
+                instance_id=node.node_id,
+                status=status,
+                error_code=node.error_code,
+                error_info=node.error_info,
+                name=inv.name,
+                target_dir=inv.target_dir.strip() if inv.target_dir else None,
+                started_at=node.start_time,
+                finished_at=node.finish_time or node.update_time,
+                classification=catalogue.classify(
+                    status=status,
+                    error_code=node.error_code,
+                    exit_code=None,
+                    kind="file",
+                    error_info=node.error_info,
                 ),
             )
         )

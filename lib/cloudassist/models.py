@@ -31,6 +31,8 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationIn
 from pydantic.alias_generators import to_pascal
 
 __all__ = [
+    "ApiModel",
+    "ApiTime",
     "ContentEncoding",
     "DecodedText",
     "Invocation",
@@ -39,12 +41,16 @@ __all__ = [
     "InvocationResultsPage",
     "InvocationsPage",
     "InvokeInstance",
+    "OptBool",
+    "OptInt",
+    "OptStr",
     "SendFileInstance",
     "SendFileInvocation",
     "SendFileResultsPage",
     "Tag",
     "decode_text",
     "parse_api_time",
+    "unwrap",
 ]
 
 ContentEncoding = Literal["PlainText", "Base64"]
@@ -123,7 +129,7 @@ def _decoded(value: object, info: ValidationInfo) -> object:
     return decode_text(value, "Base64" if encoding == "Base64" else "PlainText")
 
 
-def _unwrap(key: str) -> Callable[[object], object]:
+def unwrap(key: str) -> Callable[[object], object]:
     """``{"Invocation": [...]}`` → ``[...]``; tolerate null, a bare list and a lone dict."""
 
     def unwrap(value: object) -> object:
@@ -150,7 +156,7 @@ ApiTime = Annotated[datetime | None, BeforeValidator(parse_api_time)]
 Encoded = Annotated[DecodedText | None, BeforeValidator(_decoded)]
 
 
-class _ApiModel(BaseModel):
+class ApiModel(BaseModel):
     """PascalCase on the wire, snake_case in Python; extra fields ignored; frozen."""
 
     model_config = ConfigDict(
@@ -161,14 +167,14 @@ class _ApiModel(BaseModel):
     )
 
 
-class Tag(_ApiModel):
+class Tag(ApiModel):
     """One tag of a command execution or file send (``Tags.Tag[]``)."""
 
     tag_key: str
     tag_value: OptStr = None
 
 
-class InvokeInstance(_ApiModel):
+class InvokeInstance(ApiModel):
     """One instance of a DescribeInvocations record (``InvokeInstances.InvokeInstance[]``).
 
     ``invocation_status`` is the authoritative per-instance status (Pending, Invalid,
@@ -193,7 +199,7 @@ class InvokeInstance(_ApiModel):
     timed: OptBool = None
 
 
-class Invocation(_ApiModel):
+class Invocation(ApiModel):
     """One command execution from DescribeInvocations (``Invocations.Invocation[]``).
 
     ``invocation_status`` is the recommended aggregate status; ``invoke_status`` is the
@@ -220,13 +226,13 @@ class Invocation(_ApiModel):
     container_name: OptStr = None
     termination_mode: OptStr = None
     launcher: OptStr = None
-    invoke_instances: Annotated[
-        list[InvokeInstance], BeforeValidator(_unwrap("InvokeInstance"))
-    ] = Field(default_factory=list)
-    tags: Annotated[list[Tag], BeforeValidator(_unwrap("Tag"))] = Field(default_factory=list)
+    invoke_instances: Annotated[list[InvokeInstance], BeforeValidator(unwrap("InvokeInstance"))] = (
+        Field(default_factory=list)
+    )
+    tags: Annotated[list[Tag], BeforeValidator(unwrap("Tag"))] = Field(default_factory=list)
 
 
-class InvocationsPage(_ApiModel):
+class InvocationsPage(ApiModel):
     """One page of DescribeInvocations."""
 
     request_id: OptStr = None
@@ -234,12 +240,12 @@ class InvocationsPage(_ApiModel):
     page_number: OptInt = None
     page_size: OptInt = None
     next_token: OptStr = None
-    invocations: Annotated[list[Invocation], BeforeValidator(_unwrap("Invocation"))] = Field(
+    invocations: Annotated[list[Invocation], BeforeValidator(unwrap("Invocation"))] = Field(
         default_factory=list
     )
 
 
-class InvocationResult(_ApiModel):
+class InvocationResult(ApiModel):
     """One execution on one instance from DescribeInvocationResults.
 
     ``invocation_status`` is the per-instance status (same values as
@@ -271,10 +277,10 @@ class InvocationResult(_ApiModel):
     oss_output_uri: OptStr = None
     oss_output_error_code: OptStr = None
     oss_output_error_info: OptStr = None
-    tags: Annotated[list[Tag], BeforeValidator(_unwrap("Tag"))] = Field(default_factory=list)
+    tags: Annotated[list[Tag], BeforeValidator(unwrap("Tag"))] = Field(default_factory=list)
 
 
-class InvocationResultsBody(_ApiModel):
+class InvocationResultsBody(ApiModel):
     """The ``Invocation`` object of DescribeInvocationResults: results and paging."""
 
     total_count: OptInt = None
@@ -282,11 +288,11 @@ class InvocationResultsBody(_ApiModel):
     page_size: OptInt = None
     next_token: OptStr = None
     invocation_results: Annotated[
-        list[InvocationResult], BeforeValidator(_unwrap("InvocationResult"))
+        list[InvocationResult], BeforeValidator(unwrap("InvocationResult"))
     ] = Field(default_factory=list)
 
 
-class InvocationResultsPage(_ApiModel):
+class InvocationResultsPage(ApiModel):
     """One page of DescribeInvocationResults (paging lives inside ``Invocation``)."""
 
     request_id: OptStr = None
@@ -305,7 +311,7 @@ class InvocationResultsPage(_ApiModel):
         return self.invocation.next_token
 
 
-class SendFileInstance(_ApiModel):
+class SendFileInstance(ApiModel):
     """One instance of a file send (``InvokeInstances.InvokeInstance[]``).
 
     ``invocation_status``: Pending, Invalid, Running, Aborted, Success, Failed, Error,
@@ -322,7 +328,7 @@ class SendFileInstance(_ApiModel):
     error_info: OptStr = None
 
 
-class SendFileInvocation(_ApiModel):
+class SendFileInvocation(ApiModel):
     """One file send from DescribeSendFileResults (``Invocations.Invocation[]``)."""
 
     invoke_id: str
@@ -340,12 +346,12 @@ class SendFileInvocation(_ApiModel):
     content: OptStr = Field(default=None, repr=False)
     vm_count: OptInt = None
     invoke_instances: Annotated[
-        list[SendFileInstance], BeforeValidator(_unwrap("InvokeInstance"))
+        list[SendFileInstance], BeforeValidator(unwrap("InvokeInstance"))
     ] = Field(default_factory=list)
-    tags: Annotated[list[Tag], BeforeValidator(_unwrap("Tag"))] = Field(default_factory=list)
+    tags: Annotated[list[Tag], BeforeValidator(unwrap("Tag"))] = Field(default_factory=list)
 
 
-class SendFileResultsPage(_ApiModel):
+class SendFileResultsPage(ApiModel):
     """One page of DescribeSendFileResults."""
 
     request_id: OptStr = None
@@ -353,6 +359,6 @@ class SendFileResultsPage(_ApiModel):
     page_number: OptInt = None
     page_size: OptInt = None
     next_token: OptStr = None
-    invocations: Annotated[list[SendFileInvocation], BeforeValidator(_unwrap("Invocation"))] = (
-        Field(default_factory=list)
+    invocations: Annotated[list[SendFileInvocation], BeforeValidator(unwrap("Invocation"))] = Field(
+        default_factory=list
     )
