@@ -33,6 +33,7 @@ __all__ = [
     "Kind",
     "Provider",
     "Severity",
+    "bounded_output",
     "findings_from_eflo_send_file",
     "findings_from_invocation",
     "findings_from_results",
@@ -164,7 +165,7 @@ def findings_from_invocation(
                 timed=bool(inv.timed or inst.timed),
                 started_at=inst.start_time,
                 finished_at=inst.finish_time or inst.stop_time or inst.update_time,
-                output=_bounded(inst.output),
+                output=bounded_output(inst.output),
                 dropped=inst.dropped,
                 classification=catalogue.classify(
                     status=status,
@@ -220,7 +221,7 @@ def findings_from_results(
                 timed=bool(inv and inv.timed),
                 started_at=res.start_time,
                 finished_at=res.finished_time or res.stop_time,
-                output=_bounded(res.output),
+                output=bounded_output(res.output),
                 dropped=res.dropped,
                 classification=catalogue.classify(
                     status=status,
@@ -320,7 +321,8 @@ def findings_from_eflo_send_file(
     return found
 
 
-def _bounded(output: DecodedText | None) -> str | None:
+def bounded_output(output: DecodedText | None) -> str | None:
+    """The text a Finding keeps: the last OUTPUT_LIMIT characters, marked if not decodable."""
     if output is None:
         return None
     text = output.text
