@@ -1,0 +1,46 @@
+"""Console receiver: prints the rendered markdown; used by the demo and local runs."""
+
+from __future__ import annotations
+
+import sys
+from typing import TextIO
+
+from lib.notify.base import Message, Notification
+from lib.notify.render import RenderOptions, message_id, render_markdown, render_title
+
+__all__ = ["ConsoleReceiver"]
+
+
+class ConsoleReceiver:
+    """Writes each message to a text stream (stdout by default) under a header line."""
+
+    def __init__(
+        self,
+        name: str = "console",
+        stream: TextIO | None = None,
+        options: RenderOptions | None = None,
+    ) -> None:
+        self.name = name
+        self._stream = stream
+        self._options = options or RenderOptions()
+
+    def render(self, notification: Notification) -> list[Message]:
+        """One message with the whole markdown: a terminal has no size limit."""
+        text = render_markdown(notification, self._options)
+        return [
+            Message(
+                receiver=self.name,
+                id=message_id(self.name, notification.alerts),
+                title=render_title(notification, self._options),
+                text=text,
+                payload={"markdown": text},
+            )
+        ]
+
+    def send(self, message: Message) -> None:
+        """Print the message; a console never refuses one."""
+        # Resolved at send time so pytest's capsys and redirected stdout are honoured.
+        stream = self._stream or sys.stdout
+        stream.write(f"===== [{self.name}] {message.title} ({message.id}) =====\n")
+        stream.write(message.text.rstrip("\n") + "\n\n")
+        stream.flush()

@@ -1,0 +1,240 @@
+"""Generic webhook: Alertmanager-compatible JSON, signed per Standard Webhooks.
+
+Existing Alertmanager receivers (version "4" payload) can consume it unchanged, and the
+``webhook-id`` / ``webhook-timestamp`` / ``webhook-signature`` headers let any Standard
+Webhooks library verify it. ``webhook-id`` is the message id, stable for the same alerts,
+so a receiver can drop the duplicates that at-least-once delivery may produce.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+from pydantic import SecretStr
+
+from lib.alerts import Alert
+from lib.errors import (
+    ConfigError,
+    ReceiverConfigError,
+    ReceiverRateLimited,
+    ReceiverTransientError,
+)
+from lib.notify.base import Message, Notification
+from lib.notify.render import (
+    RenderOptions,
+    compact_json,
+    console_url,
+    message_id,
+    output_tail,
+    render_markdown,
+    render_title,
+)
+from lib.redact import mask_url
+
+__all__ = ["ZERO_TIME", "WebhookReceiver", "alertmanager_payload", "standard_webhook_signature"]
+
+ZERO_TIME = "0001-01-01T00:00:00Z"  # what Alertmanager writes for an unset endsAt
+_DEFAULT_PAUSE_SECONDS = 60.0
+_MAX_PAUSE_SECONDS = 3600.0
+
+
+def standard_webhook_signature(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
+    """``v1,<base64 HMAC-SHA256 of "id.timestamp.body">``; the key is base64 after ``whsec_``.
+
+    Raises:
+        ConfigError: the secret is not base64 (without saying what it was).
+    """
+    encoded = secret[len("whsec_") :] if secret.startswith("whsec_") else secret
+    try:
+        key = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        raise ConfigError("webhook secret is not a base64 whsec_ secret") from None
+    signed = f"{msg_id}.{timestamp}.".encode() + body
+    return "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+
+
+def _rfc3339(moment: datetime | None) -> str:
+    if moment is None:
+        return ZERO_TIME
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    # RFC 3339 like Go's time encoding: fractional seconds only when there are some.
+    return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def _labels(alert: Alert) -> dict[str, str]:
+    finding = alert.finding
+    alertname = (
+        "CloudAssistantFileSendFailed" if finding.kind == "file" else "CloudAssistantCommandFailed"
+    )
+    return {
+        "alertname": alertname,
+        "provider": finding.provider,
+        "kind": finding.kind,
+        "region": finding.region,
+        "invoke_id": finding.invoke_id,
+        "instance_id": finding.instance_id,
+        "error_code": finding.classification.code,
+        "severity": finding.classification.severity,
+        "account": finding.account,
+    }
+
+
+def _annotations(alert: Alert, options: RenderOptions) -> dict[str, str]:
+    finding = alert.finding
+    cls = finding.classification
+    zh = options.lang == "zh"
+    what = finding.name or finding.command_id or finding.invoke_id
+    if finding.kind == "file":
+        what = f"{what} → {finding.target_dir or '-'}"
+    summary = f"{finding.kind} {what} {finding.status} on {finding.instance_id} ({cls.code})"
+    annotations = {
+        "summary": summary,
+        "description": f"{cls.explanation_zh if zh else cls.explanation_en} "
+        f"{cls.hint_zh if zh else cls.hint_en}",
+    }
+    tail, _ = output_tail(finding.output, options)
+    if tail:
+        annotations["output"] = tail
+    return annotations
+
+
+def _common(items: list[dict[str, str]]) -> dict[str, str]:
+    if not items:
+        return {}
+    first = items[0]
+    return {k: v for k, v in first.items() if all(other.get(k) == v for other in items[1:])}
+
+
+def alertmanager_payload(
+    notification: Notification, receiver: str, options: RenderOptions, *, max_alerts: int = 0
+) -> dict[str, Any]:
+    """The Alertmanager webhook (version "4") JSON for a notification.
+
+    Args:
+        notification: the group to send.
+        receiver: the receiver's name, echoed in ``receiver``.
+        options: language and output bounds for annotations.
+        max_alerts: list at most this many alerts (0 = all), counting the rest in
+            ``truncatedAlerts`` as Alertmanager does.
+    """
+    alerts = list(notification.alerts)
+    listed = alerts[:max_alerts] if max_alerts > 0 else alerts
+    labels = [_labels(alert) for alert in listed]
+    annotations = [_annotations(alert, options) for alert in listed]
+    items = [
+        {
+            "status": alert.status,
+            "labels": labels[i],
+            "annotations": annotations[i],
+            "startsAt": _rfc3339(alert.starts_at),
+            "endsAt": _rfc3339(alert.ends_at),
+            "generatorURL": console_url(alert.finding, options) or "",
+            "fingerprint": alert.fingerprint,
+        }
+        for i, alert in enumerate(listed)
+    ]
+    firing = any(a.status == "firing" for a in alerts)
+    return {
+        "version": "4",
+        "groupKey": notification.group,
+        "truncatedAlerts": len(alerts) - len(listed),
+        "status": "firing" if firing else "resolved",
+        "receiver": receiver,
+        "groupLabels": {"group": notification.group},
+        "commonLabels": _common(labels),
+        "commonAnnotations": _common(annotations),
+        "externalURL": options.console_base,
+        "alerts": items,
+    }
+
+
+def _retry_after(value: str | None, now: float) -> float:
+    """Seconds to wait from a Retry-After header (delta seconds or HTTP date), bounded."""
+    if not value:
+        return _DEFAULT_PAUSE_SECONDS
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            seconds = parsedate_to_datetime(value).timestamp() - now
+        except (TypeError, ValueError):
+            return _DEFAULT_PAUSE_SECONDS
+    return min(max(seconds, 0.0), _MAX_PAUSE_SECONDS)
+
+
+class WebhookReceiver:
+    """POSTs one Alertmanager-style JSON per notification, Standard-Webhooks signed."""
+
+    def __init__(
+        self,
+        name: str,
+        url: str,
+        secret: SecretStr | None,
+        *,
+        http: httpx.Client,
+        clock: Callable[[], float] | None = None,
+        options: RenderOptions | None = None,
+        max_alerts: int = 0,
+    ) -> None:
+        self.name = name
+        self._url = url
+        self._secret = secret
+        self._http = http
+        self._clock = clock or time.time
+        self._options = options or RenderOptions()
+        self._max_alerts = max_alerts
+
+    def __repr__(self) -> str:
+        return f"WebhookReceiver(name={self.name!r}, url={mask_url(self._url)!r})"
+
+    def render(self, notification: Notification) -> list[Message]:
+        """One message: the payload, with the markdown text for the console and the log."""
+        payload = alertmanager_payload(
+            notification, self.name, self._options, max_alerts=self._max_alerts
+        )
+        return [
+            Message(
+                receiver=self.name,
+                id=message_id(self.name, notification.alerts),
+                title=render_title(notification, self._options),
+                text=render_markdown(notification, self._options),
+                payload=payload,
+            )
+        ]
+
+    def send(self, message: Message) -> None:
+        """POST the payload; 2xx is delivered, anything else raises a DeliveryError."""
+        body = compact_json(message.payload)
+        now = self._clock()
+        headers = {"Content-Type": "application/json", "webhook-id": message.id}
+        timestamp = int(now)
+        headers["webhook-timestamp"] = str(timestamp)
+        if self._secret is not None:
+            headers["webhook-signature"] = standard_webhook_signature(
+                self._secret.get_secret_value(), message.id, timestamp, body
+            )
+        try:
+            response = self._http.post(self._url, content=body, headers=headers)
+        except httpx.TimeoutException:
+            raise ReceiverTransientError(self.name, "timed out") from None
+        except httpx.TransportError as exc:
+            raise ReceiverTransientError(self.name, f"network error {type(exc).__name__}") from None
+        status = response.status_code
+        if 200 <= status < 300:
+            return
+        if status == 429:
+            pause = _retry_after(response.headers.get("Retry-After"), now)
+            raise ReceiverRateLimited(self.name, "HTTP 429 Too Many Requests", pause_seconds=pause)
+        if status >= 500 or status == 408:
+            raise ReceiverTransientError(self.name, f"HTTP {status}")
+        raise ReceiverConfigError(self.name, f"HTTP {status} from {mask_url(self._url)}")
