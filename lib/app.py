@@ -338,6 +338,8 @@ class App:
         self, state: _Pass, invocation: Invocation, credentials: Credentials
     ) -> None:
         """Fetch the output tail of failed commands (list calls cannot include it)."""
+        from lib.findings import bounded_output
+
         if not self.settings.show_output or not state.alerts:
             return
         wanted: dict[tuple[str, str], list[int]] = {}
@@ -364,7 +366,7 @@ class App:
                 if found is None or found.output is None:
                     continue
                 finding = alert.finding.model_copy(
-                    update={"output": found.output.text, "dropped": found.dropped}
+                    update={"output": bounded_output(found.output), "dropped": found.dropped}
                 )
                 state.alerts[index] = alert.model_copy(update={"finding": finding})
 
