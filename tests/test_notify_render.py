@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from lib.notify.render import (
@@ -192,3 +194,20 @@ def test_split_shortens_the_output_of_an_entry_too_big_alone() -> None:
     assert "shortened" in part
     assert part.endswith("> output line 499")
     assert "output line 0\n" not in part
+
+
+@given(
+    entries=st.lists(
+        st.text(min_size=1, max_size=300).filter(lambda s: "\n\n" not in s), max_size=40
+    ),
+    limit=st.integers(min_value=200, max_value=3000),
+)
+def test_split_never_exceeds_the_limit_and_keeps_fitting_entries_whole(
+    entries: list[str], limit: int
+) -> None:
+    """GIVEN any entries (any script) and any limit WHEN split
+    THEN no part exceeds the limit and, as each entry fits alone, all come back in order."""
+    fitting = [e for e in entries if utf8_bytes(e) <= limit and e.strip("\n") == e]
+    parts = split_markdown(fitting, limit)
+    assert all(utf8_bytes(part) <= limit for part in parts)
+    assert "\n\n".join(p for p in parts if p) == "\n\n".join(fitting)
