@@ -17,15 +17,37 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from types import MappingProxyType
+from typing import Literal
 
-from lib.findings import Classification, Kind, Severity
+from pydantic import BaseModel, ConfigDict
 
 __all__ = [
     "CATALOGUE",
     "EXIT_CODE_NONZERO",
+    "Classification",
+    "Kind",
+    "Severity",
     "classify",
     "known_codes",
 ]
+
+Kind = Literal["command", "file"]
+Severity = Literal["critical", "warning", "info"]
+
+
+class Classification(BaseModel):
+    """What an error code means to a person: category, severity, zh/en text and a hint."""
+
+    model_config = ConfigDict(frozen=True)
+
+    code: str  # the ErrorCode, or a synthetic one such as "ExitCodeNonzero" / "Unknown"
+    category: str  # agent | instance | command | file | timeout | quota | cancelled | unknown
+    severity: Severity
+    explanation_zh: str
+    explanation_en: str
+    hint_zh: str
+    hint_en: str
+
 
 EXIT_CODE_NONZERO = "ExitCodeNonzero"
 _ERROR_INFO_LIMIT = 300  # ErrorInfo is free text from the API: keep messages short

@@ -13,6 +13,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from lib import catalogue
+from lib.catalogue import Classification, Kind, Severity
 from lib.cloudassist.eflo_models import EfloSendFileInvocation
 from lib.cloudassist.models import (
     DecodedText,
@@ -43,22 +45,6 @@ __all__ = [
 ]
 
 Provider = Literal["ecs", "eflo"]
-Kind = Literal["command", "file"]
-Severity = Literal["critical", "warning", "info"]
-
-
-class Classification(BaseModel):
-    """What an error code means to a person: category, severity, zh/en text and a hint."""
-
-    model_config = ConfigDict(frozen=True)
-
-    code: str  # the ErrorCode, or a synthetic one such as "ExitCodeNonzero" / "Unknown"
-    category: str  # agent | instance | command | file | timeout | quota | cancelled | unknown
-    severity: Severity
-    explanation_zh: str
-    explanation_en: str
-    hint_zh: str
-    hint_en: str
 
 
 class Finding(BaseModel):
@@ -331,8 +317,3 @@ def bounded_output(output: DecodedText | None) -> str | None:
     if output.decode_failed:
         text = "[output is not valid Base64; shown as received] " + text
     return text
-
-
-# At the bottom on purpose: lib.catalogue imports Classification from this module, so the
-# module reference is bound only once the types above exist (either import order works).
-from lib import catalogue  # noqa: E402
