@@ -62,6 +62,18 @@ def test_malformed_secret_is_a_config_error_that_does_not_echo_it() -> None:
     assert "not*base64" not in str(caught.value)
 
 
+def test_receiver_with_a_malformed_secret_fails_as_a_receiver_config_error(
+    http: httpx.Client,
+) -> None:
+    """GIVEN a receiver configured with a non-base64 secret WHEN sending
+    THEN ReceiverConfigError (a DeliveryError the app handles), secret not echoed."""
+    hook = receiver("https://example.com/h", http, secret="whsec_not*base64!")
+    (message,) = hook.render(make_notification(1))
+    with pytest.raises(ReceiverConfigError) as caught:
+        hook.send(message)
+    assert "not*base64" not in str(caught.value)
+
+
 def test_payload_is_alertmanager_version_4(sink: WebhookSink, http: httpx.Client) -> None:
     """GIVEN two failed instances of one invocation WHEN delivered
     THEN the sink verifies the signature and gets an Alertmanager v4 payload."""

@@ -220,9 +220,13 @@ class WebhookReceiver:
         timestamp = int(now)
         headers["webhook-timestamp"] = str(timestamp)
         if self._secret is not None:
-            headers["webhook-signature"] = standard_webhook_signature(
-                self._secret.get_secret_value(), message.id, timestamp, body
-            )
+            try:
+                headers["webhook-signature"] = standard_webhook_signature(
+                    self._secret.get_secret_value(), message.id, timestamp, body
+                )
+            except ConfigError as exc:
+                # send() raises only DeliveryErrors: the app defers or reports on those.
+                raise ReceiverConfigError(self.name, str(exc)) from None
         try:
             response = self._http.post(self._url, content=body, headers=headers)
         except httpx.TimeoutException:
