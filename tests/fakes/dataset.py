@@ -488,8 +488,15 @@ def run(
 
 def _fill_times(r: InstanceRun, created: datetime) -> None:
     r.creation_time = r.creation_time or created
-    if r.status in ("Pending", "Invalid", "Scheduled"):
-        return  # never started
+    if r.status in ("Pending", "Scheduled"):
+        return  # not started yet
+    if r.status in ("Invalid", "Aborted", "Cancelled"):
+        # Never started on the instance: it ended without a StartTime.
+        r.finish_time = r.finish_time or created + timedelta(seconds=1)
+        r.update_time = r.update_time or r.finish_time
+        if r.status == "Cancelled":
+            r.stop_time = r.stop_time or r.finish_time
+        return
     r.start_time = r.start_time or created + timedelta(seconds=1)
     if r.status in _TERMINAL and r.finish_time is None:
         r.finish_time = r.start_time + timedelta(seconds=2)
