@@ -134,7 +134,11 @@ class App:
         report.api_calls = sum(client.calls for client in state.clients)
         report.ok = not report.errors
         report.duration_ms = int((time.monotonic() - monotonic) * 1000)
-        self.log.info("run finished", **report.model_dump(exclude={"request_id"}))
+        summary = report.model_dump(exclude={"request_id"})
+        if report.ok:
+            self.log.info("run finished", **summary)
+        else:
+            self.log.error("run finished with errors", **summary)
         if raised is not None:
             raise raised
         return report

@@ -18,7 +18,7 @@ from lib.app import App, Invocation, RunReport, build_app
 from lib.errors import AssistwatchError, BadInput
 from lib.log import bind_request, configure, get_logger, register_secret
 from lib.settings import Settings, load_settings
-from lib.triggers import ParsedEvent, parse_event
+from lib.triggers import parse_event
 
 __all__ = ["handle", "invocation_from_context", "reset"]
 
@@ -77,24 +77,26 @@ def handle(
     log = get_logger()
     request_id = getattr(context, "request_id", None)
     bind_request(request_id)
-    parsed: ParsedEvent | None = None
     status = 200
+    http = False
     try:
         parsed = parse_event(event)
+        http = parsed.http
         settings = load_settings(env)
         _register_setting_secrets(settings)
         app = _app_for(settings, env)
         invocation = invocation_from_context(context, env)
         report = app.run(parsed.trigger, invocation)
     except AssistwatchError as error:
-        if error.retryable and not (parsed and parsed.http):
+        if error.retryable and not http:
             log.error("run failed, FC will retry", error=str(error), kind=type(error).__name__)
             raise
         log.error("run refused", error=str(error), kind=type(error).__name__)
         report = RunReport(ok=False, request_id=request_id, errors=[str(error)])
         status = 400 if isinstance(error, BadInput) else 503 if error.retryable else 500
+        http = http or (isinstance(error, BadInput) and error.http)
     body = report.model_dump_json()
-    if parsed is not None and parsed.http:
+    if http:
         status = status if status != 200 or report.ok else 500
         return {"statusCode": status, "headers": {"content-type": "application/json"}, "body": body}
     return body

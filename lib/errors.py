@@ -46,6 +46,8 @@ class AssistwatchError(Exception):
 class BadInput(AssistwatchError):
     """The event is malformed or not a trigger we know: retrying cannot help."""
 
+    http: bool = False  # it came inside an HTTP trigger envelope: answer 400, not a report
+
 
 class ConfigError(AssistwatchError):
     """A setting, routing file or receiver definition is wrong."""

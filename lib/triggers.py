@@ -95,7 +95,11 @@ def parse_event(raw: bytes | str | dict[str, Any] | list[Any]) -> ParsedEvent:
     """Parse an FC event into a trigger; raise BadInput with a specific reason."""
     data = _json(raw) if isinstance(raw, bytes | str) else raw
     if isinstance(data, dict) and _is_http_envelope(data):
-        return ParsedEvent(_parse(_json(_http_body(data), what="HTTP request body")), http=True)
+        try:
+            return ParsedEvent(_parse(_json(_http_body(data), what="HTTP request body")), http=True)
+        except BadInput as error:
+            error.http = True
+            raise
     return ParsedEvent(_parse(data))
 
 
