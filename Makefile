@@ -31,7 +31,7 @@ bench: install
 	$(PY) bench/cold_start.py
 
 package: install
-	$(PY) bench/../scripts/package.py
+	$(PY) scripts/package.py
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache
