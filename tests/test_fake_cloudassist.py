@@ -199,16 +199,18 @@ def walk(
 
 
 @pytest.mark.parametrize("order", ["newest", "shuffled"])
-def test_next_token_pagination_walks_every_record_exactly_once(fake, dataset, http, order):
-    # GIVEN 23 commands and the fake in either order
-    ids = many_commands(dataset, 23)
+@pytest.mark.parametrize("shape", [(23, 5), (20, 4)], ids=["23-in-5", "20-in-4"])
+def test_next_token_pagination_walks_every_record_exactly_once(fake, dataset, http, order, shape):
+    count, expected_pages = shape
+    # GIVEN `count` commands and the fake in either order
+    ids = many_commands(dataset, count)
     fake.order = order
     # WHEN a client walks DescribeInvocations 5 at a time by NextToken
     seen, pages = walk(http, fake, "DescribeInvocations", {}, 5)
-    # THEN every invocation comes exactly once, over 5 pages
+    # THEN every invocation comes exactly once, and no empty page trails a full one
     assert sorted(seen) == sorted(ids)
-    assert len(seen) == len(set(seen)) == 23
-    assert pages == 5
+    assert len(seen) == len(set(seen)) == count
+    assert pages == expected_pages
     newest_first = list(reversed(ids))
     if order == "newest":
         assert seen == newest_first
