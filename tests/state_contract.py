@@ -214,6 +214,20 @@ class StateStoreContract:
         assert pending[0].last_error == "HTTP 503 from robot"
         assert pending[0].owner == "run-a"
 
+    def test_a_resolve_is_its_own_claim_and_comes_back_from_the_outbox_as_one(
+        self, store: StateStore
+    ) -> None:
+        # GIVEN the firing of an alert was told, and its resolve's send failed
+        firing = key(7)
+        resolved = ClaimKey(firing.fingerprint, firing.firing, firing.receiver, status="resolved")
+        assert store.claim(firing, alert_payload(7), "run-a", LEASE, NOW) is ClaimOutcome.WON
+        store.confirm(firing, "run-a", NOW + 1)
+        assert store.claim(resolved, alert_payload(7), "run-b", LEASE, NOW + 2) is ClaimOutcome.WON
+        store.release(resolved, "run-b", "HTTP 502", NOW + 3)
+        # THEN the outbox holds the resolve, with its status intact
+        assert [c.key for c in store.pending(NOW + 3)] == [resolved]
+        assert store.claim(firing, alert_payload(7), "run-c", LEASE, NOW + 4) is ClaimOutcome.DONE
+
     def test_pending_skips_live_leases_and_confirmed_claims_but_keeps_dead_runs(
         self, store: StateStore
     ) -> None:

@@ -20,23 +20,30 @@ from __future__ import annotations
 import enum
 import hashlib
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 __all__ = ["Claim", "ClaimKey", "ClaimOutcome", "Record", "StateStore"]
 
 
 @dataclass(frozen=True)
 class ClaimKey:
-    """What one claim is about: one firing of one alert, for one receiver."""
+    """What one claim is about: one firing of one alert (or its resolve), for one receiver.
+
+    A firing and its resolve are two notifications, so two claims: ``status`` tells them
+    apart. Backends must store and restore all four fields.
+    """
 
     fingerprint: str
     firing: int
     receiver: str
+    status: Literal["firing", "resolved"] = "firing"
 
     @property
     def id(self) -> str:
         """A filesystem- and URL-safe name, stable for the same key."""
         raw = f"{self.fingerprint}\x1f{self.firing}\x1f{self.receiver}"
+        if self.status != "firing":
+            raw += f"\x1f{self.status}"
         return hashlib.sha256(raw.encode()).hexdigest()[:32]
 
 
