@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from lib.findings import Finding
+from lib.state.base import ClaimKey
 
 __all__ = ["Alert", "AlertStatus", "Decision", "decide", "fingerprint"]
 
@@ -51,8 +52,13 @@ class Alert(BaseModel):
 
     @property
     def key(self) -> str:
-        """``fingerprint/firing``: what a Message covers and a claim is about."""
-        return f"{self.fingerprint}/{self.firing}"
+        """``fingerprint/firing`` (``/resolved`` for a resolve): what a Message covers."""
+        base = f"{self.fingerprint}/{self.firing}"
+        return base if self.status == "firing" else f"{base}/{self.status}"
+
+    def claim_key(self, receiver: str) -> ClaimKey:
+        """The state store's claim for telling ``receiver`` about this alert."""
+        return ClaimKey(self.fingerprint, self.firing, receiver, status=self.status)
 
 
 def _when(finding: Finding) -> datetime | None:

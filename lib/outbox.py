@@ -23,7 +23,7 @@ from lib.errors import (
 )
 from lib.notify.base import Message, Receiver
 from lib.routing import group
-from lib.state.base import ClaimKey, ClaimOutcome, StateStore
+from lib.state.base import ClaimOutcome, StateStore
 
 __all__ = ["DeliveryTally", "Outbox"]
 
@@ -69,7 +69,7 @@ class Outbox:
         won: dict[str, list[Alert]] = {}
         for receiver, items in alerts.items():
             for alert in items:
-                key = ClaimKey(alert.fingerprint, alert.firing, receiver)
+                key = alert.claim_key(receiver)
                 payload = alert.model_dump(mode="json")
                 outcome = self._store.claim(key, payload, self._owner, self._lease, self._clock())
                 if outcome is ClaimOutcome.WON:
@@ -132,7 +132,7 @@ class Outbox:
 
     def _confirm(self, receiver: str, alerts: Iterable[Alert], tally: DeliveryTally) -> None:
         for alert in alerts:
-            key = ClaimKey(alert.fingerprint, alert.firing, receiver)
+            key = alert.claim_key(receiver)
             if self._store.confirm(key, self._owner, self._clock()):
                 tally.alerts_sent += 1
             else:
@@ -146,7 +146,7 @@ class Outbox:
     ) -> None:
         """Release every claim not yet sent: the outbox keeps them for the next run."""
         for alert in alerts:
-            key = ClaimKey(alert.fingerprint, alert.firing, receiver)
+            key = alert.claim_key(receiver)
             self._store.release(key, self._owner, str(error), self._clock())
         tally.deferred += len(alerts)
         kind = (
