@@ -59,6 +59,7 @@ def receiver(
     keyword: str | None = None,
     **kwargs: object,
 ) -> DingTalkReceiver:
+    kwargs.setdefault("sleep", lambda seconds: None)  # retries back off on a fake clock
     return DingTalkReceiver(
         "ops-robot",
         SecretStr(url),
@@ -230,15 +231,20 @@ def test_too_big_message_is_reported_as_a_render_bug(
 def test_server_errors_are_transient(
     status: int, fake: DingTalkFake, http: httpx.Client, clock: Clock
 ) -> None:
-    """GIVEN the robot service answers 5xx once WHEN sending THEN ReceiverTransientError,
-    and the next attempt goes through."""
-    robot = receiver(fake.add_robot(TOKEN, secret=SECRET), http, clock)
+    """GIVEN the robot service answers 5xx once WHEN sending THEN the send is retried after
+    a backoff and delivered once; GIVEN it answers 5xx three times THEN ReceiverTransientError
+    (retryable: the outbox keeps the message)."""
+    waits: list[float] = []
+    robot = receiver(fake.add_robot(TOKEN, secret=SECRET), http, clock, sleep=waits.append)
     (message,) = robot.render(make_notification(1))
     fake.fail_next(status)
+    robot.send(message)
+    assert len(fake.received(TOKEN)) == 1
+    assert waits == [1.0]
+    fake.fail_next(status, times=3)
     with pytest.raises(ReceiverTransientError) as caught:
         robot.send(message)
     assert caught.value.retryable
-    robot.send(message)
     assert len(fake.received(TOKEN)) == 1
 
 

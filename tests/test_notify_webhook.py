@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 
 import httpx
@@ -36,7 +36,13 @@ def sink() -> Iterator[WebhookSink]:
         yield server
 
 
-def receiver(url: str, http: httpx.Client, *, secret: str | None = SECRET) -> WebhookReceiver:
+def receiver(
+    url: str,
+    http: httpx.Client,
+    *,
+    secret: str | None = SECRET,
+    sleep: Callable[[float], None] | None = None,
+) -> WebhookReceiver:
     return WebhookReceiver(
         "hook",
         url,
@@ -44,6 +50,7 @@ def receiver(url: str, http: httpx.Client, *, secret: str | None = SECRET) -> We
         http=http,
         clock=lambda: NOW,
         options=RenderOptions(lang="en"),
+        sleep=sleep or (lambda seconds: None),
     )
 
 
@@ -149,13 +156,19 @@ def test_wrong_secret_is_rejected_by_the_sink_as_a_config_error(
 def test_server_errors_and_request_timeout_are_transient(
     status: int, sink: WebhookSink, http: httpx.Client
 ) -> None:
-    """GIVEN the endpoint answers 5xx/408 once WHEN sending THEN transient, then delivered."""
-    hook = receiver(sink.url, http)
+    """GIVEN the endpoint answers 5xx/408 once WHEN sending THEN retried after 1 s and
+    delivered once; GIVEN it fails three times THEN transient (kept in the outbox)."""
+    waits: list[float] = []
+    hook = receiver(sink.url, http, sleep=waits.append)
     (message,) = hook.render(make_notification(1))
     sink.fail_next(status)
+    hook.send(message)
+    assert len(sink.payloads) == 1
+    assert waits == [1.0]
+    sink.fail_next(status, times=3)
     with pytest.raises(ReceiverTransientError):
         hook.send(message)
-    hook.send(message)
+    assert waits == [1.0, 1.0, 2.0]
     assert len(sink.payloads) == 1
 
 
@@ -166,15 +179,32 @@ def test_server_errors_and_request_timeout_are_transient(
 def test_429_is_rate_limited_honouring_retry_after(
     retry_after: str | None, pause: float, sink: WebhookSink, http: httpx.Client
 ) -> None:
-    """GIVEN the endpoint answers 429 with Retry-After (seconds, date, absent, garbage)
-    WHEN sending THEN ReceiverRateLimited pauses that long (60 s when unknown)."""
+    """GIVEN the endpoint answers 429 with a long Retry-After (seconds, date, absent, garbage)
+    WHEN sending THEN no wait in-process: ReceiverRateLimited pauses that long (60 s when
+    unknown) and the outbox keeps the message."""
     # NOW is 2025-11-24T16:00:00Z; the date above is 2 minutes later.
-    hook = receiver(sink.url, http)
+    waits: list[float] = []
+    hook = receiver(sink.url, http, sleep=waits.append)
     (message,) = hook.render(make_notification(1))
     sink.fail_next(429, retry_after=retry_after)
     with pytest.raises(ReceiverRateLimited) as caught:
         hook.send(message)
     assert caught.value.pause_seconds == pause
+    assert waits == []
+
+
+def test_429_with_a_short_retry_after_is_retried_after_that_wait(
+    sink: WebhookSink, http: httpx.Client
+) -> None:
+    """GIVEN the endpoint answers 429 with Retry-After: 3 WHEN sending
+    THEN the receiver waits 3 s (not its 1 s backoff) and the message is delivered."""
+    waits: list[float] = []
+    hook = receiver(sink.url, http, sleep=waits.append)
+    (message,) = hook.render(make_notification(1))
+    sink.fail_next(429, retry_after="3")
+    hook.send(message)
+    assert waits == [3.0]
+    assert len(sink.payloads) == 1
 
 
 @pytest.mark.parametrize("status", [400, 401, 403, 404, 410])
@@ -187,6 +217,7 @@ def test_other_client_errors_are_config_errors_with_the_url_masked(
     sink.fail_next(status)
     with pytest.raises(ReceiverConfigError) as caught:
         hook.send(message)
+    assert sink.payloads == []  # not retried: the fault was answered once, nothing after
     assert f"HTTP {status}" in str(caught.value)
     assert "abcdefghijklmnop" not in str(caught.value)
 

@@ -9,6 +9,7 @@ SecretStr and only ever shown through :func:`lib.redact.mask_url`.
 from __future__ import annotations
 
 import base64
+import copy
 import hashlib
 import hmac
 import time
@@ -19,23 +20,33 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
+from lib.budget import Limit
 from lib.errors import ReceiverConfigError, ReceiverRateLimited, ReceiverTransientError
 from lib.notify.base import Message, Notification
+from lib.notify.overrides import Overrides
 from lib.notify.render import (
     RenderOptions,
     compact_json,
     json_text_bytes,
     message_id,
+    pack_entries,
     render_entries,
     render_header,
     render_title,
-    split_markdown,
 )
+from lib.notify.retry import RetryPolicy, send_with_retries
 from lib.redact import mask_url, redact_text
 
-__all__ = ["MAX_BODY_BYTES", "RATE_LIMIT_PAUSE_SECONDS", "DingTalkReceiver", "dingtalk_sign"]
+__all__ = [
+    "LIMITS",
+    "MAX_BODY_BYTES",
+    "RATE_LIMIT_PAUSE_SECONDS",
+    "DingTalkReceiver",
+    "dingtalk_sign",
+]
 
 MAX_BODY_BYTES = 20_000
+LIMITS = (Limit(20, 60.0),)  # 20 messages a minute a robot
 RATE_LIMIT_PAUSE_SECONDS = 600.0
 # Room for what the size estimate cannot see exactly (part numbers' digits): cheap insurance.
 _MARGIN_BYTES = 64
@@ -65,8 +76,11 @@ class DingTalkReceiver:
         at_mobiles: Sequence[str] = (),
         at_user_ids: Sequence[str] = (),
         at_all: bool = False,
+        sleep: Callable[[float], None] | None = None,
+        retry: RetryPolicy | None = None,
     ) -> None:
         self.name = name
+        self.limits = LIMITS
         self._url = url
         self._secret = secret
         self._http = http
@@ -76,6 +90,19 @@ class DingTalkReceiver:
         self._at_mobiles = tuple(at_mobiles)
         self._at_user_ids = tuple(at_user_ids)
         self._at_all = at_all
+        self._sleep = sleep
+        self._retry = retry
+
+    def customized(self, overrides: Overrides) -> DingTalkReceiver:
+        """A copy for one route: its own mentions and output switch, the same robot."""
+        clone = copy.copy(self)
+        if overrides.mentions is not None:
+            clone._at_mobiles = overrides.mentions.mobiles
+            clone._at_user_ids = overrides.mentions.user_ids
+            clone._at_all = overrides.mentions.all
+        if overrides.show_output is not None:
+            clone._options = self._options.model_copy(update={"show_output": overrides.show_output})
+        return clone
 
     def __repr__(self) -> str:
         return f"DingTalkReceiver(name={self.name!r}, url={self.masked_url!r})"
@@ -130,9 +157,9 @@ class DingTalkReceiver:
             - _MARGIN_BYTES
         )
         entries = render_entries(notification, self._options)
-        bodies = split_markdown(entries, budget, separator=_SEPARATOR, measure=json_text_bytes)
+        bodies = pack_entries(entries, budget, _SEPARATOR, json_text_bytes)
         messages = []
-        for index, body in enumerate(bodies, start=1):
+        for index, (body, covers) in enumerate(bodies, start=1):
             header = self._header(notification, index, len(bodies))
             text = f"{header}{_SEPARATOR}{body}{footer}" if body else f"{header}{footer}"
             messages.append(
@@ -142,6 +169,7 @@ class DingTalkReceiver:
                     title=title,
                     text=text,
                     payload=self._payload(title, text),
+                    covers=covers,
                 )
             )
         return messages
@@ -159,7 +187,10 @@ class DingTalkReceiver:
         return f"{url}{joiner}timestamp={timestamp_ms}&sign={sign}"
 
     def send(self, message: Message) -> None:
-        """Post one message; raise a DeliveryError subclass unless the robot took it."""
+        """Post one message (retrying 5xx and timeouts); raise a DeliveryError unless taken."""
+        send_with_retries(lambda: self._post(message), policy=self._retry, sleep=self._sleep)
+
+    def _post(self, message: Message) -> None:
         body = compact_json(message.payload)
         try:
             response = self._http.post(

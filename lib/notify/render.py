@@ -33,6 +33,7 @@ __all__ = [
     "json_text_bytes",
     "message_id",
     "output_tail",
+    "pack_entries",
     "render_entries",
     "render_header",
     "render_markdown",
@@ -252,6 +253,7 @@ class Entry:
     output_label: str = ""  # format string with {n}: the number of lines shown
     output_cut_label: str = ""
     cut: bool = False
+    covers: tuple[str, ...] = ()  # the Alert.keys this entry tells about
 
     def render(self) -> str:
         """The entry as markdown; output lines are quoted so markdown in them stays inert."""
@@ -299,7 +301,7 @@ def _render_alert(alert: Alert, options: RenderOptions) -> Entry:
     ]
     if resolved:
         lines.append(f"- {t['resolved_at']}: {format_time(alert.ends_at, options.timezone)}")
-        return Entry(body="\n".join(lines))
+        return Entry(body="\n".join(lines), covers=(alert.key,))
     status = f"- {t['status']}: {finding.status} · {t['error']}: `{cls.code}`"
     if finding.exit_code is not None:
         status += f" · {t['exit']}: {finding.exit_code}"
@@ -323,25 +325,32 @@ def _render_alert(alert: Alert, options: RenderOptions) -> Entry:
         output=tail,
         output_label=t["output"] + ":",
         output_cut_label=t["output_cut"] + ":",
+        covers=(alert.key,),
     )
 
 
 def _render_more(rest: Sequence[Alert], options: RenderOptions) -> list[Entry]:
     """Compact entries naming every alert beyond the listed ones, by status and error code."""
     t = _t(options)
-    by_kind: dict[tuple[str, str], list[str]] = {}
+    by_kind: dict[tuple[str, str], list[Alert]] = {}
     for alert in rest:
         what = t["resolved"] if alert.status == "resolved" else alert.finding.classification.code
-        by_kind.setdefault((alert.status, what), []).append(alert.finding.instance_id)
+        by_kind.setdefault((alert.status, what), []).append(alert)
     lead = t["more"].format(k=len(rest), what=", ".join(w for _, w in by_kind))
     entries: list[Entry] = []
-    for (_, what), ids in by_kind.items():
-        for start in range(0, len(ids), _IDS_PER_MORE_ENTRY):
-            chunk = ", ".join(ids[start : start + _IDS_PER_MORE_ENTRY])
+    for (_, what), members in by_kind.items():
+        for start in range(0, len(members), _IDS_PER_MORE_ENTRY):
+            some = members[start : start + _IDS_PER_MORE_ENTRY]
+            chunk = ", ".join(alert.finding.instance_id for alert in some)
             cont = t["more_cont"] if start else ""
-            line = f"- {cont}`{what}` × {len(ids)}: {chunk}"
+            line = f"- {cont}`{what}` × {len(members)}: {chunk}"
             # The "and K more" line travels with the first ids so a split never strands it.
-            entries.append(Entry(body=f"{lead}\n\n{line}" if not entries else line))
+            entries.append(
+                Entry(
+                    body=f"{lead}\n\n{line}" if not entries else line,
+                    covers=tuple(alert.key for alert in some),
+                )
+            )
     return entries
 
 
@@ -469,17 +478,34 @@ def split_markdown(
     Returns:
         The parts' texts (at least one, possibly empty).
     """
+    return [text for text, _ in pack_entries(entries, limit_bytes, separator, measure)]
+
+
+def pack_entries(
+    entries: Sequence[Entry | str],
+    limit_bytes: int,
+    separator: str = "\n\n",
+    measure: Callable[[str], int] = utf8_bytes,
+) -> list[tuple[str, tuple[str, ...]]]:
+    """Like :func:`split_markdown`, with the alert keys each part covers.
+
+    A receiver puts those keys in ``Message.covers``, so when part 2 of 3 fails only its
+    alerts stay in the outbox.
+    """
     sep_size = measure(separator)
-    parts: list[str] = []
+    parts: list[tuple[str, tuple[str, ...]]] = []
     current: list[str] = []
+    covers: list[str] = []
     size = 0
     for entry in entries:
         text = _fit(entry, limit_bytes, measure)
         text_size = measure(text)
         if current and size + sep_size + text_size > limit_bytes:
-            parts.append(separator.join(current))
-            current, size = [], 0
+            parts.append((separator.join(current), tuple(covers)))
+            current, covers, size = [], [], 0
         size += (sep_size if current else 0) + text_size
         current.append(text)
-    parts.append(separator.join(current))
+        if isinstance(entry, Entry):
+            covers.extend(entry.covers)
+    parts.append((separator.join(current), tuple(covers)))
     return parts

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import copy
 import hashlib
 import hmac
 import time
@@ -22,6 +23,7 @@ import httpx
 from pydantic import SecretStr
 
 from lib.alerts import Alert
+from lib.budget import Limit
 from lib.errors import (
     ConfigError,
     ReceiverConfigError,
@@ -29,6 +31,7 @@ from lib.errors import (
     ReceiverTransientError,
 )
 from lib.notify.base import Message, Notification
+from lib.notify.overrides import Overrides
 from lib.notify.render import (
     RenderOptions,
     compact_json,
@@ -38,6 +41,7 @@ from lib.notify.render import (
     render_markdown,
     render_title,
 )
+from lib.notify.retry import RetryPolicy, send_with_retries
 from lib.redact import mask_url
 
 __all__ = ["ZERO_TIME", "WebhookReceiver", "alertmanager_payload", "standard_webhook_signature"]
@@ -185,14 +189,26 @@ class WebhookReceiver:
         clock: Callable[[], float] | None = None,
         options: RenderOptions | None = None,
         max_alerts: int = 0,
+        sleep: Callable[[float], None] | None = None,
+        retry: RetryPolicy | None = None,
     ) -> None:
         self.name = name
+        self.limits: tuple[Limit, ...] = ()  # the endpoint says 429 when it wants less
         self._url = url
         self._secret = secret
         self._http = http
         self._clock = clock or time.time
         self._options = options or RenderOptions()
         self._max_alerts = max_alerts
+        self._sleep = sleep
+        self._retry = retry
+
+    def customized(self, overrides: Overrides) -> WebhookReceiver:
+        """A copy for one route: output in annotations on or off (no one to mention)."""
+        clone = copy.copy(self)
+        if overrides.show_output is not None:
+            clone._options = self._options.model_copy(update={"show_output": overrides.show_output})
+        return clone
 
     def __repr__(self) -> str:
         return f"WebhookReceiver(name={self.name!r}, url={mask_url(self._url)!r})"
@@ -213,7 +229,14 @@ class WebhookReceiver:
         ]
 
     def send(self, message: Message) -> None:
-        """POST the payload; 2xx is delivered, anything else raises a DeliveryError."""
+        """POST the payload; 2xx is delivered, anything else raises a DeliveryError.
+
+        5xx, 408, 429 and timeouts are retried with backoff (429 after its Retry-After when
+        that is short); other 4xx are not: the same request would be refused again.
+        """
+        send_with_retries(lambda: self._post(message), policy=self._retry, sleep=self._sleep)
+
+    def _post(self, message: Message) -> None:
         body = compact_json(message.payload)
         now = self._clock()
         headers = {"Content-Type": "application/json", "webhook-id": message.id}
