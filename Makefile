@@ -33,5 +33,15 @@ bench: install
 package: install
 	$(PY) scripts/package.py
 
+# The local FC (lib/serve.py): POST /invoke and HTTP-trigger calls on 127.0.0.1:$(PORT).
+# Needs ASSISTWATCH_SERVE_TOKEN (callers send `Authorization: Bearer <token>`).
+PORT ?= 9000
+serve: install
+	$(VENV)/bin/functions-framework --target fc --source lib/serve.py --host 127.0.0.1 --port $(PORT)
+
+# Serverless Devs (`npm i -g @serverless-devs/s`, `s config add`): see README "Deploy".
+deploy: package
+	s deploy -y -t s.yaml
+
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache
