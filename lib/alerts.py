@@ -6,7 +6,7 @@ No I/O here. The app hands in findings and reads/writes the store around this mo
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -14,7 +14,21 @@ from pydantic import BaseModel, ConfigDict
 from lib.findings import Finding
 from lib.state.base import ClaimKey
 
-__all__ = ["Alert", "AlertStatus", "Decision", "decide", "fingerprint"]
+__all__ = [
+    "AgentTrack",
+    "Alert",
+    "AlertStatus",
+    "Decision",
+    "Outcome",
+    "PeriodicTrack",
+    "agent_fingerprint",
+    "decide",
+    "fingerprint",
+    "fold_agent_faults",
+    "is_agent_fault",
+    "resolve_agents",
+    "track_periodic",
+]
 
 AlertStatus = Literal["firing", "resolved"]
 
@@ -48,7 +62,10 @@ class Alert(BaseModel):
     reason: str  # why this alert is sent now, for the log and the report
     starts_at: datetime
     ends_at: datetime | None = None
-    finding: Finding
+    finding: Finding  # the failure told (for an agent alert: its latest evidence)
+    subject: Literal["execution", "agent"] = "execution"
+    # For an agent alert: the invocations and codes behind it ("t-… ClientNotRunning").
+    related: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:
@@ -120,3 +137,176 @@ def decide(
 def _reason(finding: Finding) -> str:
     code = finding.error_code or finding.classification.code
     return f"new failure: {finding.status} {code} on {finding.instance_id}"
+
+
+# -- periodic and reboot tasks ----------------------------------------------------------------
+
+
+class Outcome(BaseModel):
+    """One execution of a periodic task on one instance: a failure, or a success (None)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    instance_id: str
+    finished_at: datetime | None
+    failure: Finding | None = None
+
+
+class PeriodicTrack(BaseModel):
+    """What we know of one periodic task on one instance, kept in the poll state."""
+
+    last: datetime | None = None  # the newest execution already evaluated
+    repeats: int = 0  # executions counted by Cloud Assistant when last seen
+    failing: bool = False
+    told: bool = False  # the current failing streak was told (so its recovery is told too)
+    firing: int = 0
+    failure: Finding | None = None  # the streak's latest failure, shown when it resolves
+
+
+def track_periodic(
+    track: PeriodicTrack, outcomes: list[Outcome], *, baseline_until: datetime | None
+) -> tuple[PeriodicTrack, list[Alert]]:
+    """Evaluate a periodic task's new executions in order: fire, stay quiet, or resolve.
+
+    A failure starts a firing (firing number + 1) unless the streak was already told; a
+    success after a told streak resolves it; executions before ``baseline_until`` update
+    the track silently (a first run never tells old history).
+    """
+    alerts: list[Alert] = []
+    current = track
+    earliest = datetime.min.replace(tzinfo=timezone.utc)
+    for outcome in sorted(outcomes, key=lambda item: item.finished_at or earliest):
+        if outcome.finished_at is not None and outcome.finished_at <= (current.last or earliest):
+            continue  # evaluated by an earlier poll
+        silent = (
+            baseline_until is not None
+            and outcome.finished_at is not None
+            and outcome.finished_at < baseline_until
+        )
+        update: dict[str, object] = {"last": outcome.finished_at or current.last}
+        if outcome.failure is not None:
+            update.update(failing=True, failure=outcome.failure)
+            if not silent and not (current.failing and current.told):
+                firing = current.firing + 1
+                update.update(told=True, firing=firing)
+                alerts.append(_periodic_alert(outcome.failure, firing, "firing"))
+        else:
+            if current.failing and current.told and current.failure is not None:
+                alert = _periodic_alert(current.failure, current.firing, "resolved")
+                alerts.append(alert.model_copy(update={"ends_at": outcome.finished_at}))
+            update.update(failing=False, told=False)
+        current = current.model_copy(update=update)
+    return current, alerts
+
+
+def _periodic_alert(finding: Finding, firing: int, status: AlertStatus) -> Alert:
+    when = finding.finished_at or finding.started_at or datetime.now(timezone.utc)
+    reason = (
+        f"periodic task failed again (firing {firing}): {finding.status} on {finding.instance_id}"
+        if status == "firing"
+        else f"periodic task recovered on {finding.instance_id}"
+    )
+    return Alert(
+        fingerprint=fingerprint(finding),
+        firing=firing,
+        status=status,
+        group=finding.invoke_id,
+        reason=reason,
+        starts_at=when,
+        finding=finding,
+    )
+
+
+# -- agent health -----------------------------------------------------------------------------
+
+AGENT_EVIDENCE_LIMIT = 20  # invocations listed behind one agent alert
+
+
+def is_agent_fault(finding: Finding) -> bool:
+    """A ``Client*`` failure on an ECS instance: the agent's fault, not the command's."""
+    return finding.provider == "ecs" and (finding.error_code or "").startswith("Client")
+
+
+def agent_fingerprint(finding: Finding) -> str:
+    """One identity per instance's agent (account, provider, region, instance)."""
+    parts = (finding.account, finding.provider, finding.region, "agent", finding.instance_id)
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:24]
+
+
+class AgentTrack(BaseModel):
+    """An instance whose agent was reported unhealthy, kept until the agent is healthy again."""
+
+    open: bool = False
+    firing: int = 0
+    since: datetime | None = None
+    resolved_at: datetime | None = None  # evidence older than this cannot reopen it
+    related: tuple[str, ...] = ()
+    finding: Finding | None = None
+
+
+def fold_agent_faults(
+    tracks: dict[str, AgentTrack], findings: list[Finding], *, now: datetime
+) -> tuple[dict[str, AgentTrack], list[Alert]]:
+    """Fold ``Client*`` failures into one "agent unhealthy" alert per instance.
+
+    A new fault on an instance whose agent alert is open adds evidence, no message; a fault
+    newer than the last recovery opens a new firing.
+    """
+    result = dict(tracks)
+    opened: set[str] = set()
+    for finding in sorted(findings, key=lambda item: _when(item) or now):
+        instance = finding.instance_id
+        track = result.get(instance, AgentTrack())
+        when = _when(finding) or now
+        if not track.open and track.resolved_at is not None and when <= track.resolved_at:
+            continue  # seen before the agent recovered: already part of a resolved firing
+        entry = f"{finding.invoke_id} {finding.error_code}"
+        related = track.related if entry in track.related else (*track.related, entry)
+        if not track.open:
+            track = AgentTrack(
+                open=True, firing=track.firing + 1, since=when, related=(entry,), finding=finding
+            )
+            opened.add(instance)
+        else:
+            track = track.model_copy(
+                update={"related": related[-AGENT_EVIDENCE_LIMIT:], "finding": finding}
+            )
+        result[instance] = track
+    alerts = [_agent_alert(result[instance], "firing") for instance in sorted(opened)]
+    return result, alerts
+
+
+def resolve_agents(
+    tracks: dict[str, AgentTrack], healthy: dict[str, bool], *, now: datetime
+) -> tuple[dict[str, AgentTrack], list[Alert]]:
+    """Resolve the open agent alerts of instances whose agent reports healthy again."""
+    result = dict(tracks)
+    alerts: list[Alert] = []
+    for instance, track in tracks.items():
+        if track.open and healthy.get(instance):
+            closed = track.model_copy(update={"open": False, "resolved_at": now})
+            result[instance] = closed
+            alerts.append(_agent_alert(closed, "resolved").model_copy(update={"ends_at": now}))
+    return result, alerts
+
+
+def _agent_alert(track: AgentTrack, status: AlertStatus) -> Alert:
+    assert track.finding is not None  # an opened track always carries its evidence
+    finding = track.finding
+    codes = sorted({entry.split(" ", 1)[-1] for entry in track.related})
+    reason = (
+        f"agent unhealthy on {finding.instance_id}: {', '.join(codes)}"
+        if status == "firing"
+        else f"agent healthy again on {finding.instance_id}"
+    )
+    return Alert(
+        fingerprint=agent_fingerprint(finding),
+        firing=track.firing,
+        status=status,
+        group=f"agent:{finding.instance_id}",
+        reason=reason,
+        starts_at=track.since or _when(finding) or datetime.now(timezone.utc),
+        finding=finding,
+        subject="agent",
+        related=track.related,
+    )

@@ -9,20 +9,29 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
-from lib.alerts import Alert, Decision, decide
+from lib.alerts import (
+    AgentTrack,
+    Alert,
+    Decision,
+    decide,
+    fold_agent_faults,
+    is_agent_fault,
+    resolve_agents,
+)
 from lib.errors import AssistwatchError, BadInput, ConfigError, StateError
 from lib.findings import Finding
 from lib.log import get_logger
 from lib.outbox import DeliveryTally, Outbox
 from lib.routing import route
 from lib.settings import Settings, Source
+from lib.state.base import Record
 from lib.triggers import Poll, Targets, Trigger, Watch
 
 if TYPE_CHECKING:
@@ -33,15 +42,13 @@ if TYPE_CHECKING:
     from lib.aliyun.ratelimit import RateLimiter
     from lib.cloudassist.api import CloudAssistant
     from lib.notify.base import Receiver
+    from lib.poll import PollState
     from lib.state.base import StateStore
 
 __all__ = ["App", "Invocation", "RunReport", "build_app"]
 
 ECS_VERSION = "2014-05-26"
 SELF_ACCOUNT = "self"
-# Records can become visible a little after they finish; re-check this much behind the
-# previous pass (claims make the overlap free of duplicates).
-WATERMARK_OVERLAP = timedelta(minutes=10)
 MAX_OUTPUT_FETCHES = 20  # DescribeInvocationResults calls per run to attach output tails
 
 
@@ -85,11 +92,23 @@ class _Pass:
 
     report: RunReport
     started: datetime
+    deadline: float = float("inf")  # time.monotonic() by which a long pass stops paging
     clients: list[OpenApiClient] = field(default_factory=list)
     assistants: dict[str, CloudAssistant] = field(default_factory=dict)
-    findings: list[Finding] = field(default_factory=list)
-    alerts: list[Alert] = field(default_factory=list)
-    watermarks: list[tuple[str, dict[str, Any], str | None]] = field(default_factory=list)
+    alerts: list[Alert] = field(default_factory=list)  # decided, not yet claimed
+    any_told: bool = False
+    outbox: Outbox | None = None
+    tally: DeliveryTally = field(default_factory=DeliveryTally)
+    won: dict[str, list[Alert]] = field(default_factory=dict)  # claimed by this run, to send
+    # (record name, state read, state to write, version read): written after the claims
+    writes: list[tuple[str, PollState, PollState, str | None]] = field(default_factory=list)
+    map_writes: list[tuple[str, dict[str, Any], dict[str, Any], str | None]] = field(
+        default_factory=list
+    )
+
+    def deadline_reached(self) -> bool:
+        """True when a long pass must stop paging to claim and send within the timeout."""
+        return time.monotonic() > self.deadline
 
 
 class App:
@@ -144,7 +163,7 @@ class App:
         return report
 
     def _run(self, trigger: Trigger, invocation: Invocation, state: _Pass) -> None:
-        outbox = Outbox(
+        state.outbox = Outbox(
             self.store,
             self.receivers,
             owner=invocation.request_id or uuid.uuid4().hex,
@@ -152,9 +171,11 @@ class App:
             clock=lambda: self.clock().timestamp(),
             log=self.log,
         )
-        tally = DeliveryTally()
+        # Leave a fifth of the timeout (at least 20 s) to claim, send and write state.
+        budget = invocation.timeout_seconds - max(20.0, invocation.timeout_seconds / 5)
+        state.deadline = time.monotonic() + max(budget, 1.0)
         try:
-            outbox.flush_pending(tally)
+            state.outbox.flush_pending(state.tally)
             if isinstance(trigger, Watch):
                 raise BadInput(
                     "watch requests are not supported by this version yet; "
@@ -171,15 +192,14 @@ class App:
             else:
                 self._poll(trigger, invocation, credentials, state)
             self._attach_output(state, invocation, credentials)
-            routed = route(state.alerts, list(self.receivers))
-            won = outbox.claim(routed, tally)
-            self._move_watermarks(state)
-            outbox.deliver(won, tally)
+            self._claim(state)
+            self._move_states(state)
+            state.outbox.deliver(state.won, state.tally)
             pruned = self.store.prune(self.clock().timestamp())
             if pruned:
                 state.report.notes.append(f"pruned {pruned} expired state entries")
         finally:
-            _merge(state.report, tally)
+            _merge(state.report, state.tally)
 
     # -- finding failures ------------------------------------------------------------------
 
@@ -230,79 +250,94 @@ class App:
                 )
         for region in regions:
             assistant = self._assistant(region, credentials, state)
+            agent_faults: list[Finding] = []
             for source in sources:
                 if source.startswith("ecs."):
-                    self._poll_source(assistant, region, source, trigger, state)
+                    agent_faults += self._poll_source(assistant, source, trigger, state)
+            self._agents(assistant, agent_faults, state)
 
     def _poll_source(
-        self,
-        assistant: CloudAssistant,
-        region: str,
-        source: Source,
-        trigger: Poll,
-        state: _Pass,
-    ) -> None:
-        name = _watermark_name(SELF_ACCOUNT, region, source, trigger.resource_group_id)
+        self, assistant: CloudAssistant, source: Source, trigger: Poll, state: _Pass
+    ) -> list[Finding]:
+        """Poll one source of one region; return its agent faults (folded per region)."""
+        from lib.poll import OVERLAP, PollState, SourcePoll
+
+        name = _poll_name(SELF_ACCOUNT, assistant.region, source, trigger.resource_group_id)
         record = self.store.read(name)
-        now = state.started
-        baseline_until = _time(record.value.get("baseline_until"))
-        told_through = _time(record.value.get("told_through"))
+        old = _load(PollState, record, name, state)
         first_run = record.version is None
-        if first_run:
-            baseline_until = now - self.settings.lookback
-        if trigger.lookback is not None:  # asked by hand: look again this far back
-            baseline_until, told_through = now - trigger.lookback, None
-        findings = list(self._findings(assistant, region, source, trigger, state))
-        decision = decide(
-            findings, now=now, baseline_until=baseline_until, told_through=told_through
+        now = state.started
+        agent_faults: list[Finding] = []
+        windows: dict[str, datetime | None] = {}
+
+        def tell(found: list[Finding], periodic: list[Alert]) -> None:
+            decision = decide(found, now=now, **windows)
+            self._count(decision, state)
+            agent_faults.extend(a.finding for a in decision.tell if is_agent_fault(a.finding))
+            alerts = [a for a in decision.tell if not is_agent_fault(a.finding)] + periodic
+            state.report.alerts += len(alerts)
+            state.alerts.extend(alerts)
+            state.any_told = state.any_told or bool(alerts)
+
+        def checkpoint(found: list[Finding]) -> None:  # a long pass: claim what it has so far
+            tell(found, [])
+            self._claim(state)
+
+        poller = SourcePoll(
+            assistant,
+            account=SELF_ACCOUNT,
+            source=source,
+            resource_group_id=trigger.resource_group_id,
+            include_cancelled=self.settings.include_cancelled,
+            log=self.log,
+            deadline_reached=state.deadline_reached,
+            checkpoint=checkpoint,
         )
-        self._take(decision, state)
-        if first_run and decision.baseline:
+        windows.update(baseline_until=now - self.settings.lookback, told_through=old.told_through)
+        if old.baseline_until is not None:
+            windows["baseline_until"] = old.baseline_until
+        if trigger.lookback is not None:  # asked by hand: look again this far back
+            windows.update(baseline_until=now - trigger.lookback, told_through=None)
+        before = len(state.alerts)
+        result, new = poller.run(old, now=now, lookback=self.settings.lookback)
+        state.report.records += result.records
+        state.report.notes.extend(result.notes)
+        tell(result.findings, result.alerts)
+        if first_run and state.report.baseline:
             state.report.notes.append(
-                f"first run for {region} {source}: {len(decision.baseline)} failure(s) older "
-                f"than {self.settings.lookback} recorded as the baseline, not sent"
+                f"first run for {assistant.region} {source}: {state.report.baseline} failure(s) "
+                f"older than {self.settings.lookback} recorded as the baseline, not sent"
             )
-        if first_run or decision.tell:
-            kept = record.value.get("baseline_until") if not first_run else None
-            value = {
-                "baseline_until": kept or (baseline_until or now).isoformat(),
-                "told_through": (now - WATERMARK_OVERLAP).isoformat(),
-            }
-            state.watermarks.append((name, value, record.version))
+        if result.complete and (first_run or len(state.alerts) > before or agent_faults):
+            new.told_through = now - OVERLAP
+        if first_run or new != old:
+            state.writes.append((name, old, new, record.version))
+        return agent_faults
 
-    def _findings(
-        self,
-        assistant: CloudAssistant,
-        region: str,
-        source: Source,
-        trigger: Poll,
-        state: _Pass,
-    ) -> Iterator[Finding]:
-        from lib.findings import findings_from_invocation, findings_from_send_file
+    def _agents(self, assistant: CloudAssistant, faults: list[Finding], state: _Pass) -> None:
+        """Fold agent faults into one alert per instance; resolve those whose agent is back."""
+        from lib.cloudassist.api import MAX_AGENT_IDS
 
-        include_cancelled = self.settings.include_cancelled
-        if source == "ecs.command":
-            for page in assistant.invocation_pages(resource_group_id=trigger.resource_group_id):
-                for invocation in page.invocations:
-                    state.report.records += len(invocation.invoke_instances) or 1
-                    yield from findings_from_invocation(
-                        invocation,
-                        account=SELF_ACCOUNT,
-                        region=region,
-                        include_cancelled=include_cancelled,
-                    )
-        elif source == "ecs.file":
-            for file_page in assistant.send_file_result_pages(
-                resource_group_id=trigger.resource_group_id
-            ):
-                for sent in file_page.invocations:
-                    state.report.records += len(sent.invoke_instances) or 1
-                    yield from findings_from_send_file(
-                        sent,
-                        account=SELF_ACCOUNT,
-                        region=region,
-                        include_cancelled=include_cancelled,
-                    )
+        name = f"agents/{SELF_ACCOUNT}/{assistant.region}"
+        record = self.store.read(name)
+        tracks = {
+            instance: _load(AgentTrack, Record(value=value, version=record.version), name, state)
+            for instance, value in record.value.get("instances", {}).items()
+        }
+        were_open = sorted(instance for instance, track in tracks.items() if track.open)
+        folded, fired = fold_agent_faults(tracks, faults, now=state.started)
+        healthy: dict[str, bool] = {}
+        for start in range(0, len(were_open), MAX_AGENT_IDS):
+            for page in assistant.agent_status_pages(were_open[start : start + MAX_AGENT_IDS]):
+                for status in page.instance_cloud_assistant_status_set:
+                    healthy[status.instance_id] = status.healthy
+        settled, resolved = resolve_agents(folded, healthy, now=state.started)
+        state.alerts.extend(fired + resolved)
+        state.report.alerts += len(fired) + len(resolved)
+        if settled != tracks:
+            dump = {instance: track.model_dump(mode="json") for instance, track in settled.items()}
+            base = {instance: track.model_dump(mode="json") for instance, track in tracks.items()}
+            state.map_writes.append((name, base, dump, record.version))
 
     def _targets(
         self, trigger: Targets, invocation: Invocation, credentials: Credentials, state: _Pass
@@ -329,14 +364,14 @@ class App:
                         if not wanted or finding.instance_id in wanted
                     )
         decision = decide(findings, now=state.started, baseline_until=None, told_through=None)
-        self._take(decision, state)
+        self._count(decision, state)
+        state.report.alerts += len(decision.tell)
+        state.alerts.extend(decision.tell)
 
-    def _take(self, decision: Decision, state: _Pass) -> None:
+    def _count(self, decision: Decision, state: _Pass) -> None:
         state.report.findings += len(decision.tell) + len(decision.baseline) + len(decision.known)
         state.report.baseline += len(decision.baseline)
         state.report.known += len(decision.known)
-        state.report.alerts += len(decision.tell)
-        state.alerts.extend(decision.tell)
 
     def _attach_output(
         self, state: _Pass, invocation: Invocation, credentials: Credentials
@@ -376,26 +411,63 @@ class App:
 
     # -- state -----------------------------------------------------------------------------
 
-    def _move_watermarks(self, state: _Pass) -> None:
-        """After this pass's alerts are claimed: never before, so a crash loses nothing."""
-        for name, value, version in state.watermarks:
-            self._write_watermark(name, value, version)
+    def _claim(self, state: _Pass) -> None:
+        """Claim every alert decided so far (for every receiver it is routed to)."""
+        if state.outbox is None or not state.alerts:
+            return
+        routed = route(state.alerts, list(self.receivers))
+        for receiver, won in state.outbox.claim(routed, state.tally).items():
+            state.won.setdefault(receiver, []).extend(won)
+        state.alerts = []
 
-    def _write_watermark(self, name: str, value: dict[str, Any], version: str | None) -> None:
-        """Write with a version check; on conflict keep the later of the two watermarks."""
+    def _move_states(self, state: _Pass) -> None:
+        """After this pass's alerts are claimed, never before: a crash loses nothing."""
+        from lib.poll import PollState, merge_maps, merge_poll_states
+
+        def load_poll(record: Record) -> PollState:
+            return _load(PollState, record, "poll state", state)
+
+        for name, base, new, version in state.writes:
+            self._write_merged(
+                name,
+                base,
+                new,
+                version,
+                encode=lambda poll: poll.model_dump(mode="json"),
+                decode=load_poll,
+                merge=merge_poll_states,
+            )
+        for name, base_map, new_map, version in state.map_writes:
+            self._write_merged(
+                name,
+                base_map,
+                new_map,
+                version,
+                encode=lambda instances: {"instances": instances},
+                decode=lambda record: dict(record.value.get("instances", {})),
+                merge=merge_maps,
+            )
+
+    def _write_merged(
+        self,
+        name: str,
+        base: _T,
+        new: _T,
+        version: str | None,
+        *,
+        encode: Callable[[_T], dict[str, Any]],
+        decode: Callable[[Record], _T],
+        merge: Callable[[_T, _T, _T], _T],
+    ) -> None:
+        """Write with a version check; when a concurrent run wrote first, merge and retry."""
         for _attempt in range(5):
-            if self.store.write(name, value, version):
+            if self.store.write(name, encode(new), version):
                 return
             current = self.store.read(name)
-            theirs_told = _time(current.value.get("told_through"))
-            mine_told = _time(value.get("told_through"))
-            told = max((t for t in (mine_told, theirs_told) if t), default=None)
-            value = {
-                "baseline_until": current.value.get("baseline_until", value["baseline_until"]),
-                "told_through": told.isoformat() if told else value["told_through"],
-            }
-            version = current.version
-        raise StateError(f"watermark {name} kept changing under five attempts to move it")
+            theirs = decode(current)
+            new = merge(base, new, theirs)
+            base, version = theirs, current.version
+        raise StateError(f"{name} kept changing under five attempts to update it")
 
 
 def _merge(report: RunReport, tally: DeliveryTally) -> None:
@@ -408,18 +480,22 @@ def _merge(report: RunReport, tally: DeliveryTally) -> None:
     report.errors.extend(tally.errors)
 
 
-def _watermark_name(account: str, region: str, source: str, group: str | None) -> str:
-    return f"watermark/{account}/{region}/{source}/{group or '*'}"
+def _poll_name(account: str, region: str, source: str, group: str | None) -> str:
+    """The poll state's record: keyed by the whole filter (DESIGN "State protocol")."""
+    return f"poll/{account}/{region}/{source}/{group or '*'}"
 
 
-def _time(value: object) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
+_Model = TypeVar("_Model", bound=BaseModel)
+_T = TypeVar("_T")
+
+
+def _load(model: type[_Model], record: Record, name: str, state: _Pass) -> _Model:
+    """Parse a stored record; an unreadable one starts afresh, said in the report."""
     try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+        return model.model_validate(record.value)
+    except ValidationError:
+        state.report.errors.append(f"state record {name} was unreadable and starts afresh")
+        return model()
 
 
 def _describe(trigger: Trigger) -> str:

@@ -8,12 +8,13 @@ signing, retrying client is injected as an :class:`ApiCaller` (the real one is
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Protocol, TypeVar
 
 from pydantic import ValidationError
 
 from lib.cloudassist.models import (
+    AgentStatusPage,
     ContentEncoding,
     InvocationResultsPage,
     InvocationsPage,
@@ -21,11 +22,16 @@ from lib.cloudassist.models import (
 )
 from lib.errors import ApiTransientError, ConfigError
 
-__all__ = ["MAX_PAGE_SIZE", "ApiCaller", "CloudAssistant"]
+__all__ = ["MAX_AGENT_IDS", "MAX_PAGE_SIZE", "ApiCaller", "CloudAssistant"]
 
 MAX_PAGE_SIZE = 50  # MaxResults ceiling of all three APIs
+# InstanceId.N per DescribeCloudAssistantStatus call: the reference gives no ceiling; 50
+# matches the page size, so one call answers for every id it names.
+MAX_AGENT_IDS = 50
 
-_Page = TypeVar("_Page", InvocationsPage, InvocationResultsPage, SendFileResultsPage)
+_Page = TypeVar(
+    "_Page", InvocationsPage, InvocationResultsPage, SendFileResultsPage, AgentStatusPage
+)
 
 
 class ApiCaller(Protocol):
@@ -161,6 +167,17 @@ class CloudAssistant:
         }
         return self._pages(
             "DescribeSendFileResults", params, page_size, SendFileResultsPage, "PlainText"
+        )
+
+    def agent_status_pages(
+        self, instance_ids: Sequence[str], *, page_size: int = MAX_PAGE_SIZE
+    ) -> Iterator[AgentStatusPage]:
+        """DescribeCloudAssistantStatus for up to ``MAX_AGENT_IDS`` instances per call."""
+        if not 0 < len(instance_ids) <= MAX_AGENT_IDS:
+            raise ConfigError(f"DescribeCloudAssistantStatus takes 1..{MAX_AGENT_IDS} instance ids")
+        params: dict[str, object] = {"InstanceId": list(instance_ids)}
+        return self._pages(
+            "DescribeCloudAssistantStatus", params, page_size, AgentStatusPage, "PlainText"
         )
 
     def _pages(

@@ -31,6 +31,8 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationIn
 from pydantic.alias_generators import to_pascal
 
 __all__ = [
+    "AgentStatus",
+    "AgentStatusPage",
     "ApiModel",
     "ApiTime",
     "ContentEncoding",
@@ -362,3 +364,27 @@ class SendFileResultsPage(ApiModel):
     invocations: Annotated[list[SendFileInvocation], BeforeValidator(unwrap("Invocation"))] = Field(
         default_factory=list
     )
+
+
+class AgentStatus(ApiModel):
+    """One instance of DescribeCloudAssistantStatus: is the agent alive there."""
+
+    instance_id: str
+    cloud_assistant_status: OptStr = None  # "true" / "false"
+    cloud_assistant_version: OptStr = None
+    last_heartbeat_time: ApiTime = None
+
+    @property
+    def healthy(self) -> bool:
+        """True when the API reports the agent running."""
+        return (self.cloud_assistant_status or "").lower() == "true"
+
+
+class AgentStatusPage(ApiModel):
+    """One page of DescribeCloudAssistantStatus."""
+
+    request_id: OptStr = None
+    next_token: OptStr = None
+    instance_cloud_assistant_status_set: Annotated[
+        list[AgentStatus], BeforeValidator(unwrap("InstanceCloudAssistantStatus"))
+    ] = Field(default_factory=list)
