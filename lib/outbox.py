@@ -5,6 +5,11 @@ run that wins a claim sends it. A send that fails, is rate limited or is deferre
 its claims, which leaves them in the store's pending outbox; every run delivers that outbox
 first. Claims carry the alert, not the rendered text: a redelivery renders again, so what
 waited can be merged with what is new.
+
+Receivers that declare ``limits`` (a DingTalk robot's 20 a minute) get a shared
+:class:`~lib.budget.Budget` in the store: a slot is taken before each message; when the
+budget cannot take every group, the groups are merged into one digest; what still does not
+fit stays in the outbox. A robot that says "too fast" (130101) is paused for every run.
 """
 
 from __future__ import annotations
@@ -16,13 +21,15 @@ from typing import Any
 from pydantic import ValidationError
 
 from lib.alerts import Alert
+from lib.budget import Budget, Limit
 from lib.errors import (
     DeliveryError,
     ReceiverConfigError,
     ReceiverRateLimited,
 )
 from lib.notify.base import Message, Receiver
-from lib.routing import group
+from lib.notify.overrides import Customizable, Overrides
+from lib.routing import RoutingTable, digest, digest_overrides, plan
 from lib.state.base import ClaimOutcome, StateStore
 
 __all__ = ["DeliveryTally", "Outbox"]
@@ -39,6 +46,8 @@ class DeliveryTally:
     deferred: int = 0  # left in the outbox for a later run
     redelivered: int = 0  # outbox entries from earlier runs delivered now
     errors: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # deferrals by budget: normal, not errors
+    failures: list[DeliveryError] = field(default_factory=list)  # for the health report
     sent: list[Message] = field(default_factory=list)
 
 
@@ -54,6 +63,8 @@ class Outbox:
         lease_seconds: float,
         clock: Callable[[], float],
         log: Any,
+        table: RoutingTable | None = None,
+        budgets: Mapping[str, Budget] | None = None,
     ) -> None:
         self._store = store
         self._receivers = receivers
@@ -61,6 +72,14 @@ class Outbox:
         self._lease = lease_seconds
         self._clock = clock
         self._log = log
+        self._table = table
+        if budgets is None:
+            budgets = {
+                name: Budget(store, name, limits, clock=clock)
+                for name, receiver in receivers.items()
+                if (limits := _limits(receiver))
+            }
+        self._budgets = dict(budgets)
 
     def claim(
         self, alerts: Mapping[str, list[Alert]], tally: DeliveryTally
@@ -82,12 +101,22 @@ class Outbox:
     def flush_pending(self, tally: DeliveryTally) -> None:
         """Take over and deliver claims earlier runs left unconfirmed."""
         taken: dict[str, list[Alert]] = {}
+        full: set[str] = set()  # receivers with no budget now: leave their entries alone
         for claim in self._store.pending(self._clock()):
             receiver = claim.key.receiver
             if receiver not in self._receivers:
                 tally.errors.append(
                     f"outbox holds a message for receiver {receiver!r}, which is no longer configured"
                 )
+                continue
+            if receiver in full:
+                tally.deferred += 1
+                continue
+            budget = self._budgets.get(receiver)
+            if receiver not in taken and budget is not None and budget.available() < 1:
+                full.add(receiver)
+                tally.deferred += 1
+                tally.notes.append(_full_note(receiver, budget))
                 continue
             if not self._store.take_over(claim, self._owner, self._lease, self._clock()):
                 continue  # another run took it first
@@ -104,31 +133,44 @@ class Outbox:
     def deliver(self, won: Mapping[str, list[Alert]], tally: DeliveryTally) -> None:
         """Send what this run holds claims for; confirm what went out, release the rest."""
         for receiver_name, alerts in won.items():
-            receiver = self._receivers[receiver_name]
-            waiting = [alert for note in group(receiver_name, alerts) for alert in note.alerts]
-            for notification in group(receiver_name, alerts):
-                if not waiting:
-                    break
-                for message in receiver.render(notification):
-                    covered = _covered(message, notification.alerts)
-                    try:
-                        receiver.send(message)
-                    except DeliveryError as error:
-                        self._give_back(receiver_name, waiting, error, tally)
-                        waiting = []
-                        break
-                    self._confirm(receiver_name, covered, tally)
-                    tally.messages_sent += 1
-                    tally.sent.append(message)
-                    done = {alert.key for alert in covered}
-                    waiting = [alert for alert in waiting if alert.key not in done]
-            if waiting:  # a renderer that left alerts out: keep them, say so
-                self._give_back(
-                    receiver_name,
-                    waiting,
-                    DeliveryError(receiver_name, "some alerts were in no rendered message"),
-                    tally,
-                )
+            if alerts:
+                self._deliver_to(receiver_name, alerts, tally)
+
+    def _deliver_to(self, receiver_name: str, alerts: list[Alert], tally: DeliveryTally) -> None:
+        base = self._receivers[receiver_name]
+        planned = plan(receiver_name, alerts, self._table)
+        budget = self._budgets.get(receiver_name)
+        if budget is not None and len(planned) > 1 and budget.available() < len(planned):
+            # Fewer slots than groups: one digest naming every alert beats a backlog.
+            planned = [(digest_overrides(planned), digest(receiver_name, planned))]
+        waiting = [alert for _, note in planned for alert in note.alerts]
+        for overrides, notification in planned:
+            receiver = _customized(base, overrides)
+            for message in receiver.render(notification):
+                if budget is not None and not budget.acquire():
+                    tally.notes.append(_full_note(receiver_name, budget))
+                    self._give_back(receiver_name, waiting, None, tally)
+                    return
+                covered = _covered(message, notification.alerts)
+                try:
+                    receiver.send(message)
+                except DeliveryError as error:
+                    if isinstance(error, ReceiverRateLimited) and budget is not None:
+                        budget.pause(error.pause_seconds)
+                    self._give_back(receiver_name, waiting, error, tally)
+                    return
+                self._confirm(receiver_name, covered, tally)
+                tally.messages_sent += 1
+                tally.sent.append(message)
+                done = {alert.key for alert in covered}
+                waiting = [alert for alert in waiting if alert.key not in done]
+        if waiting:  # a renderer that left alerts out: keep them, say so
+            self._give_back(
+                receiver_name,
+                waiting,
+                DeliveryError(receiver_name, "some alerts were in no rendered message"),
+                tally,
+            )
 
     def _confirm(self, receiver: str, alerts: Iterable[Alert], tally: DeliveryTally) -> None:
         for alert in alerts:
@@ -142,13 +184,24 @@ class Outbox:
                 )
 
     def _give_back(
-        self, receiver: str, alerts: list[Alert], error: DeliveryError, tally: DeliveryTally
+        self,
+        receiver: str,
+        alerts: list[Alert],
+        error: DeliveryError | None,
+        tally: DeliveryTally,
     ) -> None:
-        """Release every claim not yet sent: the outbox keeps them for the next run."""
+        """Release every claim not yet sent: the outbox keeps them for the next run.
+
+        ``error`` None: deferred by the budget, which is normal and not an error.
+        """
+        reason = str(error) if error is not None else "over the receiver's budget"
         for alert in alerts:
             key = alert.claim_key(receiver)
-            self._store.release(key, self._owner, str(error), self._clock())
+            self._store.release(key, self._owner, reason, self._clock())
         tally.deferred += len(alerts)
+        if error is None:
+            return
+        tally.failures.append(error)
         kind = (
             "rate limited"
             if isinstance(error, ReceiverRateLimited)
@@ -160,6 +213,26 @@ class Outbox:
         self._log.error(
             "delivery failed", receiver=receiver, reason=str(error), kept=len(alerts), kind=kind
         )
+
+
+def _limits(receiver: Receiver) -> tuple[Limit, ...]:
+    limits = getattr(receiver, "limits", ())
+    return tuple(limits) if isinstance(limits, tuple | list) else ()
+
+
+def _customized(receiver: Receiver, overrides: Overrides) -> Receiver:
+    if overrides and isinstance(receiver, Customizable):
+        customized: Receiver = receiver.customized(overrides)
+        return customized
+    return receiver
+
+
+def _full_note(receiver: str, budget: Budget) -> str:
+    until = budget.paused_until()
+    if until > 0:
+        return f"receiver {receiver} is paused (told to slow down); its alerts wait in the outbox"
+    limits = ", ".join(f"{limit.count} per {limit.window:g} s" for limit in budget.limits)
+    return f"receiver {receiver} is at its budget ({limits}); the rest wait in the outbox"
 
 
 def _covered(message: Message, alerts: tuple[Alert, ...]) -> list[Alert]:
