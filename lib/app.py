@@ -298,14 +298,15 @@ class App:
             windows["baseline_until"] = old.baseline_until
         if trigger.lookback is not None:  # asked by hand: look again this far back
             windows.update(baseline_until=now - trigger.lookback, told_through=None)
-        before = len(state.alerts)
+        before, baseline_before = len(state.alerts), state.report.baseline
         result, new = poller.run(old, now=now, lookback=self.settings.lookback)
         state.report.records += result.records
         state.report.notes.extend(result.notes)
         tell(result.findings, result.alerts)
-        if first_run and state.report.baseline:
+        baseline = state.report.baseline - baseline_before
+        if first_run and baseline:
             state.report.notes.append(
-                f"first run for {assistant.region} {source}: {state.report.baseline} failure(s) "
+                f"first run for {assistant.region} {source}: {baseline} failure(s) "
                 f"older than {self.settings.lookback} recorded as the baseline, not sent"
             )
         if result.complete and (first_run or len(state.alerts) > before or agent_faults):

@@ -249,7 +249,7 @@ def demo_dataset(now: datetime) -> Dataset:
             name="backup.sh",
             created=ago(20),
             content="/usr/local/bin/backup.sh --full",
-            timeout=3600,
+            timeout=600,  # it timed out ten minutes later, before "now"
             instances=[
                 run(
                     "db-2",
@@ -257,7 +257,7 @@ def demo_dataset(now: datetime) -> Dataset:
                     error_code="ExecutionTimeout",
                     output="[backup] dumping 412 GB ...\n",
                     started=ago(20) + timedelta(seconds=1),
-                    finished=ago(20) + timedelta(seconds=3601),
+                    finished=ago(20) + timedelta(seconds=601),
                 )
             ],
         ),
