@@ -7,11 +7,15 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lib.errors import ConfigError
 from lib.state.base import Claim, ClaimKey, ClaimOutcome, Record, StateStore
+
+if TYPE_CHECKING:
+    from lib.aliyun.credentials import Credentials
 
 __all__ = [
     "Claim",
@@ -36,6 +40,9 @@ def open_store(
     environ: Mapping[str, str] | None = None,
     namespace: str = "default",
     mounts_path: Path | None = None,
+    credentials: Callable[[], Credentials] | None = None,
+    endpoint: str | None = None,
+    region: str | None = None,
 ) -> StateStore:
     """Open the state store ``url`` names.
 
@@ -46,6 +53,9 @@ def open_store(
             means we run on Function Compute, where ``file://`` must be on a NAS mount.
         namespace: keeps two deployments sharing one location apart.
         mounts_path: the mount table to check for NAS (default ``/proc/mounts``).
+        credentials: the current credentials, called per request (``oss://``, ``ots://``).
+        endpoint: the backend endpoint override (``ASSISTWATCH_OTS_ENDPOINT`` / ``_OSS_``).
+        region: the region for the default endpoint (default: ``FC_REGION``).
 
     Raises:
         ConfigError: the URL is malformed, names an unknown or unavailable backend, or is
@@ -58,6 +68,28 @@ def open_store(
     scheme = scheme.lower()
     if not sep:
         raise ConfigError(f"{_SETTING} is not a URL; use {_FORMS}")
+    if scheme == "ots":
+        from lib.state.ots import open_ots_store  # only the chosen backend is imported
+
+        return open_ots_store(
+            rest,
+            environ,
+            namespace=namespace,
+            credentials=credentials,
+            endpoint=endpoint,
+            region=region,
+        )
+    if scheme == "oss":
+        from lib.state.oss import open_oss_store  # only the chosen backend is imported
+
+        return open_oss_store(
+            rest,
+            environ,
+            namespace=namespace,
+            credentials=credentials,
+            endpoint=endpoint,
+            region=region,
+        )
     if scheme in ("oss", "ots"):
         raise ConfigError(
             f"{_SETTING}: the {scheme}:// state backend is not available in this version yet; "
