@@ -18,6 +18,10 @@ __all__ = ["COMMANDS", "build_parser", "main"]
 # for what `check` imports.
 COMMANDS: dict[str, str] = {
     "run": "lib.cli.run",
+    "check": "lib.cli.check",
+    "send-test": "lib.cli.send_test",
+    "replay": "lib.cli.replay",
+    "watch": "lib.cli.watch",
 }
 
 
