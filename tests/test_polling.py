@@ -1,0 +1,436 @@
+"""Polling without blind spots, at constant cost: the stories an SRE would tell.
+
+Each test runs the real app (signed client, paging, state, outbox) against the Cloud
+Assistant fake, with a receiver that records what people would be told.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+
+from lib.aliyun.credentials import Credentials
+from lib.app import App, Invocation, RunReport, build_app
+from lib.notify.base import Message, Notification
+from lib.settings import load_settings
+from lib.state.file import FileStore
+from lib.triggers import Poll
+from tests.fakes.cloudassist import DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET, CloudAssistantFake
+from tests.fakes.dataset import Command, Dataset, agent, command, execution, run
+
+NOW = datetime.now(timezone.utc).replace(microsecond=0)
+
+
+def ago(minutes: float) -> datetime:
+    return NOW - timedelta(minutes=minutes)
+
+
+@dataclass
+class Told:
+    """One alert as a receiver got it."""
+
+    status: str
+    subject: str
+    invoke_id: str
+    instance_id: str
+    firing: int
+    related: tuple[str, ...]
+
+
+class CountingStore(FileStore):
+    """A file store that counts writes (claims and records), to show what steady state costs."""
+
+    def __init__(self, directory: Path) -> None:
+        super().__init__(directory)
+        self.writes = 0
+
+    def write(self, name: str, value: dict[str, Any], expected_version: str | None) -> bool:
+        self.writes += 1
+        return super().write(name, value, expected_version)
+
+    def claim(self, *args: Any, **kwargs: Any) -> Any:
+        self.writes += 1
+        return super().claim(*args, **kwargs)
+
+
+@dataclass
+class Watcher:
+    """The function as deployed: one app, run again and again by the timer."""
+
+    cloud: CloudAssistantFake
+    app: App
+    store: CountingStore
+    receiver: Recorder
+    reports: list[RunReport] = field(default_factory=list)
+
+    def poll(self) -> RunReport:
+        credentials = Credentials(DEMO_ACCESS_KEY_ID, SecretStr(DEMO_ACCESS_KEY_SECRET))
+        self.cloud.reset_calls()
+        report = self.app.run(
+            Poll(origin="timer"), Invocation(f"run-{len(self.reports)}", credentials)
+        )
+        self.reports.append(report)
+        return report
+
+    def told(self) -> list[Told]:
+        return self.receiver.told
+
+    def calls(self) -> list[tuple[str, dict[str, str]]]:
+        return list(self.cloud.calls)
+
+
+class Recorder:
+    """A receiver that records each alert it was sent (status, subject, ids, firing)."""
+
+    name = "people"
+
+    def __init__(self) -> None:
+        self.told: list[Told] = []
+        self._alerts: dict[str, Any] = {}
+
+    def render(self, notification: Notification) -> list[Message]:
+        for alert in notification.alerts:
+            self._alerts[alert.key] = alert
+        return [
+            Message(
+                receiver=self.name,
+                id=notification.group,
+                title=notification.group,
+                text="",
+                payload={},
+                covers=tuple(alert.key for alert in notification.alerts),
+            )
+        ]
+
+    def send(self, message: Message) -> None:
+        for key in message.covers:
+            alert = self._alerts[key]
+            self.told.append(
+                Told(
+                    status=alert.status,
+                    subject=alert.subject,
+                    invoke_id=alert.finding.invoke_id,
+                    instance_id=alert.finding.instance_id,
+                    firing=alert.firing,
+                    related=alert.related,
+                )
+            )
+
+
+@pytest.fixture
+def make_watcher(tmp_path: Path) -> Iterator[Any]:
+    fakes: list[CloudAssistantFake] = []
+
+    def make(dataset: Dataset, *, order: str = "newest", lookback: str = "1h") -> Watcher:
+        cloud = CloudAssistantFake(dataset=dataset, order=order)  # type: ignore[arg-type]
+        cloud.start()
+        fakes.append(cloud)
+        settings = load_settings(
+            {
+                "ASSISTWATCH_REGIONS": "cn-hangzhou",
+                "ASSISTWATCH_ECS_ENDPOINT": cloud.url,
+                "ASSISTWATCH_LOOKBACK": lookback,
+                "ASSISTWATCH_SHOW_OUTPUT": "false",
+            }
+        )
+        store = CountingStore(tmp_path / f"state-{len(fakes)}")
+        recorder = Recorder()
+        app = build_app(
+            settings, store=store, receivers={recorder.name: recorder}, sleep=lambda _: None
+        )
+        return Watcher(cloud, app, store, recorder)
+
+    yield make
+    for cloud in fakes:
+        cloud.stop()
+
+
+def history(count: int, *, start_minutes_ago: float = 60 * 24 * 6) -> list[Command]:
+    """``count`` finished successes spread over the days before now, oldest first."""
+    step = start_minutes_ago / max(count, 1)
+    return [
+        command(
+            created=ago(start_minutes_ago - n * step),
+            name="uptime",
+            invoke=f"history-{n}",
+            instances=[run(f"web-{n % 7}")],
+        )
+        for n in range(count)
+    ]
+
+
+def deploy(
+    minutes_ago: float, status: str = "Failed", *, name: str = "deploy.sh", **kw: Any
+) -> Command:
+    return command(
+        created=ago(minutes_ago),
+        name=name,
+        invoke=f"{name}-{minutes_ago}",
+        instances=[
+            run(
+                "app-1",
+                status,
+                error_code=kw.pop("error_code", "ExitCodeNonzero" if status == "Failed" else ""),
+                **kw,
+            )
+        ],
+    )
+
+
+def finish(
+    cmd: Command, status: str, *, at: datetime, error_code: str = "", exit_code: int | None = None
+) -> None:
+    """The running command ends now (as Cloud Assistant would record it)."""
+    for inst in cmd.instances:
+        inst.status = status
+        inst.error_code = error_code
+        inst.exit_code = exit_code if exit_code is not None else (0 if status == "Success" else 1)
+        inst.start_time = inst.start_time or cmd.creation_time
+        inst.finish_time = at
+        inst.update_time = at
+
+
+def execute(cmd: Command, status: str, *, at: datetime, error_code: str = "") -> None:
+    """A periodic task runs once more on every instance: the latest moves into the history."""
+    for inst in cmd.instances:
+        previous = execution(
+            inst.status,
+            error_code=inst.error_code,
+            exit_code=inst.exit_code,
+            started=inst.start_time,
+            finished=inst.finish_time,
+        )
+        previous.repeats = inst.repeats
+        inst.history.append(previous)
+        inst.repeats += 1
+        inst.status = status
+        inst.error_code = error_code
+        inst.exit_code = 0 if status == "Success" else 1
+        inst.start_time = at - timedelta(seconds=2)
+        inst.finish_time = at
+        inst.update_time = at
+
+
+# --- stories ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("order", ["newest", "shuffled"])
+def test_a_failure_after_the_first_look_is_told_whichever_order_the_api_pages_in(
+    make_watcher, order
+):
+    # GIVEN a week of history and a watcher that already looked once
+    ds = Dataset().add(*history(230))
+    watcher = make_watcher(ds, order=order)
+    assert watcher.poll().ok
+    assert watcher.told() == []
+    # WHEN a deploy fails two minutes later
+    ds.add(deploy(2))
+    report = watcher.poll()
+    # THEN it is told, once, in either order (a shuffled answer is scanned in full)
+    assert [(t.invoke_id, t.status) for t in watcher.told()] == [
+        (ds.commands[-1].invoke_id, "firing")
+    ]
+    assert report.ok
+    if order == "shuffled":
+        assert any("out of order" in note for note in report.notes)
+    watcher.poll()
+    assert len(watcher.told()) == 1
+
+
+def test_a_deploy_still_running_at_one_poll_that_fails_later_is_told(make_watcher):
+    # GIVEN "a deploy script that was still running at 10:00" — and 60 newer tasks since,
+    # so the next poll's first page no longer reaches it
+    ds = Dataset()
+    running = deploy(40, "Running", name="deploy.sh")
+    ds.add(running)
+    watcher = make_watcher(ds)
+    watcher.poll()
+    ds.add(
+        *[
+            command(
+                created=ago(30 - n * 0.4),
+                name="uptime",
+                invoke=f"new-{n}",
+                instances=[run("web-1")],
+            )
+            for n in range(60)
+        ]
+    )
+    watcher.poll()
+    assert watcher.told() == []
+    # WHEN it "failed at 10:02"
+    with ds.lock:
+        finish(running, "Failed", at=ago(1), error_code="ExitCodeNonzero", exit_code=2)
+    watcher.poll()
+    # THEN the next poll tells it, having asked for running tasks and fetched it singly
+    assert [(t.invoke_id, t.instance_id) for t in watcher.told()] == [
+        (running.invoke_id, running.instances[0].instance_id)
+    ]
+    calls = watcher.calls()
+    assert ("DescribeInvocations", "Running") in [(a, p.get("InvokeStatus")) for a, p in calls]
+    assert any(p.get("InvokeId") == running.invoke_id for _, p in calls)
+    # AND once terminal it is no longer followed
+    watcher.poll()
+    assert all(p.get("InvokeStatus") != "Running" for _, p in watcher.calls())
+
+
+def test_a_periodic_task_from_last_week_fires_resolves_and_fires_again(make_watcher):
+    # GIVEN a backup that runs every hour since three days ago, healthy so far
+    ds = Dataset()
+    backup = command(
+        created=ago(3 * 24 * 60),
+        name="hourly-backup.sh",
+        invoke="hourly-backup",
+        repeat_mode="Period",
+        frequency="0 0 * * * ?",
+        instances=[
+            run(
+                "db-1",
+                "Success",
+                started=ago(62),
+                finished=ago(61),
+                history=[
+                    execution("Success", started=ago(m + 1), finished=ago(m))
+                    for m in range(241, 60, -60)
+                ],
+            )
+        ],
+    )
+    ds.add(backup)
+    watcher = make_watcher(ds)
+    watcher.poll()
+    assert watcher.told() == []
+    # WHEN the next execution fails
+    with ds.lock:
+        execute(backup, "Failed", at=ago(5), error_code="ExitCodeNonzero")
+    watcher.poll()
+    # AND the one after fails too (still the same firing: no second message)
+    with ds.lock:
+        execute(backup, "Failed", at=ago(4), error_code="ExitCodeNonzero")
+    watcher.poll()
+    # AND then it recovers
+    with ds.lock:
+        execute(backup, "Success", at=ago(3))
+    watcher.poll()
+    # AND fails again later
+    with ds.lock:
+        execute(backup, "Failed", at=ago(2), error_code="ExitCodeNonzero")
+    watcher.poll()
+    # THEN people were told: firing 1, resolved 1, firing 2 — nothing else
+    assert [(t.status, t.firing) for t in watcher.told()] == [
+        ("firing", 1),
+        ("resolved", 1),
+        ("firing", 2),
+    ]
+    assert {t.invoke_id for t in watcher.told()} == {backup.invoke_id}
+
+
+def test_executions_between_two_polls_are_all_read(make_watcher):
+    # GIVEN a task every minute, and a poll every five: a failure in between is not lost
+    ds = Dataset()
+    task = command(
+        created=ago(120),
+        name="every-minute.sh",
+        invoke="every-minute",
+        repeat_mode="Period",
+        instances=[run("web-1", "Success", started=ago(11), finished=ago(10))],
+    )
+    ds.add(task)
+    watcher = make_watcher(ds)
+    watcher.poll()
+    with ds.lock:
+        execute(task, "Failed", at=ago(4), error_code="ExitCodeNonzero")  # hidden by...
+        execute(task, "Success", at=ago(3))  # ...the success the list call shows
+    watcher.poll()
+    assert [(t.status, t.firing) for t in watcher.told()] == [("firing", 1), ("resolved", 1)]
+    assert any(p.get("IncludeHistory") == "true" for _, p in watcher.calls())
+
+
+def test_an_agent_that_stopped_is_one_alert_listing_its_failures_and_resolves_when_back(
+    make_watcher,
+):
+    # GIVEN two tasks that could not run on db-1 because its agent is down
+    ds = Dataset()
+    first = deploy(6, "Aborted", error_code="ClientNotRunning", name="hotfix.sh")
+    second = deploy(5, "Aborted", error_code="ClientNotRunning", name="rotate-logs.sh")
+    ds.add(first, second, agent("app-1", online=False))
+    watcher = make_watcher(ds)
+    watcher.poll()
+    # THEN one "agent unhealthy" alert for the instance, naming both invocations
+    assert len(watcher.told()) == 1
+    told = watcher.told()[0]
+    assert (told.subject, told.status) == ("agent", "firing")
+    assert {entry.split()[0] for entry in told.related} == {first.invoke_id, second.invoke_id}
+    # WHEN another task fails the same way, nothing new is sent
+    ds.add(deploy(1, "Aborted", error_code="ClientNotRunning", name="third.sh"))
+    watcher.poll()
+    assert len(watcher.told()) == 1
+    # WHEN the agent is healthy again, the alert resolves
+    ds.add(agent("app-1", online=True))
+    watcher.poll()
+    assert [(t.subject, t.status) for t in watcher.told()] == [
+        ("agent", "firing"),
+        ("agent", "resolved"),
+    ]
+    assert any(a == "DescribeCloudAssistantStatus" for a, _ in watcher.calls())
+    # AND with nothing open, agent health is no longer asked
+    watcher.poll()
+    assert all(a != "DescribeCloudAssistantStatus" for a, _ in watcher.calls())
+
+
+def test_the_first_run_tells_only_what_failed_within_the_lookback(make_watcher):
+    ds = Dataset().add(deploy(30, name="recent.sh"), deploy(180, name="old.sh"))
+    watcher = make_watcher(ds)
+    report = watcher.poll()
+    assert [t.invoke_id for t in watcher.told()] == [ds.commands[0].invoke_id]
+    assert report.baseline == 1
+    assert any("baseline" in note for note in report.notes)
+
+
+@pytest.mark.parametrize("size", [100, 2000])
+def test_nothing_new_costs_the_same_calls_whatever_the_history_and_writes_nothing(
+    make_watcher, size
+):
+    # GIVEN a history of `size` tasks, a periodic task, and a watcher that has seen it all
+    ds = Dataset().add(*history(size))
+    ds.add(
+        command(
+            created=ago(600),
+            name="hourly.sh",
+            invoke="hourly",
+            repeat_mode="Period",
+            instances=[run("web-1", "Success", started=ago(31), finished=ago(30))],
+        )
+    )
+    watcher = make_watcher(ds)
+    watcher.poll()
+    watcher.poll()
+    writes_before = watcher.store.writes
+    # WHEN the timer fires again with nothing new
+    report = watcher.poll()
+    # THEN one page per source plus one list of periodic tasks, and no state written
+    assert report.api_calls == 3, watcher.calls()
+    assert sorted(a for a, _ in watcher.calls()) == [
+        "DescribeInvocations",
+        "DescribeInvocations",
+        "DescribeSendFileResults",
+    ]
+    assert watcher.store.writes == writes_before
+    assert report.alerts_sent == 0
+
+
+def test_concurrent_passes_merge_their_state_instead_of_overwriting(make_watcher):
+    from lib.poll import PollState, merge_poll_states
+
+    base = PollState(inflight={"t-a": "Running"})
+    ours = PollState(inflight={"t-a": "Running", "t-b": "Pending"}, seen_through=ago(1))
+    theirs = PollState(inflight={"t-c": "Running"}, seen_through=ago(5))
+    merged = merge_poll_states(base, ours, theirs)
+    assert set(merged.inflight) == {"t-a", "t-b", "t-c"}
+    assert merged.seen_through == ago(5)  # the earlier: the next pass looks again, never less
