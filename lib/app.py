@@ -366,8 +366,13 @@ class App:
                     )
         decision = decide(findings, now=state.started, baseline_until=None, told_through=None)
         self._count(decision, state)
-        state.report.alerts += len(decision.tell)
-        state.alerts.extend(decision.tell)
+        told = [a for a in decision.tell if not is_agent_fault(a.finding)]
+        state.report.alerts += len(told)
+        state.alerts.extend(told)
+        # Agent faults fold exactly as a poll folds them, so event and poll agree.
+        self._agents(
+            assistant, [a.finding for a in decision.tell if is_agent_fault(a.finding)], state
+        )
 
     def _count(self, decision: Decision, state: _Pass) -> None:
         state.report.findings += len(decision.tell) + len(decision.baseline) + len(decision.known)

@@ -434,3 +434,20 @@ def test_concurrent_passes_merge_their_state_instead_of_overwriting(make_watcher
     merged = merge_poll_states(base, ours, theirs)
     assert set(merged.inflight) == {"t-a", "t-b", "t-c"}
     assert merged.seen_through == ago(5)  # the earlier: the next pass looks again, never less
+
+
+def test_an_event_and_a_later_poll_agree_on_an_agent_fault(make_watcher):
+    from lib.triggers import Target, Targets
+
+    # GIVEN EventBridge tells us about a task the agent could not run
+    ds = Dataset()
+    hotfix = deploy(3, "Aborted", error_code="ClientNotRunning", name="hotfix.sh")
+    ds.add(hotfix, agent("app-1", online=False))
+    watcher = make_watcher(ds)
+    credentials = Credentials(DEMO_ACCESS_KEY_ID, SecretStr(DEMO_ACCESS_KEY_SECRET))
+    event = Targets(region="cn-hangzhou", targets=(Target(hotfix.invoke_id),))
+    watcher.app.run(event, Invocation("event-1", credentials))
+    # WHEN the timer poll sees the same failure
+    watcher.poll()
+    # THEN one agent alert in all
+    assert [(t.subject, t.status) for t in watcher.told()] == [("agent", "firing")]
