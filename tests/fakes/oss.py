@@ -16,7 +16,7 @@ by :func:`v4_signature`, written here from the documented algorithm (tested agai
 published vectors and its signer); failures answer 403 in the real XML error shape
 (``SignatureDoesNotMatch``, ``InvalidAccessKeyId``, ``InvalidSecurityToken``,
 ``RequestTimeTooSkewed``). Faults for the next requests: a 5xx answer, a response dropped
-after the write committed, a slow answer. Thread-safe; imports nothing from ``lib``.
+after the write committed, a slow answer, a request held until the test releases it. Thread-safe; imports nothing from ``lib``.
 """
 
 from __future__ import annotations
@@ -151,10 +151,13 @@ class _Bucket:
 
 @dataclass
 class _Fault:
-    kind: str  # "status" | "drop" | "slow"
+    kind: str  # "status" | "drop" | "slow" | "hold"
     method: str | None  # only requests with this HTTP method, or any
     status: int = 503
     seconds: float = 0.0
+    arrived: threading.Event | None = None
+    release: threading.Event | None = None
+    path_contains: str = ""  # only requests whose path holds this (URL-encoded) text
 
 
 @dataclass
@@ -270,20 +273,34 @@ class OssFake:
         with self._lock:
             self._faults.extend(_Fault("status", method, status=status) for _ in range(times))
 
-    def drop_next_response(self, times: int = 1, *, method: str | None = "PUT") -> None:
+    def drop_next_response(
+        self, times: int = 1, *, method: str | None = "PUT", path_contains: str = ""
+    ) -> None:
         """Do the next ``times`` matching requests, then close the connection without answering."""
         with self._lock:
-            self._faults.extend(_Fault("drop", method) for _ in range(times))
+            self._faults.extend(
+                _Fault("drop", method, path_contains=path_contains) for _ in range(times)
+            )
 
     def slow_next(self, seconds: float, times: int = 1, *, method: str | None = None) -> None:
         """Wait ``seconds`` before handling the next ``times`` matching requests."""
         with self._lock:
             self._faults.extend(_Fault("slow", method, seconds=seconds) for _ in range(times))
 
-    def _take_fault(self, method: str) -> _Fault | None:
+    def hold_next(self, *, method: str | None = "PUT") -> tuple[threading.Event, threading.Event]:
+        """Hold the next matching request until released: (arrived, release) events.
+
+        Lets a test run other requests while one is in flight, without sleeping.
+        """
+        arrived, release = threading.Event(), threading.Event()
+        with self._lock:
+            self._faults.append(_Fault("hold", method, arrived=arrived, release=release))
+        return arrived, release
+
+    def _take_fault(self, method: str, raw_path: str) -> _Fault | None:
         with self._lock:
             for i, fault in enumerate(self._faults):
-                if fault.method is None or fault.method == method:
+                if fault.method in (None, method) and fault.path_contains in raw_path:
                     return self._faults.pop(i)
         return None
 
@@ -294,9 +311,13 @@ class OssFake:
     ) -> _Answer:
         """Decide the answer to one request."""
         request_id = uuid.uuid4().hex[:24].upper()
-        fault = self._take_fault(method)
+        fault = self._take_fault(method, raw_path)
         if fault is not None and fault.kind == "slow":
             time.sleep(fault.seconds)
+            fault = None
+        if fault is not None and fault.kind == "hold" and fault.arrived and fault.release:
+            fault.arrived.set()
+            fault.release.wait(60.0)  # only so a broken test cannot hang the server
             fault = None
         try:
             if fault is not None and fault.kind == "status":
