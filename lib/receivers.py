@@ -1,27 +1,99 @@
-"""Receivers from the environment: a DingTalk robot, a webhook, the console.
+"""Receivers from the environment and the routing file: DingTalk, WeCom, Feishu, webhook, console.
 
-Only the receivers that are configured are imported (cold start). Without any, the console
-receiver is used so a local run still shows what it would send, and a note says so.
+Only the receivers that are configured are imported (cold start); PyYAML only when
+``ASSISTWATCH_CONFIG`` is set. Without any receiver, the console receiver is used so a local
+run still shows what it would send.
+
+Simple set-ups need only env vars (``ASSISTWATCH_DINGTALK_URL`` …, named ``dingtalk``,
+``wecom``, ``feishu``, ``webhook``); the routing file adds more receivers, routes and
+expected exit codes, and may route to the env-defined names too.
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from pydantic import SecretStr
+
+from lib.errors import ConfigError
 from lib.settings import Settings
 
 if TYPE_CHECKING:
     import httpx
 
+    from lib.config import ReceiverSpec
     from lib.notify.base import Receiver
+    from lib.notify.render import RenderOptions
+    from lib.routing import ExpectedExit, RoutingTable
 
-__all__ = ["build_receivers"]
+__all__ = ["ENV_VARIABLES", "Delivery", "build_delivery", "build_receivers"]
+
+ENV_VARIABLES = (
+    "ASSISTWATCH_DINGTALK_AT_MOBILES",
+    "ASSISTWATCH_DINGTALK_AT_USER_IDS",
+    "ASSISTWATCH_DINGTALK_AT_ALL",
+    "ASSISTWATCH_WECOM_URL",
+    "ASSISTWATCH_FEISHU_URL",
+    "ASSISTWATCH_FEISHU_SECRET",
+    "ASSISTWATCH_FALLBACK",
+)
+"""Receiver variables read here besides those in :class:`lib.settings.Settings`."""
 
 
-def build_receivers(settings: Settings, *, http: httpx.Client) -> dict[str, Receiver]:
-    """Name → receiver for every receiver the settings configure."""
+@dataclass
+class Delivery:
+    """Everything about telling people, built once per cold start."""
+
+    receivers: dict[str, Receiver]
+    table: RoutingTable | None = None  # None: every receiver hears everything
+    expected: tuple[ExpectedExit, ...] = ()
+    fallback: str | None = None  # receiver for "assistwatch unhealthy"
+    notes: list[str] = field(default_factory=list)
+
+
+def _comma(value: str | None) -> tuple[str, ...]:
+    return tuple(item.strip() for item in (value or "").split(",") if item.strip())
+
+
+def _flag(name: str, value: str | None) -> bool:
+    if value is None or value.strip() == "":
+        return False
+    lowered = value.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigError(f"{name}: expected true or false")
+
+
+def _secure(name: str, value: str) -> SecretStr:
+    from lib.urls import require_secure_url
+
+    try:
+        require_secure_url(value, what=name)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+    return SecretStr(value)
+
+
+def build_delivery(
+    settings: Settings,
+    *,
+    http: httpx.Client,
+    environ: Mapping[str, str] | None = None,
+    sleep: Callable[[float], None] | None = None,
+) -> Delivery:
+    """Receivers, routing table, expected exit codes and fallback from env and file.
+
+    Raises:
+        ConfigError: a bad variable or routing file, naming the variable or FILE:LINE.
+    """
     from lib.notify.render import RenderOptions
 
+    env = os.environ if environ is None else environ
     options = RenderOptions(
         lang=settings.lang, timezone=settings.timezone, show_output=settings.show_output
     )
@@ -36,7 +108,31 @@ def build_receivers(settings: Settings, *, http: httpx.Client) -> dict[str, Rece
             http=http,
             options=options,
             keyword=settings.dingtalk_keyword,
+            at_mobiles=_comma(env.get("ASSISTWATCH_DINGTALK_AT_MOBILES")),
+            at_user_ids=_comma(env.get("ASSISTWATCH_DINGTALK_AT_USER_IDS")),
+            at_all=_flag("ASSISTWATCH_DINGTALK_AT_ALL", env.get("ASSISTWATCH_DINGTALK_AT_ALL")),
+            sleep=sleep,
         )
+    if env.get("ASSISTWATCH_WECOM_URL"):
+        from lib.notify.wecom import WeComReceiver
+
+        url = _secure("ASSISTWATCH_WECOM_URL", env["ASSISTWATCH_WECOM_URL"])
+        receivers["wecom"] = WeComReceiver("wecom", url, http=http, options=options, sleep=sleep)
+    if env.get("ASSISTWATCH_FEISHU_URL"):
+        from lib.notify.feishu import FeishuReceiver
+
+        url = _secure("ASSISTWATCH_FEISHU_URL", env["ASSISTWATCH_FEISHU_URL"])
+        secret = env.get("ASSISTWATCH_FEISHU_SECRET")
+        receivers["feishu"] = FeishuReceiver(
+            "feishu",
+            url,
+            SecretStr(secret) if secret else None,
+            http=http,
+            options=options,
+            sleep=sleep,
+        )
+    elif env.get("ASSISTWATCH_FEISHU_SECRET"):
+        raise ConfigError("ASSISTWATCH_FEISHU_SECRET is set without ASSISTWATCH_FEISHU_URL")
     if settings.webhook_url is not None:
         from lib.notify.webhook import WebhookReceiver
 
@@ -46,9 +142,109 @@ def build_receivers(settings: Settings, *, http: httpx.Client) -> dict[str, Rece
             settings.webhook_secret,
             http=http,
             options=options,
+            sleep=sleep,
         )
+    delivery = Delivery(receivers=receivers)
+    if settings.config is not None:
+        from lib.config import load_config
+
+        config = load_config(settings.config, environ=env, known=(*receivers, "console"))
+        for spec in config.receivers:
+            receivers[spec.name] = _from_spec(spec, options, http, sleep)
+        delivery.table = (
+            config.table if config.table.routes or config.table.default_receivers else None
+        )
+        delivery.expected = config.expected
+        delivery.fallback = config.fallback
     if settings.console or not receivers:
         from lib.notify.console import ConsoleReceiver
 
         receivers["console"] = ConsoleReceiver("console", options=options)
-    return receivers
+    fallback = env.get("ASSISTWATCH_FALLBACK") or delivery.fallback
+    if fallback is not None and fallback not in receivers:
+        raise ConfigError(f"ASSISTWATCH_FALLBACK: no receiver named {fallback!r}")
+    delivery.fallback = fallback
+    return delivery
+
+
+def _from_spec(
+    spec: ReceiverSpec,
+    options: RenderOptions,
+    http: httpx.Client,
+    sleep: Callable[[float], None] | None,
+) -> Receiver:
+    """A receiver from the routing file, with its own language, zone and output switch."""
+    updates = {
+        key: value
+        for key, value in (
+            ("lang", spec.lang),
+            ("timezone", spec.timezone),
+            ("show_output", spec.show_output),
+        )
+        if value is not None
+    }
+    from lib.notify.overrides import Mentions
+    from lib.notify.render import RenderOptions
+
+    try:
+        own = RenderOptions(**{**options.model_dump(), **updates})  # validates the zone
+    except ValueError as error:
+        raise ConfigError(f"receiver {spec.name}: {error}") from None
+    mentions = spec.mentions or Mentions()
+    if spec.type == "console":
+        from lib.notify.console import ConsoleReceiver
+
+        return ConsoleReceiver(spec.name, options=own)
+    assert spec.url is not None  # validated by lib.config
+    if spec.type == "dingtalk":
+        from lib.notify.dingtalk import DingTalkReceiver
+
+        return DingTalkReceiver(
+            spec.name,
+            spec.url,
+            spec.secret,
+            http=http,
+            options=own,
+            keyword=spec.keyword,
+            at_mobiles=mentions.mobiles,
+            at_user_ids=mentions.user_ids,
+            at_all=mentions.all,
+            sleep=sleep,
+        )
+    if spec.type == "wecom":
+        from lib.notify.wecom import WeComReceiver
+
+        return WeComReceiver(
+            spec.name,
+            spec.url,
+            http=http,
+            options=own,
+            keyword=spec.keyword,
+            mentions=mentions,
+            sleep=sleep,
+        )
+    if spec.type == "feishu":
+        from lib.notify.feishu import FeishuReceiver
+
+        return FeishuReceiver(
+            spec.name,
+            spec.url,
+            spec.secret,
+            http=http,
+            options=own,
+            keyword=spec.keyword,
+            mentions=mentions,
+            sleep=sleep,
+        )
+    from lib.notify.webhook import WebhookReceiver
+
+    return WebhookReceiver(
+        spec.name, spec.url.get_secret_value(), spec.secret, http=http, options=own, sleep=sleep
+    )
+
+
+def build_receivers(
+    settings: Settings, *, http: httpx.Client, environ: Mapping[str, str] | None = None
+) -> dict[str, Receiver]:
+    """Name → receiver for every receiver the settings (and routing file) configure."""
+    return build_delivery(settings, http=http, environ=environ).receivers
