@@ -49,7 +49,7 @@ from lib.routing import GROUP_FIELDS, ExpectedExit, Matcher, Route, RoutingTable
 from lib.settings import SOURCES, parse_duration
 from lib.urls import require_secure_url
 
-__all__ = ["ReceiverSpec", "RoutingConfig", "load_config", "parse_config"]
+__all__ = ["ReceiverSpec", "RoutingConfig", "load_config", "matcher_from", "parse_config"]
 
 ReceiverType = Literal["dingtalk", "wecom", "feishu", "webhook", "console"]
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -220,6 +220,25 @@ class RoutingConfig:
     table: RoutingTable = field(default_factory=RoutingTable)
     expected: tuple[ExpectedExit, ...] = ()
     fallback: str | None = None
+
+
+def matcher_from(data: Mapping[str, Any], *, what: str = "match") -> Matcher:
+    """A Matcher from the routing file's ``match:`` shape (silences use it too).
+
+    Raises:
+        ConfigError: one line per bad field, naming it.
+    """
+    try:
+        return _Match.model_validate(dict(data)).build()
+    except ValidationError as error:
+        problems = []
+        for item in error.errors(include_url=False, include_input=False):
+            loc = ".".join(str(p) for p in item.get("loc", ()) if "[" not in str(p))
+            message = str(item.get("msg", "invalid")).removeprefix("Value error, ")
+            if item.get("type") == "extra_forbidden":
+                message = "unknown field"
+            problems.append(f"{what}.{loc}: {message}")
+        raise ConfigError("; ".join(problems)) from None
 
 
 def load_config(
