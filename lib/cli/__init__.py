@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "send-test": "lib.cli.send_test",
     "replay": "lib.cli.replay",
     "watch": "lib.cli.watch",
+    "silence": "lib.cli.silence",
 }
 
 
