@@ -78,6 +78,7 @@ TTL_SECONDS = int((6 * 7 + 1) * DAY)  # DESIGN: state expires 6 weeks + 1 day af
 REFRESH_AFTER = TTL_SECONDS / 2  # prune rewrites an untouched outbox claim after this long
 PRIMARY_KEY = (("namespace", "STRING"), ("key", "STRING"))
 CAS_TRIES = 5  # re-read-and-retry rounds before a compare-and-swap gives up
+READ_TRIES = 3  # a read whose answer was lost is asked again this often
 _STRAY_MARKER_AGE = DAY  # a marker with no claim this old was left by a claimer that died
 _MAX_PK_BYTES = 900  # a primary key column holds at most 1 KB
 _SDK_LOGGER = "assistwatch.tablestore-sdk"
@@ -152,6 +153,10 @@ def open_ots_store(
 
 class _AmbiguousError(StateError):
     """A StateError for a request whose answer was lost: a write may have been applied."""
+
+
+class _NoAnswerError(_AmbiguousError):
+    """No answer at all (timeout, reset): a read can simply be asked again."""
 
 
 class _Lost(Exception):
@@ -539,10 +544,14 @@ class OtsStore:
         raise _gave_up(self._where(what), last)
 
     def _put_marker(self, key: ClaimKey, owner: str, now: float) -> None:
-        try:
-            self._put(f"outbox/{key.id}", {"owner": owner, "written_at": now}, expect="IGNORE")
-        except _Unsure as unsure:
-            raise unsure.error from None
+        last: StateError | None = None
+        for _ in range(CAS_TRIES):
+            try:
+                self._put(f"outbox/{key.id}", {"owner": owner, "written_at": now}, expect="IGNORE")
+                return
+            except _Unsure as unsure:  # an unconditional put: repeating it is harmless
+                last = unsure.error
+        raise _gave_up(self._where(f"write the outbox marker {key.id}"), last)
 
     def _drop_marker(self, key_id: str, *, marker_owner: Any = None) -> None:
         """Delete an outbox marker; with ``marker_owner``, only if it still is that writer's."""
@@ -565,11 +574,20 @@ class OtsStore:
             if _CONDITION_FAILED not in str(exc):
                 raise  # a condition miss means a newer claimer owns the marker: keep it
 
+    def _read(self, fn: Callable[..., Any], *args: Any, what: str) -> Any:
+        """A read: asked again when its answer is lost (reads change nothing)."""
+        for attempt in range(READ_TRIES):
+            try:
+                return self._call(fn, *args, what=what)
+            except _NoAnswerError:
+                if attempt == READ_TRIES - 1:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
     def _get(self, row_key: str) -> _Row | None:
-        consumed, row, _token = self._call(
+        _consumed, row, _token = self._read(
             self._sdk().get_row, self._table, self._pk(row_key), None, what=f"read {row_key}"
         )
-        del consumed
         if row is None or not row.attribute_columns:
             return None
         return _Row(row_key, {col[0]: col[1] for col in row.attribute_columns})
@@ -578,7 +596,7 @@ class OtsStore:
         start_pk: Any = self._pk(start)
         end_pk = self._pk(end)
         while start_pk:
-            result = self._call(
+            result = self._read(
                 self._sdk().get_range,
                 self._table,
                 "FORWARD",
@@ -680,7 +698,7 @@ class OtsStore:
             ) from None
         except (HTTPError, HTTPException, OSError) as exc:
             # Timeouts, resets, refused connections: the request may have reached the service.
-            raise _AmbiguousError(
+            raise _NoAnswerError(
                 f"{self._where(what)}: Table Store at {self._host()} did not answer "
                 f"({type(exc).__name__}); check the endpoint and the network"
             ) from None
