@@ -7,6 +7,7 @@ with its :class:`Invocation`.
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
     import httpx
 
     from lib.aliyun.client import OpenApiClient
-    from lib.aliyun.credentials import Credentials
+    from lib.aliyun.credentials import Credentials, CurrentCredentials
     from lib.aliyun.ratelimit import RateLimiter
     from lib.cloudassist.api import CloudAssistant
     from lib.notify.base import Receiver
@@ -124,8 +125,10 @@ class App:
         limiter: RateLimiter,
         clock: Callable[[], datetime] | None = None,
         sleep: Callable[[float], None] | None = None,
+        current_credentials: CurrentCredentials | None = None,
     ) -> None:
         self.settings = settings
+        self.current_credentials = current_credentials
         self.http = http
         self.store = store
         self.receivers = dict(receivers)
@@ -144,6 +147,8 @@ class App:
             started=self.clock(),
         )
         raised: AssistwatchError | None = None
+        if self.current_credentials is not None:
+            self.current_credentials.set(invocation.credentials)
         try:
             self._run(trigger, invocation, state)
         except AssistwatchError as error:
@@ -525,12 +530,21 @@ def build_app(
     """Assemble the watcher once; every seam can be injected (tests, demo, benchmarks)."""
     import httpx
 
+    from lib.aliyun.credentials import CurrentCredentials
     from lib.aliyun.ratelimit import RateLimiter
     from lib.receivers import build_receivers
     from lib.state import open_store
 
+    env = os.environ if environ is None else environ
     http = httpx.Client(transport=transport, timeout=httpx.Timeout(10.0, connect=5.0))
-    chosen_store = store or open_store(settings.state_url, environ=environ)
+    current = CurrentCredentials()
+    chosen_store = store or open_store(
+        settings.state_url,
+        environ=env,
+        namespace=settings.namespace or env.get("FC_FUNCTION_NAME") or "default",
+        credentials=current,
+        endpoint=settings.ots_endpoint or settings.oss_endpoint,
+    )
     chosen_receivers = receivers if receivers is not None else build_receivers(settings, http=http)
     return App(
         settings,
@@ -540,4 +554,5 @@ def build_app(
         limiter=RateLimiter(settings.api_qps),
         clock=clock,
         sleep=sleep,
+        current_credentials=current,
     )

@@ -73,6 +73,7 @@ class Settings(BaseModel):
     eflo_endpoint: str | None = None
     vpc_endpoints: bool = False
     state_url: str = "file://.assistwatch-state"
+    namespace: str | None = None  # keeps deployments sharing a table apart; default: function name
     oss_endpoint: str | None = None
     ots_endpoint: str | None = None
     lookback: timedelta = timedelta(hours=1)

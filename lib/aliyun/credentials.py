@@ -7,6 +7,7 @@ use the standard ``ALIBABA_CLOUD_*`` environment variables instead.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -19,6 +20,7 @@ __all__ = [
     "ENV_ACCESS_KEY_SECRET",
     "ENV_SECURITY_TOKEN",
     "Credentials",
+    "CurrentCredentials",
     "credentials_from_context",
     "credentials_from_env",
     "resolve_credentials",
@@ -124,3 +126,37 @@ def resolve_credentials(context: object, environ: Mapping[str, str]) -> Credenti
             f"{ENV_ACCESS_KEY_SECRET} (and {ENV_SECURITY_TOKEN} for STS credentials)"
         )
     return found
+
+
+class CurrentCredentials:
+    """The credentials of the invocation being served, for clients built once per cold start.
+
+    State-store clients live in the cached app; FC's STS credentials change with each
+    invocation. The app sets this at the start of every run and the store calls it for
+    every request, so a rotated token is used at once and never frozen.
+    """
+
+    def __init__(self) -> None:
+        self._value: Credentials | None = None
+        self._lock = threading.Lock()
+
+    def set(self, credentials: Credentials | None) -> None:
+        """Adopt this invocation's credentials (None keeps the previous ones)."""
+        if credentials is not None:
+            with self._lock:
+                self._value = credentials
+
+    def __call__(self) -> Credentials:
+        with self._lock:
+            value = self._value
+        if value is None:
+            raise ConfigError(
+                "the state store needs credentials and this invocation has none: on FC give "
+                f"the function a role; locally set {ENV_ACCESS_KEY_ID} and {ENV_ACCESS_KEY_SECRET}"
+            )
+        return value
+
+    def __repr__(self) -> str:
+        with self._lock:
+            shown = self._value.access_key_id if self._value else None
+        return f"CurrentCredentials(access_key_id={shown!r})"
