@@ -237,15 +237,6 @@ def test_file_url_with_an_absolute_path(tmp_path: Path) -> None:
     assert (tmp_path / "abs" / "prod" / "records").is_dir()
 
 
-@pytest.mark.parametrize("url", ["oss://my-bucket/assistwatch", "ots://my-instance/assistwatch"])
-def test_cloud_backends_are_not_available_yet(url: str) -> None:
-    # GIVEN an OSS or Table Store URL WHEN it is opened
-    # THEN a ConfigError names the setting and says the backend is not available yet
-    with pytest.raises(ConfigError, match="ASSISTWATCH_STATE_URL") as caught:
-        open_store(url, environ={})
-    assert "not available in this version" in str(caught.value)
-
-
 @pytest.mark.parametrize(
     "url",
     [

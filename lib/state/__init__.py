@@ -47,8 +47,8 @@ def open_store(
     """Open the state store ``url`` names.
 
     Args:
-        url: ``file://PATH`` (a directory, relative or absolute, created if missing);
-            ``oss://`` and ``ots://`` are not available in this version yet.
+        url: ``file://PATH`` (a directory, relative or absolute, created if missing),
+            ``oss://BUCKET/PREFIX`` (lib.state.oss) or ``ots://INSTANCE/TABLE`` (lib.state.ots).
         environ: the process environment (default ``os.environ``); ``FC_FUNCTION_NAME`` in it
             means we run on Function Compute, where ``file://`` must be on a NAS mount.
         namespace: keeps two deployments sharing one location apart.
@@ -89,11 +89,6 @@ def open_store(
             credentials=credentials,
             endpoint=endpoint,
             region=region,
-        )
-    if scheme in ("oss", "ots"):
-        raise ConfigError(
-            f"{_SETTING}: the {scheme}:// state backend is not available in this version yet; "
-            "use file://PATH (on Function Compute: a directory on a mounted NAS)"
         )
     if scheme != "file":
         # Echo the scheme only when it looks like one: a mangled URL may carry a password.
