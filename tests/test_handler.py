@@ -120,8 +120,9 @@ def test_a_message_explains_the_error_and_hides_passwords_in_the_output(world):
 
 
 def test_a_robot_that_is_down_gets_everything_on_the_next_run_and_nothing_twice(world):
-    # GIVEN the robot answers 502 (the run stops sending to it at the first failure)
-    world.dingtalk.fail_next(502, times=1)
+    # GIVEN the robot answers 502 to a send and its two retries (the run then stops sending
+    # to it at the first failure)
+    world.dingtalk.fail_next(502, times=3)
     first = world.run()
     assert first["deferred"] > 0
     assert first["ok"] is False  # the report says something was kept back
