@@ -544,6 +544,7 @@ def build_app(
         namespace=settings.namespace or env.get("FC_FUNCTION_NAME") or "default",
         credentials=current,
         endpoint=settings.ots_endpoint or settings.oss_endpoint,
+        region=env.get("FC_REGION") or next(iter(settings.regions), None),
     )
     chosen_receivers = receivers if receivers is not None else build_receivers(settings, http=http)
     return App(
