@@ -42,8 +42,10 @@ if TYPE_CHECKING:
     from lib.aliyun.credentials import Credentials, CurrentCredentials
     from lib.aliyun.ratelimit import RateLimiter
     from lib.cloudassist.api import CloudAssistant
+    from lib.health import HealthReporter
     from lib.notify.base import Receiver
     from lib.poll import PollState
+    from lib.routing import ExpectedExit, RoutingTable
     from lib.state.base import StateStore
 
 __all__ = ["App", "Invocation", "RunReport", "build_app"]
@@ -77,6 +79,8 @@ class RunReport(BaseModel):
     known: int = 0  # failures an earlier pass already handled
     claimed: int = 0
     suppressed: int = 0  # already told, or being told by a concurrent run
+    silenced: int = 0  # muted by a silence
+    expected: int = 0  # exits the routing file expects (not failures)
     messages_sent: int = 0
     alerts_sent: int = 0
     deferred: int = 0  # kept in the outbox for the next run
@@ -126,9 +130,15 @@ class App:
         clock: Callable[[], datetime] | None = None,
         sleep: Callable[[float], None] | None = None,
         current_credentials: CurrentCredentials | None = None,
+        table: RoutingTable | None = None,
+        expected: tuple[ExpectedExit, ...] = (),
+        health: HealthReporter | None = None,
     ) -> None:
         self.settings = settings
         self.current_credentials = current_credentials
+        self.table = table
+        self.expected = expected
+        self.health = health
         self.http = http
         self.store = store
         self.receivers = dict(receivers)
@@ -149,11 +159,15 @@ class App:
         raised: AssistwatchError | None = None
         if self.current_credentials is not None:
             self.current_credentials.set(invocation.credentials)
+        failures: list[BaseException] = []
         try:
             self._run(trigger, invocation, state)
         except AssistwatchError as error:
             state.report.errors.append(str(error))
+            failures.append(error)
             raised = error if error.retryable else None
+        if self.health is not None:
+            self.health.observe([*failures, *state.tally.failures])
         report = state.report
         report.api_calls = sum(client.calls for client in state.clients)
         report.ok = not report.errors
@@ -175,6 +189,7 @@ class App:
             lease_seconds=invocation.timeout_seconds + 60.0,
             clock=lambda: self.clock().timestamp(),
             log=self.log,
+            table=self.table,
         )
         # Leave a fifth of the timeout (at least 20 s) to claim, send and write state.
         budget = invocation.timeout_seconds - max(20.0, invocation.timeout_seconds / 5)
@@ -276,7 +291,7 @@ class App:
         windows: dict[str, datetime | None] = {}
 
         def tell(found: list[Finding], periodic: list[Alert]) -> None:
-            decision = decide(found, now=now, **windows)
+            decision = decide(self._unexpected(found, state), now=now, **windows)
             self._count(decision, state)
             agent_faults.extend(a.finding for a in decision.tell if is_agent_fault(a.finding))
             alerts = [a for a in decision.tell if not is_agent_fault(a.finding)] + periodic
@@ -369,7 +384,12 @@ class App:
                         )
                         if not wanted or finding.instance_id in wanted
                     )
-        decision = decide(findings, now=state.started, baseline_until=None, told_through=None)
+        decision = decide(
+            self._unexpected(findings, state),
+            now=state.started,
+            baseline_until=None,
+            told_through=None,
+        )
         self._count(decision, state)
         told = [a for a in decision.tell if not is_agent_fault(a.finding)]
         state.report.alerts += len(told)
@@ -378,6 +398,17 @@ class App:
         self._agents(
             assistant, [a.finding for a in decision.tell if is_agent_fault(a.finding)], state
         )
+
+    def _unexpected(self, findings: list[Finding], state: _Pass) -> list[Finding]:
+        """Drop exits the routing file says are expected (e.g. grep's 1): not failures."""
+        if not self.expected:
+            return findings
+        from lib.routing import drop_expected
+
+        kept, expected = drop_expected(findings, self.expected)
+        if expected:
+            state.report.expected += len(expected)
+        return kept
 
     def _count(self, decision: Decision, state: _Pass) -> None:
         state.report.findings += len(decision.tell) + len(decision.baseline) + len(decision.known)
@@ -426,7 +457,15 @@ class App:
         """Claim every alert decided so far (for every receiver it is routed to)."""
         if state.outbox is None or not state.alerts:
             return
-        routed = route(state.alerts, list(self.receivers))
+        from lib.silences import apply_silences, list_silences
+
+        now = self.clock().timestamp()
+        told, muted = apply_silences(state.alerts, list_silences(self.store, now), now)
+        if muted:
+            state.report.silenced += len(muted)
+            reasons = sorted({silence.reason or silence.id for _, silence in muted})
+            state.report.notes.append(f"{len(muted)} alert(s) silenced ({'; '.join(reasons)})")
+        routed = route(told, list(self.receivers), self.table)
         for receiver, won in state.outbox.claim(routed, state.tally).items():
             state.won.setdefault(receiver, []).extend(won)
         state.alerts = []
@@ -489,6 +528,7 @@ def _merge(report: RunReport, tally: DeliveryTally) -> None:
     report.deferred = tally.deferred
     report.redelivered = tally.redelivered
     report.errors.extend(tally.errors)
+    report.notes.extend(tally.notes)
 
 
 def _poll_name(account: str, region: str, source: str, group: str | None) -> str:
@@ -532,7 +572,7 @@ def build_app(
 
     from lib.aliyun.credentials import CurrentCredentials
     from lib.aliyun.ratelimit import RateLimiter
-    from lib.receivers import build_receivers
+    from lib.receivers import build_delivery
     from lib.state import open_store
 
     env = os.environ if environ is None else environ
@@ -546,7 +586,18 @@ def build_app(
         endpoint=settings.ots_endpoint or settings.oss_endpoint,
         region=env.get("FC_REGION") or next(iter(settings.regions), None),
     )
-    chosen_receivers = receivers if receivers is not None else build_receivers(settings, http=http)
+    delivery = build_delivery(settings, http=http, environ=env, sleep=sleep)
+    chosen_receivers = receivers if receivers is not None else delivery.receivers
+    health = None
+    if delivery.fallback is not None and delivery.fallback in chosen_receivers:
+        from lib.health import HealthReporter
+
+        health = HealthReporter(
+            chosen_receivers[delivery.fallback],
+            store=chosen_store,
+            clock=(lambda: clock().timestamp()) if clock else None,
+            log=get_logger(),
+        )
     return App(
         settings,
         http=http,
@@ -556,4 +607,7 @@ def build_app(
         clock=clock,
         sleep=sleep,
         current_credentials=current,
+        table=delivery.table,
+        expected=delivery.expected,
+        health=health,
     )

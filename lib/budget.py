@@ -17,12 +17,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from lib.errors import StateError
 from lib.state.base import StateStore
+from lib.state.records import update_record
 
 __all__ = ["Budget", "Limit", "available", "pause", "paused_until", "record_name", "spend"]
-
-_WRITE_ATTEMPTS = 8
 
 
 @dataclass(frozen=True)
@@ -90,14 +88,12 @@ class Budget:
 
     def _update(self, change: Callable[[dict[str, Any], float], dict[str, Any] | None]) -> bool:
         """Apply ``change`` with a version check; False when it chose not to write."""
-        for _attempt in range(_WRITE_ATTEMPTS):
-            record = self._store.read(self._name)
-            updated = change(dict(record.value), self._clock())
-            if updated is None:
-                return False
-            if self._store.write(self._name, updated, record.version):
-                return True
-        raise StateError(f"budget of receiver {self.receiver} kept changing; gave up")
+        return update_record(
+            self._store,
+            self._name,
+            lambda value: change(value, self._clock()),
+            what=f"the budget of receiver {self.receiver}",
+        )
 
     def available(self) -> int:
         """How many messages may go out now (read only)."""

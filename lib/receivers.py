@@ -16,8 +16,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from pydantic import SecretStr
-
 from lib.errors import ConfigError
 from lib.settings import Settings
 
@@ -29,18 +27,7 @@ if TYPE_CHECKING:
     from lib.notify.render import RenderOptions
     from lib.routing import ExpectedExit, RoutingTable
 
-__all__ = ["ENV_VARIABLES", "Delivery", "build_delivery", "build_receivers"]
-
-ENV_VARIABLES = (
-    "ASSISTWATCH_DINGTALK_AT_MOBILES",
-    "ASSISTWATCH_DINGTALK_AT_USER_IDS",
-    "ASSISTWATCH_DINGTALK_AT_ALL",
-    "ASSISTWATCH_WECOM_URL",
-    "ASSISTWATCH_FEISHU_URL",
-    "ASSISTWATCH_FEISHU_SECRET",
-    "ASSISTWATCH_FALLBACK",
-)
-"""Receiver variables read here besides those in :class:`lib.settings.Settings`."""
+__all__ = ["Delivery", "build_delivery", "build_receivers"]
 
 
 @dataclass
@@ -52,31 +39,6 @@ class Delivery:
     expected: tuple[ExpectedExit, ...] = ()
     fallback: str | None = None  # receiver for "assistwatch unhealthy"
     notes: list[str] = field(default_factory=list)
-
-
-def _comma(value: str | None) -> tuple[str, ...]:
-    return tuple(item.strip() for item in (value or "").split(",") if item.strip())
-
-
-def _flag(name: str, value: str | None) -> bool:
-    if value is None or value.strip() == "":
-        return False
-    lowered = value.strip().lower()
-    if lowered in {"1", "true", "yes", "on"}:
-        return True
-    if lowered in {"0", "false", "no", "off"}:
-        return False
-    raise ConfigError(f"{name}: expected true or false")
-
-
-def _secure(name: str, value: str) -> SecretStr:
-    from lib.urls import require_secure_url
-
-    try:
-        require_secure_url(value, what=name)
-    except ValueError as error:
-        raise ConfigError(str(error)) from None
-    return SecretStr(value)
 
 
 def build_delivery(
@@ -108,31 +70,28 @@ def build_delivery(
             http=http,
             options=options,
             keyword=settings.dingtalk_keyword,
-            at_mobiles=_comma(env.get("ASSISTWATCH_DINGTALK_AT_MOBILES")),
-            at_user_ids=_comma(env.get("ASSISTWATCH_DINGTALK_AT_USER_IDS")),
-            at_all=_flag("ASSISTWATCH_DINGTALK_AT_ALL", env.get("ASSISTWATCH_DINGTALK_AT_ALL")),
+            at_mobiles=tuple(settings.dingtalk_at_mobiles),
+            at_user_ids=tuple(settings.dingtalk_at_user_ids),
+            at_all=settings.dingtalk_at_all,
             sleep=sleep,
         )
-    if env.get("ASSISTWATCH_WECOM_URL"):
+    if settings.wecom_url is not None:
         from lib.notify.wecom import WeComReceiver
 
-        url = _secure("ASSISTWATCH_WECOM_URL", env["ASSISTWATCH_WECOM_URL"])
-        receivers["wecom"] = WeComReceiver("wecom", url, http=http, options=options, sleep=sleep)
-    if env.get("ASSISTWATCH_FEISHU_URL"):
+        receivers["wecom"] = WeComReceiver(
+            "wecom", settings.wecom_url, http=http, options=options, sleep=sleep
+        )
+    if settings.feishu_url is not None:
         from lib.notify.feishu import FeishuReceiver
 
-        url = _secure("ASSISTWATCH_FEISHU_URL", env["ASSISTWATCH_FEISHU_URL"])
-        secret = env.get("ASSISTWATCH_FEISHU_SECRET")
         receivers["feishu"] = FeishuReceiver(
             "feishu",
-            url,
-            SecretStr(secret) if secret else None,
+            settings.feishu_url,
+            settings.feishu_secret,
             http=http,
             options=options,
             sleep=sleep,
         )
-    elif env.get("ASSISTWATCH_FEISHU_SECRET"):
-        raise ConfigError("ASSISTWATCH_FEISHU_SECRET is set without ASSISTWATCH_FEISHU_URL")
     if settings.webhook_url is not None:
         from lib.notify.webhook import WebhookReceiver
 
@@ -160,7 +119,7 @@ def build_delivery(
         from lib.notify.console import ConsoleReceiver
 
         receivers["console"] = ConsoleReceiver("console", options=options)
-    fallback = env.get("ASSISTWATCH_FALLBACK") or delivery.fallback
+    fallback = settings.fallback or delivery.fallback
     if fallback is not None and fallback not in receivers:
         raise ConfigError(f"ASSISTWATCH_FALLBACK: no receiver named {fallback!r}")
     delivery.fallback = fallback

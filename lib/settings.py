@@ -82,8 +82,15 @@ class Settings(BaseModel):
     dingtalk_url: SecretStr | None = None
     dingtalk_secret: SecretStr | None = None
     dingtalk_keyword: str | None = None
+    dingtalk_at_mobiles: list[str] = Field(default_factory=list)
+    dingtalk_at_user_ids: list[str] = Field(default_factory=list)
+    dingtalk_at_all: bool = False
+    wecom_url: SecretStr | None = None
+    feishu_url: SecretStr | None = None
+    feishu_secret: SecretStr | None = None
     webhook_url: SecretStr | None = None
     webhook_secret: SecretStr | None = None
+    fallback: str | None = None  # the receiver told when assistwatch itself is unhealthy
     console: bool = False
     config: Path | None = None
     lang: Literal["zh", "en"] = "zh"
@@ -91,7 +98,14 @@ class Settings(BaseModel):
     include_cancelled: bool = False
     show_output: bool = True
 
-    @field_validator("regions", "sources", "accounts", mode="before")
+    @field_validator(
+        "regions",
+        "sources",
+        "accounts",
+        "dingtalk_at_mobiles",
+        "dingtalk_at_user_ids",
+        mode="before",
+    )
     @classmethod
     def _split(cls, value: object) -> object:
         return _comma_list(value)
@@ -122,7 +136,7 @@ class Settings(BaseModel):
     def _endpoint(cls, value: str | None) -> str | None:
         return None if value is None else require_secure_url(value, what="endpoint")
 
-    @field_validator("dingtalk_url", "webhook_url")
+    @field_validator("dingtalk_url", "webhook_url", "wecom_url", "feishu_url")
     @classmethod
     def _receiver_url(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None:
@@ -144,6 +158,8 @@ class Settings(BaseModel):
     def _pairs(self) -> Settings:
         if self.dingtalk_secret is not None and self.dingtalk_url is None:
             raise ValueError("ASSISTWATCH_DINGTALK_SECRET is set without ASSISTWATCH_DINGTALK_URL")
+        if self.feishu_secret is not None and self.feishu_url is None:
+            raise ValueError("ASSISTWATCH_FEISHU_SECRET is set without ASSISTWATCH_FEISHU_URL")
         if self.webhook_secret is not None and self.webhook_url is None:
             raise ValueError("ASSISTWATCH_WEBHOOK_SECRET is set without ASSISTWATCH_WEBHOOK_URL")
         if (

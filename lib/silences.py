@@ -15,9 +15,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from lib.alerts import Alert
-from lib.errors import StateError
 from lib.routing import Matcher, TagLookup
 from lib.state.base import StateStore
+from lib.state.records import update_record
 
 __all__ = [
     "RECORD",
@@ -29,7 +29,6 @@ __all__ = [
 ]
 
 RECORD = "silences"
-_WRITE_ATTEMPTS = 8
 
 
 @dataclass(frozen=True)
@@ -83,12 +82,12 @@ def list_silences(store: StateStore, now: float, *, include_expired: bool = Fals
 
 
 def _update(store: StateStore, change: Callable[[list[Silence]], list[Silence]]) -> None:
-    for _attempt in range(_WRITE_ATTEMPTS):
-        record = store.read(RECORD)
-        items = change(_silences(record.value))
-        if store.write(RECORD, {"items": [s.to_record() for s in items]}, record.version):
-            return
-    raise StateError("the silences record kept changing; try again")
+    update_record(
+        store,
+        RECORD,
+        lambda value: {"items": [s.to_record() for s in change(_silences(value))]},
+        what="the silences record",
+    )
 
 
 def add_silence(
