@@ -204,7 +204,7 @@ class App:
             credentials = invocation.credentials
             if credentials is None:
                 raise ConfigError(
-                    "no credentials: FC passes them with each invocation; locally set "
+                    "this invocation carries no credentials (FC passes them with each invocation); locally set "
                     "ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET"
                 )
             if isinstance(trigger, Targets):

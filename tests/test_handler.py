@@ -214,3 +214,13 @@ def test_no_secret_reaches_a_log_line_or_a_report(world):
     for secret in (DEMO_ACCESS_KEY_SECRET, ROBOT_SECRET, TOKEN, "another-wrong-secret"):
         assert secret not in everything
     assert world.log_lines()[-1]["event"].startswith("run finished")
+
+
+def test_a_missing_credentials_message_reaches_the_log_unmasked(world):
+    # GIVEN a context without credentials and none in the environment
+    context = SimpleNamespace(request_id="req-x", function=None, region="cn-hangzhou")
+    answer = handle(TIMER, context, environ=world.environ, stream=world.logs)
+    # THEN the log says what to set, in words nobody masked as a secret
+    report = json.loads(answer if isinstance(answer, str) else answer["body"])
+    assert "ALIBABA_CLOUD_ACCESS_KEY_ID" in report["errors"][0]
+    assert "FC passes them" in world.logs.getvalue()

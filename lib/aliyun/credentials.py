@@ -121,7 +121,7 @@ def resolve_credentials(context: object, environ: Mapping[str, str]) -> Credenti
     found = credentials_from_context(context) or credentials_from_env(environ)
     if found is None:
         raise ConfigError(
-            "no Alibaba Cloud credentials: give the function a role (FC passes its STS "
+            "no Alibaba Cloud credentials were found. Give the function a role (FC passes its STS "
             f"credentials in the context) or set {ENV_ACCESS_KEY_ID} and "
             f"{ENV_ACCESS_KEY_SECRET} (and {ENV_SECURITY_TOKEN} for STS credentials)"
         )

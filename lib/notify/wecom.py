@@ -78,6 +78,6 @@ class WeComReceiver(ChatRobot):
         if errcode == _BAD_KEY:
             raise ReceiverConfigError(
                 self.name,
-                f"robot {self.masked_url}: 93000 invalid webhook key: {safe_text(errmsg)}",
+                f"robot {self.masked_url}: 93000 invalid webhook key ({safe_text(errmsg)})",
             )
         raise ReceiverConfigError(self.name, f"errcode {errcode}: {safe_text(errmsg)}")
