@@ -211,3 +211,37 @@ def test_split_never_exceeds_the_limit_and_keeps_fitting_entries_whole(
     parts = split_markdown(fitting, limit)
     assert all(utf8_bytes(part) <= limit for part in parts)
     assert "\n\n".join(p for p in parts if p) == "\n\n".join(fitting)
+
+
+def test_an_agent_alert_names_the_instance_and_the_invocations_behind_it() -> None:
+    from lib.notify.base import Notification
+    from lib.notify.render import RenderOptions, render_markdown
+    from tests.factories import make_alert, make_finding
+
+    finding = make_finding(status="Aborted", error_code="ClientNotRunning", exit_code=None)
+    alert = make_alert(
+        finding,
+        subject="agent",
+        related=("t-hz01 ClientNotRunning", "t-hz02 ClientNotRunning"),
+        group=f"agent:{finding.instance_id}",
+    )
+    notification = Notification(receiver="dingtalk", group=alert.group, alerts=(alert,))
+    zh = render_markdown(notification, RenderOptions())
+    en = render_markdown(notification, RenderOptions(lang="en"))
+    assert "云助手 Agent 异常" in zh
+    assert finding.instance_id in zh
+    assert "agent unhealthy" in en
+    assert "t-hz01 ClientNotRunning" in en
+    assert "t-hz02 ClientNotRunning" in en
+
+
+def test_another_accounts_alert_names_the_account() -> None:
+    from lib.notify.base import Notification
+    from lib.notify.render import RenderOptions, render_markdown
+    from tests.factories import make_alert, make_finding
+
+    alert = make_alert(make_finding(account="1234567890123456"))
+    text = render_markdown(
+        Notification(receiver="x", group="g", alerts=(alert,)), RenderOptions(lang="en")
+    )
+    assert "Account: `1234567890123456`" in text

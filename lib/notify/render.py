@@ -132,6 +132,10 @@ _TEXT: dict[str, dict[str, str]] = {
         "title_firing": "{subject} 失败 {n} 个",
         "title_resolved": "{subject} 已恢复 {n} 个",
         "unnamed": "（未命名）",
+        "agent": "云助手 Agent 异常：{instance}",
+        "agent_resolved": "云助手 Agent 已恢复：{instance}",
+        "agent_behind": "受影响的执行",
+        "account": "账号",
     },
     "en": {
         "critical": "critical",
@@ -166,6 +170,10 @@ _TEXT: dict[str, dict[str, str]] = {
         "title_firing": "{subject}: {n} failed",
         "title_resolved": "{subject}: {n} resolved",
         "unnamed": "(unnamed)",
+        "agent": "Cloud Assistant agent unhealthy on {instance}",
+        "agent_resolved": "Cloud Assistant agent healthy again on {instance}",
+        "agent_behind": "Invocations affected",
+        "account": "Account",
     },
 }
 
@@ -275,7 +283,12 @@ def _t(options: RenderOptions) -> dict[str, str]:
     return _TEXT[options.lang]
 
 
-def _subject(finding: Finding, t: dict[str, str], resolved: bool) -> str:
+def _subject(alert: Alert, t: dict[str, str], resolved: bool) -> str:
+    finding = alert.finding
+    if alert.subject == "agent":
+        return t["agent_resolved" if resolved else "agent"].format(
+            instance=f"`{finding.instance_id}`"
+        )
     name = f"`{finding.name or finding.command_id or t['unnamed']}`"
     if finding.kind == "file":
         key = "file_resolved" if resolved else "file"
@@ -289,9 +302,9 @@ def _render_alert(alert: Alert, options: RenderOptions) -> Entry:
     cls = finding.classification
     resolved = alert.status == "resolved"
     if resolved:
-        heading = f"#### {_ICON['resolved']} [{t['resolved']}] {_subject(finding, t, True)}"
+        heading = f"#### {_ICON['resolved']} [{t['resolved']}] {_subject(alert, t, True)}"
     else:
-        heading = f"#### {_ICON[cls.severity]} [{t[cls.severity]}] {_subject(finding, t, False)}"
+        heading = f"#### {_ICON[cls.severity]} [{t[cls.severity]}] {_subject(alert, t, False)}"
     link = console_url(finding, options)
     invoke = f"`{finding.invoke_id}`" + (f" · [{t['console']}]({link})" if link else "")
     lines = [
@@ -299,6 +312,11 @@ def _render_alert(alert: Alert, options: RenderOptions) -> Entry:
         f"- {t[finding.provider]}: `{finding.instance_id}` ({finding.provider} · {finding.region})",
         f"- {t['invoke']}: {invoke}",
     ]
+    if finding.account != "self":  # another account, reached through an assumed role
+        lines.append(f"- {t['account']}: `{finding.account}`")
+    if alert.subject == "agent" and alert.related:
+        behind = ", ".join(f"`{entry}`" for entry in alert.related)
+        lines.append(f"- {t['agent_behind']}: {behind}")
     if resolved:
         lines.append(f"- {t['resolved_at']}: {format_time(alert.ends_at, options.timezone)}")
         return Entry(body="\n".join(lines), covers=(alert.key,))

@@ -77,10 +77,13 @@ def _rfc3339(moment: datetime | None) -> str:
 
 def _labels(alert: Alert) -> dict[str, str]:
     finding = alert.finding
-    alertname = (
-        "CloudAssistantFileSendFailed" if finding.kind == "file" else "CloudAssistantCommandFailed"
-    )
-    return {
+    if alert.subject == "agent":
+        alertname = "CloudAssistantAgentUnhealthy"
+    elif finding.kind == "file":
+        alertname = "CloudAssistantFileSendFailed"
+    else:
+        alertname = "CloudAssistantCommandFailed"
+    labels = {
         "alertname": alertname,
         "provider": finding.provider,
         "kind": finding.kind,
@@ -91,6 +94,9 @@ def _labels(alert: Alert) -> dict[str, str]:
         "severity": finding.classification.severity,
         "account": finding.account,
     }
+    if alert.subject == "agent":  # one alert per instance: the invocation is evidence, not identity
+        del labels["invoke_id"]
+    return labels
 
 
 def _annotations(alert: Alert, options: RenderOptions) -> dict[str, str]:
@@ -101,6 +107,8 @@ def _annotations(alert: Alert, options: RenderOptions) -> dict[str, str]:
     if finding.kind == "file":
         what = f"{what} → {finding.target_dir or '-'}"
     summary = f"{finding.kind} {what} {finding.status} on {finding.instance_id} ({cls.code})"
+    if alert.subject == "agent":
+        summary = f"Cloud Assistant agent unhealthy on {finding.instance_id} ({cls.code})"
     annotations = {
         "summary": summary,
         "description": f"{cls.explanation_zh if zh else cls.explanation_en} "
