@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict
 
 from lib import catalogue
 from lib.catalogue import Classification, Kind, Severity
-from lib.cloudassist.eflo_models import EfloSendFileInvocation
+from lib.cloudassist.eflo_models import EfloInvocation, EfloSendFileInvocation
 from lib.cloudassist.models import (
     DecodedText,
     Invocation,
@@ -36,6 +36,7 @@ __all__ = [
     "Provider",
     "Severity",
     "bounded_output",
+    "findings_from_eflo_invocation",
     "findings_from_eflo_send_file",
     "findings_from_invocation",
     "findings_from_results",
@@ -300,6 +301,59 @@ def findings_from_eflo_send_file(
                     error_code=node.error_code,
                     exit_code=None,
                     kind="file",
+                    error_info=node.error_info,
+                ),
+            )
+        )
+    return found
+
+
+def findings_from_eflo_invocation(
+    inv: EfloInvocation,
+    *,
+    invoke_id: str,
+    account: str,
+    region: str,
+    include_cancelled: bool = False,
+) -> list[Finding]:
+    """One Finding per Lingjun node an eflo command execution failed on.
+
+    The per-node ``InvocationStatus`` decides; the legacy ``NodeInvokeStatus`` is read only
+    when the API left the former out. ``Client*`` codes stay ordinary findings here: nodes
+    have no agent-status API to fold them into (DESIGN "Identity").
+
+    Args:
+        invoke_id: the id that was asked for (eflo answers are keyed by it, DESIGN "Watch").
+    """
+    found: list[Finding] = []
+    for node in inv.invoke_nodes:
+        status = node.invocation_status or node.node_invoke_status or ""
+        if not is_finding(status, include_cancelled=include_cancelled):
+            continue
+        found.append(
+            Finding(
+                account=account,
+                provider="eflo",
+                region=region,
+                kind="command",
+                invoke_id=invoke_id,
+                instance_id=node.node_id,
+                status=status,
+                error_code=node.error_code,
+                error_info=node.error_info,
+                exit_code=node.exit_code,
+                name=inv.command_name,
+                repeat_mode=inv.repeat_mode,
+                timed=bool(node.timed),
+                started_at=node.start_time,
+                finished_at=node.finish_time or node.stop_time or node.update_time,
+                output=bounded_output(node.output),
+                dropped=node.dropped,
+                classification=catalogue.classify(
+                    status=status,
+                    error_code=node.error_code,
+                    exit_code=node.exit_code,
+                    kind="command",
                     error_info=node.error_info,
                 ),
             )

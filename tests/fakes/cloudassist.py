@@ -1,5 +1,6 @@
-"""``CloudAssistantFake``: a loopback ECS OpenAPI that verifies ACS3 signatures and serves
-Cloud Assistant results from an in-memory :class:`~tests.fakes.dataset.Dataset`.
+"""``CloudAssistantFake``: a loopback ECS and eflo-controller OpenAPI that verifies ACS3
+signatures and serves Cloud Assistant results from an in-memory
+:class:`~tests.fakes.dataset.Dataset`.
 
 ::
 
@@ -11,9 +12,17 @@ Cloud Assistant results from an in-memory :class:`~tests.fakes.dataset.Dataset`.
 Every request is checked the way the gateway checks it (:mod:`tests.fakes.acs3`: header
 form, signed headers, key, STS token, x-acs-date skew, signature, nonce reuse) and answered
 with the real error shape — ``{"RequestId", "HostId", "Code", "Message", "Recommend"}`` and
-the real HTTP status — or with the action's JSON (:mod:`tests.fakes.ecs_api`). Faults can be
+the real HTTP status — or with the action's JSON. One server speaks both products, routed
+by the signed ``x-acs-version`` header (the Host is the loopback address either way):
+``2014-05-26`` goes to the ECS actions (:mod:`tests.fakes.ecs_api`, over ``ds.commands``
+and ``ds.file_sends``), ``2022-12-15`` to the eflo-controller actions
+(:mod:`tests.fakes.eflo_api`, over ``ds.eflo_commands`` and ``ds.eflo_file_sends``), any
+other version gets ``InvalidVersion``. Point both ``ASSISTWATCH_ECS_ENDPOINT`` and
+``ASSISTWATCH_EFLO_ENDPOINT`` at ``fake.url``. Faults can be
 injected for the next n requests: an API error (throttling, 5xx), a dropped connection, a
-truncated body; ``slow()`` delays every answer. ``calls`` logs (action, params) per request.
+truncated body; ``slow()`` delays every answer. ``calls`` logs (action, params) per request
+(params from the query and a form-encoded body alike). Keys can be added while it runs
+(``add_key``), as an STS fake does when it issues credentials.
 It imports nothing from ``lib``.
 """
 
@@ -33,7 +42,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from tests.fakes import acs3
+from tests.fakes import acs3, eflo_api
 from tests.fakes.dataset import Dataset
 from tests.fakes.ecs_api import ApiError, Order, Pager, handle
 
@@ -41,10 +50,12 @@ __all__ = [
     "API_VERSION",
     "DEMO_ACCESS_KEY_ID",
     "DEMO_ACCESS_KEY_SECRET",
+    "EFLO_API_VERSION",
     "CloudAssistantFake",
 ]
 
 API_VERSION = "2014-05-26"
+EFLO_API_VERSION = eflo_api.API_VERSION
 # Credentials the demo and tests use by default; they open nothing but this fake.
 DEMO_ACCESS_KEY_ID = "LTAI5tFakeDemoKeyId0001"
 DEMO_ACCESS_KEY_SECRET = "fake-demo-secret-not-a-real-one"
@@ -216,6 +227,17 @@ class CloudAssistantFake:
         with self._lock:
             self._delay = seconds
 
+    def add_key(
+        self, access_key_id: str, secret: str, *, security_token: str | None = None
+    ) -> None:
+        """Accept one more key from now on (an STS key with the token issued with it)."""
+        with self._lock:
+            self._keys[access_key_id] = acs3.KnownKey(secret, security_token)
+
+    def _known_key(self, access_key_id: str) -> acs3.KnownKey | None:
+        with self._lock:
+            return self._keys.get(access_key_id)
+
     def reset_calls(self) -> None:
         """Forget the call log."""
         with self._lock:
@@ -264,7 +286,7 @@ class CloudAssistantFake:
         request_id = str(uuid.uuid4()).upper()
         now = self._clock()
         try:
-            auth = acs3.verify(request, self._keys, now=now, max_skew=self._max_skew)
+            auth = acs3.verify(request, self._known_key, now=now, max_skew=self._max_skew)
             self._check_nonce(auth, request.header("x-acs-signature-nonce") or "", now)
         except acs3.SignatureError as err:
             return err.status, _error_body(request_id, host, err.code, err.message)
@@ -287,12 +309,16 @@ class CloudAssistantFake:
             return 200, whole[: len(whole) // 2].encode()
         if fault is not None:
             return fault.status, _error_body(request_id, host, fault.code, fault.message)
-        if request.header("x-acs-version") != API_VERSION:
+        version = request.header("x-acs-version")
+        if version not in (API_VERSION, EFLO_API_VERSION):
             return 400, _error_body(
                 request_id, host, "InvalidVersion", "Specified parameter Version is not valid."
             )
         try:
-            body = handle(action, params, self.dataset, self._pager)
+            if version == EFLO_API_VERSION:
+                body = eflo_api.handle(action, params, self.dataset)
+            else:
+                body = handle(action, params, self.dataset, self._pager)
         except ApiError as err:
             return err.status, _error_body(request_id, host, err.code, err.message)
         return 200, json.dumps({"RequestId": request_id, **body}, ensure_ascii=False).encode()

@@ -19,6 +19,9 @@ Statuses are kept consistent the way the API makes them (seed 003 / 000): the ov
 ``InvocationStatus`` and the legacy ``InvokeStatus`` / ``InstanceInvokeStatus`` /
 ``InvokeRecordStatus`` are *derived* from the per-instance statuses, never set by hand.
 Output is kept as plain text; the fake encodes it (Base64 by default) when it answers.
+Lingjun (eflo) work is kept apart from ECS work (``eflo_commands``, ``eflo_file_sends``,
+built with :func:`eflo_command` / :func:`eflo_file_send` on ``e01-…`` node ids): eflo and
+ECS are separate APIs, and an ECS call never sees a node's invocation.
 Nothing here imports ``lib``: the fake is an independent witness of the protocol.
 """
 
@@ -39,6 +42,8 @@ __all__ = [
     "AgentStatus",
     "Command",
     "Dataset",
+    "EfloCommand",
+    "EfloFileSend",
     "Execution",
     "FileSend",
     "FileTarget",
@@ -46,11 +51,15 @@ __all__ = [
     "agent",
     "command",
     "command_id",
+    "eflo_command",
+    "eflo_file_send",
+    "eflo_invoke_id",
     "execution",
     "file_invoke_id",
     "file_send",
     "instance_id",
     "invoke_id",
+    "node_id",
     "overall_command_status",
     "overall_file_status",
     "record_status",
@@ -151,6 +160,16 @@ def invoke_id(name: str) -> str:
 def file_invoke_id(name: str) -> str:
     """A stable file-send invoke id: ``f-hz…``."""
     return "f-hz" + _token("file:" + name, 14)
+
+
+def node_id(name: str) -> str:
+    """A realistic, stable Lingjun node id for a story name: ``e01-cn-…``."""
+    return "e01-cn-" + _token("node:" + name, 11)
+
+
+def eflo_invoke_id(name: str) -> str:
+    """A stable eflo invoke id: ``t-bj0…`` for commands and file sends alike (seed 002)."""
+    return "t-bj0" + _token("eflo:" + name, 12)
 
 
 def command_id(name: str) -> str:
@@ -341,6 +360,16 @@ class FileSend:
 
 
 @dataclass
+class EfloCommand(Command):
+    """A RunCommand on Lingjun nodes (eflo-controller): ``instances`` hold node runs."""
+
+
+@dataclass
+class EfloFileSend(FileSend):
+    """A SendFile to Lingjun nodes (eflo-controller): ``instances`` hold node targets."""
+
+
+@dataclass
 class AgentStatus:
     """What DescribeCloudAssistantStatus reports for one instance."""
 
@@ -361,13 +390,21 @@ class Dataset:
     commands: list[Command] = field(default_factory=list)
     file_sends: list[FileSend] = field(default_factory=list)
     agents: dict[str, AgentStatus] = field(default_factory=dict)
+    eflo_commands: list[EfloCommand] = field(default_factory=list)
+    eflo_file_sends: list[EfloFileSend] = field(default_factory=list)
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
 
     def add(self, *records: Command | FileSend | AgentStatus) -> Dataset:
-        """Add commands, file sends or agent statuses (an agent replaces the same instance's)."""
+        """Add commands, file sends (ECS or eflo) or agent statuses (an agent replaces the same
+        instance's)."""
         with self.lock:
             for record in records:
-                if isinstance(record, Command):
+                # The eflo kinds first: they are subclasses of the ECS ones.
+                if isinstance(record, EfloCommand):
+                    self.eflo_commands.append(record)
+                elif isinstance(record, EfloFileSend):
+                    self.eflo_file_sends.append(record)
+                elif isinstance(record, Command):
                     self.commands.append(record)
                 elif isinstance(record, FileSend):
                     self.file_sends.append(record)
@@ -380,6 +417,8 @@ class Dataset:
         with self.lock:
             self.commands = [c for c in self.commands if c.invoke_id != invoke_id]
             self.file_sends = [f for f in self.file_sends if f.invoke_id != invoke_id]
+            self.eflo_commands = [c for c in self.eflo_commands if c.invoke_id != invoke_id]
+            self.eflo_file_sends = [f for f in self.eflo_file_sends if f.invoke_id != invoke_id]
 
     def command(self, invoke_id: str) -> Command:
         """The command with this invoke id (KeyError if none)."""
@@ -625,6 +664,87 @@ def file_send(
         resource_group_id=resource_group_id,
         tags=dict(tags or {}),
     )
+
+
+def _check_nodes(ids: Iterable[str]) -> None:
+    wrong = [i for i in ids if not i.startswith("e01-")]
+    if wrong:
+        raise ValueError(f"not Lingjun node ids: {wrong} (use run(node_id('name'), ...))")
+
+
+def eflo_command(
+    *,
+    created: datetime,
+    nodes: Sequence[InstanceRun],
+    name: str = "train.sh",
+    invoke: str | None = None,
+    content: str = "#!/bin/bash\necho hello\n",
+    command_type: str = "RunShellScript",
+    repeat_mode: str = "Once",
+    frequency: str = "",
+    timeout: int = 60,
+    username: str = "root",
+    working_dir: str = "/root",
+    parameters: str = "{}",
+    description: str = "",
+) -> EfloCommand:
+    """A RunCommand on Lingjun nodes: ``nodes`` are :func:`run` results on node ids
+    (``run(node_id("gpu-1"), "Failed", ...)``); ``invoke`` is an invoke id (``t-…``) or a
+    story name."""
+    _check_nodes(r.instance_id for r in nodes)
+    built = command(
+        created=created,
+        instances=nodes,
+        name=name,
+        invoke="t-placeholder",
+        content=content,
+        command_type=command_type,
+        repeat_mode=repeat_mode,
+        frequency=frequency,
+        timeout=timeout,
+        username=username,
+        working_dir=working_dir,
+        parameters=parameters,
+        description=description,
+    )
+    key = invoke or f"{name}@{built.creation_time.isoformat()}"
+    fields = {**built.__dict__, "invoke_id": key if key.startswith("t-") else eflo_invoke_id(key)}
+    return EfloCommand(**fields)
+
+
+def eflo_file_send(
+    *,
+    created: datetime,
+    nodes: Sequence[FileTarget],
+    name: str = "app.conf",
+    invoke: str | None = None,
+    content: str = "key=value\n",
+    target_dir: str = "/etc/app",
+    overwrite: bool = False,
+    file_owner: str = "root",
+    file_group: str = "root",
+    file_mode: str = "0644",
+    description: str = "",
+) -> EfloFileSend:
+    """A SendFile to Lingjun nodes: ``nodes`` are :func:`target` results on node ids;
+    ``invoke`` is an invoke id (``t-…``, as seed 002 shows for files too) or a story name."""
+    _check_nodes(t.instance_id for t in nodes)
+    built = file_send(
+        created=created,
+        targets=nodes,
+        name=name,
+        invoke="f-placeholder",
+        content=content,
+        target_dir=target_dir,
+        overwrite=overwrite,
+        file_owner=file_owner,
+        file_group=file_group,
+        file_mode=file_mode,
+        description=description,
+    )
+    key = invoke or f"{name}@{built.creation_time.isoformat()}"
+    fields = {**built.__dict__, "invoke_id": key if key.startswith("t-") else eflo_invoke_id(key)}
+    return EfloFileSend(**fields)
 
 
 def agent(
