@@ -101,6 +101,11 @@ class DingTalkFake:
         with self._lock:
             self._faults.extend([status] * times)
 
+    def throttle(self, token: str, seconds: float = THROTTLE_SECONDS) -> None:
+        """Answer 130101 for ``seconds`` from now, as after a burst over 20 a minute."""
+        with self._lock:
+            self._robots[token].throttled_until = self.clock() + seconds
+
     # --- the robot's rules --------------------------------------------------------------
 
     def _expected_sign(self, secret: str, timestamp: str) -> str:

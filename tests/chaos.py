@@ -1,0 +1,328 @@
+"""Fault injection seams for the reliability suites: a store, a receiver and an HTTP transport
+that fail, stall or "kill the process" on command, and a world that runs the real app.
+
+Nothing here patches our modules: each seam is a wrapper handed to ``build_app`` through its
+own parameters (``store=``, ``receivers=``, ``transport=``, ``clock=``). A kill is a
+:class:`Killed` (a ``BaseException``, like the SIGKILL FC sends at the timeout): the app
+catches only ``AssistwatchError``, so it unwinds the run the way a dead process stops it.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import httpx
+from pydantic import SecretStr
+
+from lib.aliyun.credentials import Credentials
+from lib.app import App, Invocation, RunReport, build_app
+from lib.errors import AssistwatchError, DeliveryError, StateError
+from lib.log import configure
+from lib.notify.base import Message, Notification
+from lib.settings import load_settings
+from lib.state.base import Claim, ClaimKey, ClaimOutcome, Record
+from lib.state.file import FileStore
+from lib.triggers import Poll, Trigger
+from tests.fakes.cloudassist import DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET, CloudAssistantFake
+from tests.fakes.scenario import EXPECTED_ALERTS, demo_dataset
+
+__all__ = [
+    "CREDENTIALS",
+    "EXPECTED",
+    "LEASE_PASSED",
+    "FaultyStore",
+    "FaultyTransport",
+    "Killed",
+    "People",
+    "World",
+]
+
+CREDENTIALS = Credentials(DEMO_ACCESS_KEY_ID, SecretStr(DEMO_ACCESS_KEY_SECRET))
+EXPECTED = frozenset((alert.invoke_id, alert.instance_id) for alert in EXPECTED_ALERTS)
+TIMEOUT = 60.0  # the function's timeout in these runs: leases last TIMEOUT + 60 s
+# Longer than a lease and than a robot's 130101 pause (600 s): after it, nothing is held.
+LEASE_PASSED = timedelta(seconds=900)
+
+
+class Killed(BaseException):
+    """The process died here: nothing after this point of the run happens."""
+
+
+STORE_METHODS = ("claim", "confirm", "release", "pending", "take_over", "read", "write", "prune")
+
+
+class FaultyStore:
+    """A StateStore wrapper: an outage, version conflicts, or a kill at the nth call of a method.
+
+    ``kill_at = ("write", 1, "before")`` dies before the first ``write`` reaches the store;
+    ``"after"`` dies once it has (the store changed, the process did not see the answer).
+    """
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.calls: Counter[str] = Counter()
+        self.kill_at: tuple[str, int, str] | None = None
+        self.fail_at: tuple[str, int] | None = None  # that one call fails with StateError
+        self.down_for = 0  # the next n calls fail with StateError (an outage)
+        self.conflicts = 0  # the next n writes lose to a concurrent writer
+        self.writes: list[tuple[str, dict[str, Any]]] = []  # every record written, for scans
+        self.before_claim: Callable[[], None] | None = None  # e.g. meet a concurrent run here
+        self._lock = threading.Lock()
+
+    def _enter(self, method: str) -> int:
+        with self._lock:
+            self.calls[method] += 1
+            count = self.calls[method]
+            if self.down_for > 0:
+                self.down_for -= 1
+                raise StateError(f"state store unreachable: {method} timed out (injected)")
+            if self.fail_at == (method, count):
+                self.fail_at = None
+                raise StateError(f"state store unreachable: {method} timed out (injected)")
+            if self.kill_at == (method, count, "before"):
+                self.kill_at = None
+                raise Killed(f"killed before {method} #{count}")
+        return count
+
+    def _leave(self, method: str, count: int) -> None:
+        with self._lock:
+            if self.kill_at == (method, count, "after"):
+                self.kill_at = None
+                raise Killed(f"killed after {method} #{count}")
+
+    def _call(self, method: str, *args: Any) -> Any:
+        count = self._enter(method)
+        result = getattr(self.inner, method)(*args)
+        self._leave(method, count)
+        return result
+
+    def claim(
+        self, key: ClaimKey, payload: dict[str, Any], owner: str, lease_seconds: float, now: float
+    ) -> ClaimOutcome:
+        if self.before_claim is not None:
+            self.before_claim()
+        outcome: ClaimOutcome = self._call("claim", key, payload, owner, lease_seconds, now)
+        return outcome
+
+    def confirm(self, key: ClaimKey, owner: str, now: float) -> bool:
+        return bool(self._call("confirm", key, owner, now))
+
+    def release(self, key: ClaimKey, owner: str, error: str, now: float) -> bool:
+        return bool(self._call("release", key, owner, error, now))
+
+    def pending(self, now: float, receiver: str | None = None) -> list[Claim]:
+        claims: list[Claim] = self._call("pending", now, receiver)
+        return claims
+
+    def take_over(self, claim: Claim, owner: str, lease_seconds: float, now: float) -> bool:
+        return bool(self._call("take_over", claim, owner, lease_seconds, now))
+
+    def read(self, name: str) -> Record:
+        record: Record = self._call("read", name)
+        return record
+
+    def write(self, name: str, value: dict[str, Any], expected_version: str | None) -> bool:
+        with self._lock:
+            conflict = self.conflicts > 0
+            self.conflicts -= conflict
+        if conflict:  # another instance wrote the same record first: our version is stale
+            current = self.inner.read(name)
+            self.inner.write(name, current.value, current.version)
+        self.writes.append((name, value))
+        return bool(self._call("write", name, value, expected_version))
+
+    def prune(self, now: float) -> int:
+        return int(self._call("prune", now))
+
+
+class FaultyTransport(httpx.BaseTransport):
+    """An httpx transport that raises the next queued network fault for one port, else passes."""
+
+    def __init__(self, inner: httpx.BaseTransport | None = None) -> None:
+        self.inner = inner or httpx.HTTPTransport()
+        self._faults: dict[int, list[Callable[[httpx.Request], Exception]]] = {}
+        self._lock = threading.Lock()
+
+    def inject(self, port: int, kind: str, times: int = 1) -> None:
+        """Queue ``times`` faults of ``kind`` ("timeout" or "reset") for requests to ``port``."""
+        make: Callable[[httpx.Request], Exception]
+        if kind == "timeout":
+            make = lambda request: httpx.ReadTimeout("timed out (injected)", request=request)  # noqa: E731
+        else:
+            make = lambda request: httpx.RemoteProtocolError(  # noqa: E731
+                "Server disconnected without sending a response (injected reset)", request=request
+            )
+        with self._lock:
+            self._faults.setdefault(port, []).extend([make] * times)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        with self._lock:
+            queue = self._faults.get(request.url.port or 0)
+            fault = queue.pop(0) if queue else None
+        if fault is not None:
+            raise fault(request)
+        return self.inner.handle_request(request)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+class People:
+    """The group chat: records every alert told; can fail, or kill the process around a send."""
+
+    name = "people"
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.told: list[tuple[str, str]] = []
+        self.sends = 0
+        self.failures: dict[int, DeliveryError] = {}  # send number → the error it raises
+        self.kill_at: tuple[int, str] | None = None  # (send number, "before" | "after")
+        self.unconfirmed = 0  # alerts told by a send whose process died before confirming
+        self.covers: list[int] = []  # how many alerts each delivered message told
+        self._alerts: dict[str, Any] = {}
+
+    def render(self, notification: Notification) -> list[Message]:
+        with self.lock:
+            for alert in notification.alerts:
+                self._alerts[alert.key] = alert
+        return [
+            Message(
+                receiver=self.name,
+                id=notification.group,
+                title=notification.group,
+                text="",
+                payload={},
+                covers=tuple(alert.key for alert in notification.alerts),
+            )
+        ]
+
+    def send(self, message: Message) -> None:
+        with self.lock:
+            self.sends += 1
+            number = self.sends
+            if self.kill_at == (number, "before"):
+                self.kill_at = None
+                raise Killed(f"killed before send #{number}")
+            if number in self.failures:
+                raise self.failures.pop(number)
+            for key in message.covers:
+                finding = self._alerts[key].finding
+                self.told.append((finding.invoke_id, finding.instance_id))
+            self.covers.append(len(message.covers))
+            if self.kill_at == (number, "after"):
+                self.kill_at = None
+                self.unconfirmed += len(message.covers)
+                raise Killed(f"killed after send #{number}")
+
+    def lost(self) -> int:
+        """Expected alerts never told."""
+        return len(EXPECTED - set(self.told))
+
+    def duplicates(self) -> int:
+        """Tellings beyond the first of each alert."""
+        return len(self.told) - len(set(self.told))
+
+
+@dataclass
+class Outcome:
+    """One run: its report, or what it raised."""
+
+    report: RunReport | None = None
+    error: BaseException | None = None
+
+
+@dataclass
+class World:
+    """The Cloud Assistant fake, one state directory and the group chat; the clock is ours.
+
+    Every app built here is one FC instance: its own HTTP client, the shared state directory
+    (wrapped in a :class:`FaultyStore` that tests and schedules steer).
+    """
+
+    cloud: CloudAssistantFake
+    state_dir: Path
+    people: People = field(default_factory=People)
+    now: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    logs: io.StringIO = field(default_factory=io.StringIO)
+    transport: FaultyTransport = field(default_factory=FaultyTransport)
+    env: dict[str, str] = field(default_factory=dict)
+    runs: int = 0
+
+    @classmethod
+    def start(cls, state_dir: Path, **kwargs: Any) -> World:
+        cloud = CloudAssistantFake(dataset=demo_dataset(datetime.now(timezone.utc))).start()
+        world = cls(cloud=cloud, state_dir=state_dir, **kwargs)
+        configure(world.logs, force=True)
+        return world
+
+    def stop(self) -> None:
+        self.cloud.stop()
+
+    def store(self) -> FaultyStore:
+        return FaultyStore(FileStore(self.state_dir))
+
+    def app(self, store: FaultyStore | None = None, *, people: bool = True) -> App:
+        """One FC instance; ``people=False``: the receivers the environment configures."""
+        settings = load_settings(
+            {
+                "ASSISTWATCH_REGIONS": "cn-hangzhou",
+                "ASSISTWATCH_ECS_ENDPOINT": self.cloud.url,
+                "ASSISTWATCH_SHOW_OUTPUT": "false",
+                **self.env,
+            }
+        )
+        return build_app(
+            settings,
+            transport=self.transport,
+            store=store or self.store(),
+            receivers={self.people.name: self.people} if people else None,
+            clock=lambda: self.now,
+            sleep=lambda _: None,
+            environ={},
+        )
+
+    def run(
+        self, app: App | None = None, trigger: Trigger | None = None, request_id: str | None = None
+    ) -> Outcome:
+        """One invocation; a retryable error or a kill is returned, not raised."""
+        self.runs += 1
+        invocation = Invocation(
+            request_id or f"run-{self.runs}", CREDENTIALS, timeout_seconds=TIMEOUT
+        )
+        try:
+            report = (app or self.app()).run(trigger or Poll(origin="timer"), invocation)
+        except (AssistwatchError, Killed) as error:
+            return Outcome(error=error)
+        return Outcome(report=report)
+
+    def settle(self, runs: int = 2) -> list[Outcome]:
+        """Faults over: let every lease and pause end, then run the timer until all is told."""
+        self.now += LEASE_PASSED
+        outcomes = []
+        for _ in range(runs):
+            outcomes.append(self.run())
+            self.now += timedelta(seconds=60)
+        return outcomes
+
+    def log_lines(self) -> list[dict[str, Any]]:
+        lines: list[dict[str, Any]] = [
+            json.loads(line) for line in self.logs.getvalue().splitlines() if line.strip()
+        ]
+        return lines
+
+    def problems(self) -> list[dict[str, Any]]:
+        """Log lines at warning level or worse."""
+        return [line for line in self.log_lines() if line.get("level") in ("warning", "error")]
