@@ -35,19 +35,26 @@ _DEFAULT_SOURCES: list[Source] = ["ecs.command", "ecs.file"]
 _REGION = re.compile(r"^[a-z]{2,}(-[a-z0-9]+)+$")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
 _UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_MAX_DURATION_SECONDS = 100 * 604800  # far beyond any history Cloud Assistant keeps (6 weeks)
 
 
 def parse_duration(value: object) -> timedelta:
     """Parse ``90``, ``90s``, ``15m``, ``1h``, ``2d`` or ``1w`` into a timedelta."""
     if isinstance(value, timedelta):
         return value
-    if isinstance(value, int | float):
-        return timedelta(seconds=float(value))
-    match = _DURATION.match(str(value))
-    if not match:
-        raise ValueError("expected a duration such as 90s, 15m, 1h or 2d")
-    number, unit = match.groups()
-    return timedelta(seconds=float(number) * _UNIT_SECONDS[unit])
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = float(value)
+    else:
+        match = _DURATION.match(str(value))
+        if not match:
+            raise ValueError("expected a duration such as 90s, 15m, 1h or 2d")
+        number, unit = match.groups()
+        seconds = float(number) * _UNIT_SECONDS[unit]
+    # NaN, negative and absurdly long durations are bad input, not a crash (timedelta would
+    # raise OverflowError, which no caller expects).
+    if not 0 <= seconds <= _MAX_DURATION_SECONDS:
+        raise ValueError("expected a duration between 0 and 100 weeks, such as 90s, 15m or 2d")
+    return timedelta(seconds=seconds)
 
 
 def _comma_list(value: object) -> object:

@@ -16,7 +16,6 @@ Anything else raises BadInput with a message that says what was expected.
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -128,7 +127,7 @@ def _http_body(envelope: dict[str, Any]) -> str:
     if envelope.get("isBase64Encoded"):
         try:
             return base64.b64decode(body, validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
+        except ValueError:  # binascii.Error, UnicodeDecodeError, non-ASCII text
             raise BadInput(
                 "HTTP request body claims Base64 but is not valid Base64 UTF-8"
             ) from None
