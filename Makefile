@@ -29,6 +29,8 @@ lint: install
 
 bench: install
 	$(PY) bench/cold_start.py
+	$(PY) bench/poll.py
+	$(PY) bench/event.py
 
 package: install
 	$(PY) scripts/package.py
