@@ -40,7 +40,9 @@ __all__ = [
     "LEASE_PASSED",
     "FaultyStore",
     "FaultyTransport",
+    "Journal",
     "Killed",
+    "Outcome",
     "People",
     "World",
 ]
@@ -56,6 +58,40 @@ class Killed(BaseException):
     """The process died here: nothing after this point of the run happens."""
 
 
+class Journal:
+    """Sends and confirms in the order they happened, across runs and threads.
+
+    A claim key sent again before any confirm is the documented duplicate (the sender died
+    or lost the store between send and confirm); sent again after a confirm is a bug.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.events: list[tuple[str, str]] = []  # ("send" | "confirm", alert key)
+
+    def note(self, event: str, key: str) -> None:
+        with self._lock:
+            self.events.append((event, key))
+
+    def duplicates(self) -> tuple[int, int]:
+        """(documented, beyond): re-sends before the first confirm, and after it."""
+        documented = beyond = 0
+        sent: Counter[str] = Counter()
+        confirmed: set[str] = set()
+        with self._lock:
+            events = list(self.events)
+        for event, key in events:
+            if event == "confirm":
+                confirmed.add(key)
+                continue
+            if key in confirmed:
+                beyond += 1
+            elif sent[key]:
+                documented += 1
+            sent[key] += 1
+        return documented, beyond
+
+
 STORE_METHODS = ("claim", "confirm", "release", "pending", "take_over", "read", "write", "prune")
 
 
@@ -66,8 +102,9 @@ class FaultyStore:
     ``"after"`` dies once it has (the store changed, the process did not see the answer).
     """
 
-    def __init__(self, inner: Any) -> None:
+    def __init__(self, inner: Any, journal: Journal | None = None) -> None:
         self.inner = inner
+        self.journal = journal
         self.calls: Counter[str] = Counter()
         self.kill_at: tuple[str, int, str] | None = None
         self.fail_at: tuple[str, int] | None = None  # that one call fails with StateError
@@ -113,7 +150,15 @@ class FaultyStore:
         return outcome
 
     def confirm(self, key: ClaimKey, owner: str, now: float) -> bool:
-        return bool(self._call("confirm", key, owner, now))
+        count = self._enter("confirm")
+        done = bool(self.inner.confirm(key, owner, now))
+        if done and self.journal is not None:
+            alert = f"{key.fingerprint}/{key.firing}"
+            self.journal.note(
+                "confirm", alert if key.status == "firing" else f"{alert}/{key.status}"
+            )
+        self._leave("confirm", count)
+        return done
 
     def release(self, key: ClaimKey, owner: str, error: str, now: float) -> bool:
         return bool(self._call("release", key, owner, error, now))
@@ -184,7 +229,8 @@ class People:
 
     name = "people"
 
-    def __init__(self) -> None:
+    def __init__(self, journal: Journal | None = None) -> None:
+        self.journal = journal
         self.lock = threading.Lock()
         self.told: list[tuple[str, str]] = []
         self.sends = 0
@@ -221,6 +267,8 @@ class People:
             for key in message.covers:
                 finding = self._alerts[key].finding
                 self.told.append((finding.invoke_id, finding.instance_id))
+                if self.journal is not None:
+                    self.journal.note("send", key)
             self.covers.append(len(message.covers))
             if self.kill_at == (number, "after"):
                 self.kill_at = None
@@ -254,17 +302,23 @@ class World:
 
     cloud: CloudAssistantFake
     state_dir: Path
-    people: People = field(default_factory=People)
+    journal: Journal = field(default_factory=Journal)
+    people: People = field(init=False)
     now: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
     logs: io.StringIO = field(default_factory=io.StringIO)
     transport: FaultyTransport = field(default_factory=FaultyTransport)
     env: dict[str, str] = field(default_factory=dict)
     runs: int = 0
 
+    def __post_init__(self) -> None:
+        self.people = People(self.journal)
+
     @classmethod
-    def start(cls, state_dir: Path, **kwargs: Any) -> World:
-        cloud = CloudAssistantFake(dataset=demo_dataset(datetime.now(timezone.utc))).start()
-        world = cls(cloud=cloud, state_dir=state_dir, **kwargs)
+    def start(cls, state_dir: Path, cloud: CloudAssistantFake | None = None) -> World:
+        """A world on a fresh state directory; ``cloud`` reuses a running fake."""
+        if cloud is None:
+            cloud = CloudAssistantFake(dataset=demo_dataset(datetime.now(timezone.utc))).start()
+        world = cls(cloud=cloud, state_dir=state_dir)
         configure(world.logs, force=True)
         return world
 
@@ -272,7 +326,7 @@ class World:
         self.cloud.stop()
 
     def store(self) -> FaultyStore:
-        return FaultyStore(FileStore(self.state_dir))
+        return FaultyStore(FileStore(self.state_dir), self.journal)
 
     def app(self, store: FaultyStore | None = None, *, people: bool = True) -> App:
         """One FC instance; ``people=False``: the receivers the environment configures."""
@@ -281,6 +335,10 @@ class World:
                 "ASSISTWATCH_REGIONS": "cn-hangzhou",
                 "ASSISTWATCH_ECS_ENDPOINT": self.cloud.url,
                 "ASSISTWATCH_SHOW_OUTPUT": "false",
+                # Long enough that no expected failure ages past the first run's window
+                # while a schedule's faults keep that first run failing (the 3-hour-old
+                # failure stays baseline).
+                "ASSISTWATCH_LOOKBACK": "2h",
                 **self.env,
             }
         )

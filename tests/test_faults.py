@@ -35,7 +35,7 @@ from lib.errors import (
     StateError,
 )
 from lib.triggers import parse_event
-from tests.chaos import EXPECTED, Killed, Outcome, World
+from tests.chaos import EXPECTED, Journal, Killed, Outcome, People, World
 from tests.fakes.dingtalk import DingTalkFake
 from tests.fakes.scenario import EXPECTED_ALERTS, ID_ROLLOUT
 from tests.fakes.webhook import WebhookSink
@@ -86,6 +86,8 @@ def assert_one_clear_line(world: World, text: str) -> None:
 def assert_everything_told_once(world: World, *, may_repeat: int = 0) -> None:
     assert world.people.lost() == 0, sorted(EXPECTED - set(world.people.told))
     assert world.people.duplicates() <= may_repeat
+    # and nothing was ever sent again once confirmed
+    assert world.journal.duplicates()[1] == 0
 
 
 # --- Cloud Assistant: throttling, 5xx, timeouts, dropped connections, broken JSON ------------
@@ -387,7 +389,8 @@ def test_eventbridge_delivering_the_same_task_event_twice_tells_once(world):
 def test_two_timer_runs_overlapping_tell_each_failure_once(world):
     for _ in range(3):
         # GIVEN two FC instances whose timer runs overlap, meeting at every claim
-        world.people = type(world.people)()
+        world.journal = Journal()
+        world.people = People(world.journal)
         gate = threading.Barrier(2, timeout=10)
         stores = [world.store(), world.store()]
 

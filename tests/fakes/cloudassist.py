@@ -222,6 +222,11 @@ class CloudAssistantFake:
         with self._lock:
             self._faults += [_Fault("garbage", action) for _ in range(n)]
 
+    def clear_faults(self) -> None:
+        """Forget every injected fault not yet served."""
+        with self._lock:
+            self._faults.clear()
+
     def slow(self, seconds: float) -> None:
         """Delay every answer by ``seconds`` (0 to stop)."""
         with self._lock:
@@ -340,6 +345,9 @@ def _error_body(request_id: str, host: str, code: str, message: str) -> bytes:
 def _handler_for(fake: CloudAssistantFake) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, so clients' connection pools are exercised
+        # Headers and body leave in two writes: without TCP_NODELAY each answer on a kept-alive
+        # connection waits ~40 ms for the client's delayed ACK (Nagle), which is not the cloud.
+        disable_nagle_algorithm = True
         server_version = "Tengine"
         sys_version = ""
 
