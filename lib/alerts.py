@@ -6,6 +6,7 @@ No I/O here. The app hands in findings and reads/writes the store around this mo
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Literal
 
@@ -98,6 +99,7 @@ def decide(
     now: datetime,
     baseline_until: datetime | None,
     told_through: datetime | None,
+    recent: Mapping[str, datetime] | None = None,
 ) -> Decision:
     """Turn findings into alerts to tell (DESIGN "Identity, dedupe and resolve").
 
@@ -108,6 +110,9 @@ def decide(
             baseline (None: no baseline, e.g. an event about one invocation).
         told_through: an earlier pass claimed every failure finished before this; they are
             skipped without asking the store again (the claims would say "done" anyway).
+        recent: fingerprints an earlier pass already claimed although they finished after its
+            ``told_through`` (the overlap it re-reads): skipped too, so a failure is not
+            re-decided, nor its output fetched again, for the length of the overlap.
     """
     tell: dict[str, Alert] = {}
     baseline: list[Finding] = []
@@ -118,6 +123,9 @@ def decide(
             baseline.append(finding)
             continue
         if told_through is not None and when < told_through:
+            known.append(finding)
+            continue
+        if recent and fingerprint(finding) in recent:
             known.append(finding)
             continue
         alert = Alert(

@@ -7,6 +7,7 @@ with its :class:`Invocation`.
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 import uuid
@@ -26,7 +27,7 @@ from lib.alerts import (
     is_agent_fault,
     resolve_agents,
 )
-from lib.errors import AssistwatchError, BadInput, ConfigError, StateError
+from lib.errors import ApiError, AssistwatchError, BadInput, ConfigError, StateError
 from lib.findings import Finding
 from lib.log import get_logger
 from lib.outbox import DeliveryTally, Outbox
@@ -41,7 +42,9 @@ if TYPE_CHECKING:
     from lib.aliyun.client import OpenApiClient
     from lib.aliyun.credentials import Credentials, CurrentCredentials
     from lib.aliyun.ratelimit import RateLimiter
+    from lib.aliyun.sts import AssumedRoles
     from lib.cloudassist.api import CloudAssistant
+    from lib.cloudassist.eflo import EfloAssistant
     from lib.health import HealthReporter
     from lib.notify.base import Receiver
     from lib.poll import PollState
@@ -91,6 +94,15 @@ class RunReport(BaseModel):
     duration_ms: int = 0
 
 
+@dataclass(frozen=True)
+class _Scope:
+    """Where a part of the pass looks: one account's Cloud Assistant in one region."""
+
+    account: str
+    region: str
+    assistant: CloudAssistant
+
+
 @dataclass
 class _Pass:
     """Mutable bookkeeping for one run."""
@@ -99,7 +111,9 @@ class _Pass:
     started: datetime
     deadline: float = float("inf")  # time.monotonic() by which a long pass stops paging
     clients: list[OpenApiClient] = field(default_factory=list)
-    assistants: dict[str, CloudAssistant] = field(default_factory=dict)
+    scopes: dict[tuple[str, str], _Scope] = field(default_factory=dict)
+    credentials: dict[str, Credentials] = field(default_factory=dict)  # account → credentials
+    eflo: dict[tuple[str, str], EfloAssistant] = field(default_factory=dict)
     alerts: list[Alert] = field(default_factory=list)  # decided, not yet claimed
     any_told: bool = False
     outbox: Outbox | None = None
@@ -108,6 +122,10 @@ class _Pass:
     # (record name, state read, state to write, version read): written after the claims
     writes: list[tuple[str, PollState, PollState, str | None]] = field(default_factory=list)
     map_writes: list[tuple[str, dict[str, Any], dict[str, Any], str | None]] = field(
+        default_factory=list
+    )
+    # (record name, change): shared records updated with a version check after the claims
+    updates: list[tuple[str, Callable[[dict[str, Any]], dict[str, Any] | None]]] = field(
         default_factory=list
     )
 
@@ -139,6 +157,7 @@ class App:
         self.table = table
         self.expected = expected
         self.health = health
+        self.roles: AssumedRoles | None = None  # STS, built when ASSISTWATCH_ACCOUNTS is set
         self.http = http
         self.store = store
         self.receivers = dict(receivers)
@@ -196,11 +215,6 @@ class App:
         state.deadline = time.monotonic() + max(budget, 1.0)
         try:
             state.outbox.flush_pending(state.tally)
-            if isinstance(trigger, Watch):
-                raise BadInput(
-                    "watch requests are not supported by this version yet; "
-                    "ECS invocations are found by the poll without one"
-                )
             credentials = invocation.credentials
             if credentials is None:
                 raise ConfigError(
@@ -209,6 +223,8 @@ class App:
                 )
             if isinstance(trigger, Targets):
                 self._targets(trigger, invocation, credentials, state)
+            elif isinstance(trigger, Watch):
+                self._watch(trigger, credentials, state)
             else:
                 self._poll(trigger, invocation, credentials, state)
             self._attach_output(state, invocation, credentials)
@@ -233,10 +249,10 @@ class App:
             )
         return regions
 
-    def _assistant(self, region: str, credentials: Credentials, state: _Pass) -> CloudAssistant:
-        """One client per region and run: the run's credentials, the app's connections."""
-        if region in state.assistants:
-            return state.assistants[region]
+    def _scope(self, account: str, region: str, state: _Pass) -> _Scope:
+        """One client per account, region and run: that run's credentials, shared connections."""
+        if (account, region) in state.scopes:
+            return state.scopes[account, region]
         from lib.aliyun.client import OpenApiClient
         from lib.aliyun.endpoints import endpoint_for
         from lib.cloudassist.api import CloudAssistant
@@ -248,13 +264,42 @@ class App:
             self.http,
             endpoint,
             ECS_VERSION,
-            credentials,
+            state.credentials[account],
             limiter=self.limiter,
             sleep=self.sleep,
         )
         state.clients.append(client)
-        state.assistants[region] = CloudAssistant(client, region)
-        return state.assistants[region]
+        scope = _Scope(account, region, CloudAssistant(client, region))
+        state.scopes[account, region] = scope
+        return scope
+
+    def _accounts(self, credentials: Credentials, state: _Pass) -> list[str]:
+        """The function's own account, then every account it may assume a role in."""
+        state.credentials[SELF_ACCOUNT] = credentials
+        accounts = [SELF_ACCOUNT]
+        if not self.settings.accounts:
+            return accounts
+        from lib.aliyun.sts import account_of
+
+        for role in self.settings.accounts:
+            account = account_of(role)
+            try:
+                state.credentials[account] = self._roles().credentials_for(role, credentials)
+            except ApiError as error:  # one account's role must not blind the others
+                state.report.errors.append(f"account {account}: {error}")
+                continue
+            accounts.append(account)
+        return accounts
+
+    def _roles(self) -> AssumedRoles:
+        """The STS client, built on first use and kept warm with its cache of role credentials."""
+        if self.roles is None:
+            from lib.aliyun.sts import AssumedRoles
+
+            self.roles = AssumedRoles(
+                self.http, endpoint=self.settings.sts_endpoint, limiter=self.limiter
+            )
+        return self.roles
 
     def _poll(
         self, trigger: Poll, invocation: Invocation, credentials: Credentials, state: _Pass
@@ -268,21 +313,24 @@ class App:
                     f"{source}: Lingjun nodes have no API that lists invocations; "
                     "they are watched by invoke id (watch requests), not by this poll"
                 )
-        for region in regions:
-            assistant = self._assistant(region, credentials, state)
-            agent_faults: list[Finding] = []
-            for source in sources:
-                if source.startswith("ecs."):
-                    agent_faults += self._poll_source(assistant, source, trigger, state)
-            self._agents(assistant, agent_faults, state)
+        for account in self._accounts(credentials, state):
+            for region in regions:
+                scope = self._scope(account, region, state)
+                agent_faults: list[Finding] = []
+                for source in sources:
+                    if source.startswith("ecs."):
+                        agent_faults += self._poll_source(scope, source, trigger, state)
+                agent_faults += self._check_watches(scope, state)
+                self._agents(scope, agent_faults, state)
 
     def _poll_source(
-        self, assistant: CloudAssistant, source: Source, trigger: Poll, state: _Pass
+        self, scope: _Scope, source: Source, trigger: Poll, state: _Pass
     ) -> list[Finding]:
         """Poll one source of one region; return its agent faults (folded per region)."""
         from lib.poll import OVERLAP, PollState, SourcePoll
 
-        name = _poll_name(SELF_ACCOUNT, assistant.region, source, trigger.resource_group_id)
+        assistant = scope.assistant
+        name = _poll_name(scope.account, scope.region, source, trigger.resource_group_id)
         record = self.store.read(name)
         old = _load(PollState, record, name, state)
         first_run = record.version is None
@@ -290,9 +338,12 @@ class App:
         agent_faults: list[Finding] = []
         windows: dict[str, datetime | None] = {}
 
+        told: dict[str, datetime] = {}
+
         def tell(found: list[Finding], periodic: list[Alert]) -> None:
-            decision = decide(self._unexpected(found, state), now=now, **windows)
+            decision = decide(self._unexpected(found, state), now=now, recent=old.recent, **windows)
             self._count(decision, state)
+            told.update((a.fingerprint, a.starts_at) for a in decision.tell)
             agent_faults.extend(a.finding for a in decision.tell if is_agent_fault(a.finding))
             alerts = [a for a in decision.tell if not is_agent_fault(a.finding)] + periodic
             state.report.alerts += len(alerts)
@@ -305,7 +356,7 @@ class App:
 
         poller = SourcePoll(
             assistant,
-            account=SELF_ACCOUNT,
+            account=scope.account,
             source=source,
             resource_group_id=trigger.resource_group_id,
             include_cancelled=self.settings.include_cancelled,
@@ -331,15 +382,19 @@ class App:
             )
         if result.complete and (first_run or len(state.alerts) > before or agent_faults):
             new.told_through = now - OVERLAP
+            new.recent = {
+                fp: when for fp, when in {**old.recent, **told}.items() if when >= new.told_through
+            }
         if first_run or new != old:
             state.writes.append((name, old, new, record.version))
         return agent_faults
 
-    def _agents(self, assistant: CloudAssistant, faults: list[Finding], state: _Pass) -> None:
+    def _agents(self, scope: _Scope, faults: list[Finding], state: _Pass) -> None:
         """Fold agent faults into one alert per instance; resolve those whose agent is back."""
         from lib.cloudassist.api import MAX_AGENT_IDS
 
-        name = f"agents/{SELF_ACCOUNT}/{assistant.region}"
+        assistant = scope.assistant
+        name = f"agents/{scope.account}/{scope.region}"
         record = self.store.read(name)
         tracks = {
             instance: _load(AgentTrack, Record(value=value, version=record.version), name, state)
@@ -363,27 +418,24 @@ class App:
     def _targets(
         self, trigger: Targets, invocation: Invocation, credentials: Credentials, state: _Pass
     ) -> None:
-        from lib.findings import findings_from_invocation
-
         region = self._regions((trigger.region,) if trigger.region else (), invocation)[0]
         state.report.regions = [region]
-        assistant = self._assistant(region, credentials, state)
+        accounts = self._accounts(credentials, state)
+        # An event from an account we assume a role in is fetched with that role.
+        account = trigger.account if trigger.account in accounts else SELF_ACCOUNT
+        scope = self._scope(account, region, state)
         findings: list[Finding] = []
         for target in trigger.targets:
             wanted = set(target.instance_ids)
-            for page in assistant.invocation_pages(invoke_id=target.invoke_id):
-                for found in page.invocations:
-                    state.report.records += len(found.invoke_instances) or 1
-                    findings.extend(
-                        finding
-                        for finding in findings_from_invocation(
-                            found,
-                            account=SELF_ACCOUNT,
-                            region=region,
-                            include_cancelled=self.settings.include_cancelled,
-                        )
-                        if not wanted or finding.instance_id in wanted
-                    )
+            found, _ = self._ask_command(scope, target.invoke_id, state)
+            findings += [f for f in found if not wanted or f.instance_id in wanted]
+        self._agents(scope, self._tell_now(findings, state), state)
+
+    def _tell_now(self, findings: list[Finding], state: _Pass) -> list[Finding]:
+        """Decide on findings that are news by construction (events, watches).
+
+        Returns the agent faults among them, for the region's agent alerts.
+        """
         decision = decide(
             self._unexpected(findings, state),
             now=state.started,
@@ -394,10 +446,207 @@ class App:
         told = [a for a in decision.tell if not is_agent_fault(a.finding)]
         state.report.alerts += len(told)
         state.alerts.extend(told)
-        # Agent faults fold exactly as a poll folds them, so event and poll agree.
-        self._agents(
-            assistant, [a.finding for a in decision.tell if is_agent_fault(a.finding)], state
+        return [a.finding for a in decision.tell if is_agent_fault(a.finding)]
+
+    def _ask_command(
+        self, scope: _Scope, invoke_id: str, state: _Pass
+    ) -> tuple[list[Finding], bool | None]:
+        """One ECS command invocation's failures, and whether it ended (None: unknown id)."""
+        from lib.findings import findings_from_invocation
+        from lib.poll import IN_FLIGHT
+
+        findings: list[Finding] = []
+        ended: bool | None = None
+        for page in scope.assistant.invocation_pages(invoke_id=invoke_id):
+            for found in page.invocations:
+                state.report.records += len(found.invoke_instances) or 1
+                status = found.invocation_status or found.invoke_status or ""
+                ended = (ended is not False) and status not in IN_FLIGHT
+                findings += findings_from_invocation(
+                    found,
+                    account=scope.account,
+                    region=scope.region,
+                    include_cancelled=self.settings.include_cancelled,
+                )
+        return findings, ended
+
+    def _ask_file(
+        self, scope: _Scope, invoke_id: str, state: _Pass
+    ) -> tuple[list[Finding], bool | None]:
+        """One ECS file send's failures, and whether it ended (None: unknown id)."""
+        from lib.findings import findings_from_send_file
+        from lib.poll import IN_FLIGHT
+
+        findings: list[Finding] = []
+        ended: bool | None = None
+        for page in scope.assistant.send_file_result_pages(invoke_id=invoke_id):
+            for sent in page.invocations:
+                state.report.records += len(sent.invoke_instances) or 1
+                ended = (ended is not False) and (sent.invocation_status or "") not in IN_FLIGHT
+                findings += findings_from_send_file(
+                    sent,
+                    account=scope.account,
+                    region=scope.region,
+                    include_cancelled=self.settings.include_cancelled,
+                )
+        return findings, ended
+
+    def _watch(self, trigger: Watch, credentials: Credentials, state: _Pass) -> None:
+        """Remember invocations to follow until terminal, and look at them right away."""
+        from lib.state.records import update_record
+        from lib.watches import WatchList, record_name
+
+        accounts = self._accounts(credentials, state)
+        account = trigger.account or SELF_ACCOUNT
+        if account.startswith("acs:ram::"):  # a role ARN from ASSISTWATCH_ACCOUNTS
+            from lib.aliyun.sts import account_of
+
+            account = account_of(account)
+        if account not in accounts:
+            raise BadInput(
+                f"watch names account {account!r}, which is neither this function's nor one "
+                "of ASSISTWATCH_ACCOUNTS"
+            )
+        state.report.regions = [trigger.region]
+        update_record(
+            self.store,
+            record_name(account, trigger.provider, trigger.region),
+            lambda value: (
+                WatchList.model_validate(value)
+                .add(trigger.invoke_ids, trigger.kind, state.started)
+                .model_dump(mode="json")
+            ),
+            what="the watch list",
         )
+        state.report.notes.append(
+            f"watching {len(trigger.invoke_ids)} {trigger.provider} invocation(s) in "
+            f"{trigger.region} until they end"
+        )
+        scope = self._scope(account, trigger.region, state)
+        self._agents(scope, self._check_watches(scope, state, providers=(trigger.provider,)), state)
+
+    def _check_watches(
+        self, scope: _Scope, state: _Pass, *, providers: tuple[str, ...] = ("ecs", "eflo")
+    ) -> list[Finding]:
+        """Ask about every watched invocation of this account and region; forget ended ones.
+
+        Returns the agent faults among the failures (ECS only), for the region's agent alerts.
+        """
+        from lib.watches import WatchList, record_name
+
+        faults: list[Finding] = []
+        for provider in providers:
+            name = record_name(scope.account, provider, scope.region)
+            watches = _load(WatchList, self.store.read(name), name, state)
+            if not watches.items:
+                continue
+            findings: list[Finding] = []
+            done = watches.expired(state.started)
+            if done:
+                state.report.notes.append(
+                    f"{len(done)} watch(es) older than Cloud Assistant's history forgotten"
+                )
+            for invoke_id, item in watches.items.items():
+                if invoke_id in done:
+                    continue
+                found, ended = self._ask_watched(scope, provider, invoke_id, item.kind, state)
+                findings += found
+                if ended is None:
+                    state.report.notes.append(
+                        f"{invoke_id}: unknown to {provider}; no longer watched"
+                    )
+                if ended is not False:
+                    done.append(invoke_id)
+            if provider == "ecs":
+                faults += self._tell_now(findings, state)
+            else:  # Lingjun nodes have no agent-status API: their Client* faults stay alerts
+                self._tell_now_all(findings, state)
+            if done:
+                state.updates.append((name, functools.partial(_forget_watches, tuple(done))))
+        return faults
+
+    def _ask_watched(
+        self,
+        scope: _Scope,
+        provider: str,
+        invoke_id: str,
+        kind: str | None,
+        state: _Pass,
+    ) -> tuple[list[Finding], bool | None]:
+        """A watched invocation's failures and whether it ended (None: nobody knows it)."""
+        if provider == "eflo":
+            return self._ask_eflo(scope, invoke_id, kind, state)
+        findings: list[Finding] = []
+        verdicts: list[bool | None] = []
+        for ask in (self._ask_command, self._ask_file):
+            if kind is not None and (ask == self._ask_command) != (kind == "command"):
+                continue
+            found, ended = ask(scope, invoke_id, state)
+            findings += found
+            verdicts.append(ended)
+        known = [v for v in verdicts if v is not None]
+        return findings, (all(known) if known else None)
+
+    def _ask_eflo(
+        self, scope: _Scope, invoke_id: str, kind: str | None, state: _Pass
+    ) -> tuple[list[Finding], bool | None]:
+        """A watched Lingjun invocation: eflo-controller answers by InvokeId only."""
+        from lib.findings import findings_from_eflo_invocation, findings_from_eflo_send_file
+        from lib.poll import IN_FLIGHT
+
+        eflo = self._eflo(scope, state)
+        where = {"account": scope.account, "region": scope.region}
+        cancelled = self.settings.include_cancelled
+        findings: list[Finding] = []
+        verdicts: list[bool] = []
+        if kind in (None, "command"):
+            command = eflo.invocations(invoke_id)
+            if command is not None:
+                state.report.records += len(command.invoke_nodes) or 1
+                status = command.invocation_status or command.invoke_status or ""
+                verdicts.append(status not in IN_FLIGHT)
+                findings += findings_from_eflo_invocation(
+                    command, invoke_id=invoke_id, include_cancelled=cancelled, **where
+                )
+        if kind in (None, "file"):
+            sent = eflo.send_file_results(invoke_id)
+            if sent is not None:
+                state.report.records += len(sent.invoke_nodes) or 1
+                verdicts.append((sent.invocation_status or "") not in IN_FLIGHT)
+                findings += findings_from_eflo_send_file(
+                    sent, invoke_id=invoke_id, include_cancelled=cancelled, **where
+                )
+        return findings, (all(verdicts) if verdicts else None)
+
+    def _eflo(self, scope: _Scope, state: _Pass) -> EfloAssistant:
+        """The eflo-controller client of a scope's account and region, built on first use."""
+        key = (scope.account, scope.region)
+        if key not in state.eflo:
+            from lib.cloudassist.eflo import EfloAssistant, eflo_client
+
+            client = eflo_client(
+                self.http,
+                scope.region,
+                state.credentials[scope.account],
+                endpoint=self.settings.eflo_endpoint,
+                limiter=self.limiter,
+                sleep=self.sleep,
+            )
+            state.clients.append(client)
+            state.eflo[key] = EfloAssistant(client, scope.region)
+        return state.eflo[key]
+
+    def _tell_now_all(self, findings: list[Finding], state: _Pass) -> None:
+        """Like _tell_now, without agent folding (nodes have no agent-status API)."""
+        decision = decide(
+            self._unexpected(findings, state),
+            now=state.started,
+            baseline_until=None,
+            told_through=None,
+        )
+        self._count(decision, state)
+        state.report.alerts += len(decision.tell)
+        state.alerts.extend(decision.tell)
 
     def _unexpected(self, findings: list[Finding], state: _Pass) -> list[Finding]:
         """Drop exits the routing file says are expected (e.g. grep's 1): not failures."""
@@ -423,19 +672,20 @@ class App:
 
         if not self.settings.show_output or not state.alerts:
             return
-        wanted: dict[tuple[str, str], list[int]] = {}
+        wanted: dict[tuple[str, str, str], list[int]] = {}
         for index, alert in enumerate(state.alerts):
             finding = alert.finding
-            if finding.kind == "command" and finding.output is None:
-                wanted.setdefault((finding.region, finding.invoke_id), []).append(index)
-        for count, ((region, invoke_id), indexes) in enumerate(wanted.items()):
+            if finding.kind == "command" and finding.provider == "ecs" and finding.output is None:
+                key = (finding.account, finding.region, finding.invoke_id)
+                wanted.setdefault(key, []).append(index)
+        for count, ((account, region, invoke_id), indexes) in enumerate(wanted.items()):
             if count >= MAX_OUTPUT_FETCHES:
                 state.report.notes.append(
                     f"output fetched for {MAX_OUTPUT_FETCHES} invocations only; "
                     f"{len(wanted) - MAX_OUTPUT_FETCHES} shown without output"
                 )
                 return
-            assistant = self._assistant(region, credentials, state)
+            assistant = self._scope(account, region, state).assistant
             outputs = {
                 result.instance_id: result
                 for page in assistant.invocation_result_pages(invoke_id=invoke_id)
@@ -473,6 +723,10 @@ class App:
     def _move_states(self, state: _Pass) -> None:
         """After this pass's alerts are claimed, never before: a crash loses nothing."""
         from lib.poll import PollState, merge_maps, merge_poll_states
+        from lib.state.records import update_record
+
+        for name, change in state.updates:
+            update_record(self.store, name, change, what=name)
 
         def load_poll(record: Record) -> PollState:
             return _load(PollState, record, "poll state", state)
@@ -529,6 +783,12 @@ def _merge(report: RunReport, tally: DeliveryTally) -> None:
     report.redelivered = tally.redelivered
     report.errors.extend(tally.errors)
     report.notes.extend(tally.notes)
+
+
+def _forget_watches(gone: tuple[str, ...], value: dict[str, Any]) -> dict[str, Any]:
+    from lib.watches import WatchList
+
+    return WatchList.model_validate(value).without(gone).model_dump(mode="json")
 
 
 def _poll_name(account: str, region: str, source: str, group: str | None) -> str:

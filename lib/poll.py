@@ -74,6 +74,9 @@ class PollState(BaseModel):
     told_through: datetime | None = None  # failures finished before this were all claimed
     seen_through: datetime | None = None  # newest CreationTime a complete pass covered
     inflight: dict[str, str] = Field(default_factory=dict)  # invoke id → status last seen
+    # Fingerprints claimed by a pass although they finished after its told_through (the
+    # overlap the next pass re-reads) → their finish time; pruned as told_through moves on.
+    recent: dict[str, datetime] = Field(default_factory=dict)
     periodic: dict[str, dict[str, PeriodicTrack]] = Field(default_factory=dict)
 
 

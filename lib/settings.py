@@ -78,6 +78,7 @@ class Settings(BaseModel):
     sources: list[Source] = Field(default_factory=lambda: list(_DEFAULT_SOURCES))
     ecs_endpoint: str | None = None
     eflo_endpoint: str | None = None
+    sts_endpoint: str | None = None  # STS for ASSISTWATCH_ACCOUNTS (default sts.aliyuncs.com)
     vpc_endpoints: bool = False
     state_url: str = "file://.assistwatch-state"
     namespace: str | None = None  # keeps deployments sharing a table apart; default: function name
@@ -128,9 +129,16 @@ class Settings(BaseModel):
     @field_validator("accounts")
     @classmethod
     def _accounts(cls, value: list[str]) -> list[str]:
-        bad = [arn for arn in value if not arn.startswith("acs:ram::")]
-        if bad:
-            raise ValueError("expected RAM role ARNs such as acs:ram::1234567890:role/assistwatch")
+        if value:
+            from lib.aliyun.sts import account_of
+
+            try:
+                for arn in value:
+                    account_of(arn)
+            except ConfigError:
+                raise ValueError(
+                    "expected RAM role ARNs such as acs:ram::1234567890123456:role/assistwatch"
+                ) from None
         return value
 
     @field_validator("lookback", mode="before")
@@ -138,7 +146,9 @@ class Settings(BaseModel):
     def _lookback(cls, value: object) -> timedelta:
         return parse_duration(value)
 
-    @field_validator("ecs_endpoint", "eflo_endpoint", "oss_endpoint", "ots_endpoint")
+    @field_validator(
+        "ecs_endpoint", "eflo_endpoint", "oss_endpoint", "ots_endpoint", "sts_endpoint"
+    )
     @classmethod
     def _endpoint(cls, value: str | None) -> str | None:
         return None if value is None else require_secure_url(value, what="endpoint")

@@ -100,17 +100,38 @@ def test_run_reads_an_event_file(monkeypatch, tmp_path, capsys):
     assert "not a trigger" in json.loads(capsys.readouterr().out)["errors"][0]
 
 
-def test_watch_says_plainly_that_watching_is_not_supported_yet(monkeypatch, tmp_path, capsys):
-    """GIVEN today's app WHEN `assistwatch watch` THEN the event reaches it and its answer,
-    not supported yet, is shown with exit 1 (nothing pretends to be registered)."""
-    monkeypatch.setenv("ASSISTWATCH_STATE_URL", f"file://{tmp_path / 'state'}")
+def test_watch_registers_lingjun_invocations_and_looks_at_them_at_once(
+    monkeypatch, tmp_path, capsys
+):
+    """GIVEN a training job still running on a Lingjun node WHEN `assistwatch watch`
+    THEN the watch is stored, the job asked about right away, and the report says so."""
+    from datetime import datetime, timezone
 
-    status = main(["watch", "--region", "cn-wulanchabu", "--provider", "eflo", "e-1", "e-2"])
+    from tests.fakes.dataset import eflo_command, eflo_invoke_id, node_id, run
 
+    with CloudAssistantFake() as cloud:
+        job = eflo_command(
+            created=datetime.now(timezone.utc),
+            invoke=eflo_invoke_id("cli-train"),
+            nodes=[run(node_id("gpu-1"), "Running")],
+        )
+        cloud.dataset.add(job)
+        for name, value in {
+            "ASSISTWATCH_STATE_URL": f"file://{tmp_path / 'state'}",
+            "ASSISTWATCH_EFLO_ENDPOINT": cloud.url,
+            "ALIBABA_CLOUD_ACCESS_KEY_ID": DEMO_ACCESS_KEY_ID,
+            "ALIBABA_CLOUD_ACCESS_KEY_SECRET": DEMO_ACCESS_KEY_SECRET,
+        }.items():
+            monkeypatch.setenv(name, value)
+
+        status = main(["watch", "--region", "cn-wulanchabu", "--provider", "eflo", job.invoke_id])
+
+        asked = [p.get("InvokeId") for _, p in cloud.calls]
     report_ = json.loads(capsys.readouterr().out)
-    assert status == 1
-    assert "not supported" in report_["errors"][0]
-    assert report_["trigger"].startswith("watch (2")
+    assert status == 0, report_
+    assert report_["trigger"].startswith("watch (1")
+    assert any("watching 1 eflo invocation" in note for note in report_["notes"])
+    assert job.invoke_id in asked
 
 
 def test_replay_shows_what_would_be_sent_and_sends_nothing(failed_answer, tmp_path):

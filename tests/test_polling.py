@@ -451,3 +451,59 @@ def test_an_event_and_a_later_poll_agree_on_an_agent_fault(make_watcher):
     watcher.poll()
     # THEN one agent alert in all
     assert [(t.subject, t.status) for t in watcher.told()] == [("agent", "firing")]
+
+
+# --- watched invocations ------------------------------------------------------------------
+
+
+def watch(watcher: Watcher, *ids: str, provider: str = "ecs", kind: str | None = None) -> RunReport:
+    from lib.triggers import Watch
+
+    credentials = Credentials(DEMO_ACCESS_KEY_ID, SecretStr(DEMO_ACCESS_KEY_SECRET))
+    trigger = Watch(provider, "cn-hangzhou", ids, kind)  # type: ignore[arg-type]
+    watcher.cloud.reset_calls()
+    return watcher.app.run(trigger, Invocation("watch", credentials))
+
+
+def test_a_watched_invocation_is_followed_until_it_ends_then_forgotten(make_watcher):
+    # GIVEN a long job, created long before the look-back, registered with a watch request
+    ds = Dataset()
+    job = deploy(60 * 24 * 3, "Running", name="reindex.sh")
+    ds.add(job)
+    watcher = make_watcher(ds)
+    report = watch(watcher, job.invoke_id, kind="command")
+    assert any("watching 1" in note for note in report.notes)
+    watcher.poll()
+    assert watcher.told() == []
+    # WHEN it fails
+    with ds.lock:
+        finish(job, "Failed", at=ago(1), error_code="ExitCodeNonzero", exit_code=3)
+    watcher.poll()
+    # THEN the next poll tells it, and then stops asking about it
+    assert [t.invoke_id for t in watcher.told()] == [job.invoke_id]
+    watcher.poll()
+    assert all(p.get("InvokeId") != job.invoke_id for _, p in watcher.calls())
+
+
+def test_a_watch_for_an_unknown_id_is_dropped_with_a_note(make_watcher):
+    watcher = make_watcher(Dataset())
+    report = watch(watcher, "t-doesnotexist0001")
+    assert any("unknown" in note for note in report.notes)
+    watcher.poll()
+    assert all(p.get("InvokeId") != "t-doesnotexist0001" for _, p in watcher.calls())
+
+
+def test_a_fresh_failure_is_not_decided_again_nor_its_output_fetched_again(make_watcher, tmp_path):
+    # GIVEN output tails on, and a failure told one minute ago
+    ds = Dataset().add(deploy(1, output="boom\n"))
+    watcher = make_watcher(ds)
+    watcher.app.settings = watcher.app.settings.model_copy(update={"show_output": True})
+    first = watcher.poll()
+    assert first.alerts_sent == 1
+    assert any(a == "DescribeInvocationResults" for a, _ in watcher.calls())
+    # WHEN the next poll re-reads the overlap
+    second = watcher.poll()
+    # THEN the failure is known: no claim asked, no output fetched again
+    assert second.known == 1
+    assert second.suppressed == 0
+    assert all(a != "DescribeInvocationResults" for a, _ in watcher.calls())

@@ -1,8 +1,8 @@
 """``assistwatch watch``: ask the watcher to follow invocations (eflo nodes, or ECS by id).
 
 Builds the ``{"action": "watch", ...}`` event and runs it through ``lib.entry.handle``,
-the path FC takes. Until the event-mode work lands, the app answers that watch requests
-are not supported yet; this command prints that answer as it is.
+the path FC takes: the ids are stored in the state store, asked about at once, and checked
+on every poll until they end.
 """
 
 from __future__ import annotations
