@@ -9,19 +9,21 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict
 
 from lib import catalogue
 from lib.catalogue import Classification, Kind, Severity
-from lib.cloudassist.eflo_models import EfloInvocation, EfloSendFileInvocation
-from lib.cloudassist.models import (
-    DecodedText,
-    Invocation,
-    InvocationResult,
-    SendFileInvocation,
-)
+
+if TYPE_CHECKING:  # the API models are only read here; a run that needs them imports them
+    from lib.cloudassist.eflo_models import EfloInvocation, EfloSendFileInvocation
+    from lib.cloudassist.models import (
+        DecodedText,
+        Invocation,
+        InvocationResult,
+        SendFileInvocation,
+    )
 
 __all__ = [
     "CANCELLED_STATUSES",
