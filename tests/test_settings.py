@@ -99,3 +99,17 @@ def test_secrets_are_not_shown_in_the_settings_repr():
     )
     assert "tok123456" not in repr(settings)
     assert "SECabcdef123456" not in repr(settings)
+
+
+def test_every_variable_is_documented_in_the_readme():
+    from pathlib import Path
+
+    from lib.settings import Settings
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    missing = [
+        f"ASSISTWATCH_{name.upper()}"
+        for name in Settings.model_fields
+        if f"ASSISTWATCH_{name.upper()}" not in readme
+    ]
+    assert missing == []
