@@ -14,6 +14,7 @@ end and runs the timer until all is quiet. It counts:
 
     .venv/bin/python bench/reliability.py --runs 500 --seed 1     # prints a markdown table
     .venv/bin/python bench/reliability.py --runs 300 --single     # one kind of fault each
+    .venv/bin/python bench/reliability.py --runs 200 --backend ots   # or oss: fakes + real SDKs
     .venv/bin/python bench/reliability.py --runs 500 --json       # the same as JSON
 
 The fast part (a few dozen schedules) runs in ``make test`` (tests/test_reliability.py).
@@ -132,6 +133,7 @@ def run_schedule(
     *,
     steps: int = 4,
     only: str | None = None,
+    backend: str = "file",
 ) -> Result:
     """One random schedule on a fresh state directory; the Cloud Assistant fake is shared.
 
@@ -141,11 +143,20 @@ def run_schedule(
         cloud: a started Cloud Assistant fake serving the demo scenario.
         steps: at most this many faulty runs before the faults stop.
         only: the one fault every faulty run meets (its parameters still random).
+        backend: the state store: "file", "oss" or "ots" (their fakes, the real SDKs).
     """
     rng = random.Random(seed)
-    world = World.start(directory, cloud=cloud)
+    world = World.start(directory, cloud=cloud, backend=backend)
+    try:
+        return _play(world, rng, Result(seed=seed), steps, only)
+    finally:
+        world.stop()
+
+
+def _play(world: World, rng: random.Random, result: Result, steps: int, only: str | None) -> Result:
+    """Up to ``steps`` faulty runs, then the faults stop and the timer runs until all is told."""
+    seed = result.seed
     world.now = datetime.now(timezone.utc)
-    result = Result(seed=seed)
     for step in range(rng.randint(1, steps)):
         store = world.store()
         fault = _inject(world, store, rng, only)
@@ -171,7 +182,7 @@ def run_schedule(
     world.people.failures.clear()
     world.people.kill_at = None
     world.transport.clear()
-    cloud.clear_faults()
+    world.cloud.clear_faults()
     world.now += timedelta(seconds=900)
     for _ in range(3):
         outcome = world.run()
@@ -186,7 +197,7 @@ def run_schedule(
     return result
 
 
-def run_many(runs: int, seed: int, *, single: bool = False) -> list[Result]:
+def run_many(runs: int, seed: int, *, single: bool = False, backend: str = "file") -> list[Result]:
     """``runs`` schedules with seeds ``seed .. seed + runs - 1``.
 
     ``single``: each schedule meets one kind of fault only (taken in turn), so the table
@@ -201,6 +212,7 @@ def run_many(runs: int, seed: int, *, single: bool = False) -> list[Result]:
                     Path(tmp) / f"s{n}",
                     cloud,
                     only=FAULTS[n % len(FAULTS)] if single else None,
+                    backend=backend,
                 )
                 for n in range(runs)
             ]
@@ -245,17 +257,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--single", action="store_true", help="one kind of fault per schedule, taken in turn"
     )
+    parser.add_argument(
+        "--backend", choices=["file", "oss", "ots"], default="file", help="the state store"
+    )
     parser.add_argument("--json", action="store_true", help="print every result as JSON")
     args = parser.parse_args(argv)
     started = time.monotonic()
-    results = run_many(args.runs, args.seed, single=args.single)
+    results = run_many(args.runs, args.seed, single=args.single, backend=args.backend)
     if args.json:
         print(json.dumps([result.__dict__ for result in results], indent=1))
     else:
         print(table(results))
         mode = "one kind of fault each" if args.single else "faults mixed at random"
         print(
-            f"\n{args.runs} schedules ({mode}), seeds {args.seed}..{args.seed + args.runs - 1}, "
+            f"\n{args.runs} schedules ({mode}, {args.backend} store), seeds {args.seed}..{args.seed + args.runs - 1}, "
             f"{time.monotonic() - started:.0f} s"
         )
     bad = [r for r in results if r.lost or r.beyond or r.settle_errors]

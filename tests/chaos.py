@@ -309,24 +309,71 @@ class World:
     transport: FaultyTransport = field(default_factory=FaultyTransport)
     env: dict[str, str] = field(default_factory=dict)
     runs: int = 0
+    backend: str = "file"  # "file", "oss" (OSS fake, real SDK) or "ots" (Table Store fake)
+    _fakes: list[Any] = field(default_factory=list)
+    _state_url: str = ""
+    _state_endpoint: str | None = None
 
     def __post_init__(self) -> None:
         self.people = People(self.journal)
 
     @classmethod
-    def start(cls, state_dir: Path, cloud: CloudAssistantFake | None = None) -> World:
-        """A world on a fresh state directory; ``cloud`` reuses a running fake."""
+    def start(
+        cls, state_dir: Path, cloud: CloudAssistantFake | None = None, *, backend: str = "file"
+    ) -> World:
+        """A world on a fresh state location; ``cloud`` reuses a running fake (not stopped)."""
+        owned = cloud is None
         if cloud is None:
             cloud = CloudAssistantFake(dataset=demo_dataset(datetime.now(timezone.utc))).start()
-        world = cls(cloud=cloud, state_dir=state_dir)
+        world = cls(cloud=cloud, state_dir=state_dir, backend=backend)
+        if owned:
+            world._fakes.append(cloud)
+        world._open_backend()
         configure(world.logs, force=True)
         return world
 
+    def _open_backend(self) -> None:
+        if self.backend == "oss":
+            from tests.fakes.oss import OssFake
+
+            oss = OssFake(region="cn-hangzhou").__enter__()
+            self._fakes.append(oss)
+            oss.add_key(DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET)
+            oss.add_bucket("aw-state")
+            self._state_url, self._state_endpoint = "oss://aw-state/assistwatch", oss.url
+        elif self.backend == "ots":
+            from tests.fakes.ots import FakeTableStore
+
+            ots = FakeTableStore(
+                instance="assistwatch",
+                access_key_id=DEMO_ACCESS_KEY_ID,
+                access_key_secret=DEMO_ACCESS_KEY_SECRET,
+            ).start()
+            self._fakes.append(ots)
+            ots.create_table("assistwatch_state", ttl=3_715_200)
+            self._state_url = "ots://assistwatch/assistwatch_state"
+            self._state_endpoint = ots.endpoint
+
     def stop(self) -> None:
-        self.cloud.stop()
+        for fake in reversed(self._fakes):
+            fake.__exit__(None, None, None)
+        self._fakes.clear()
 
     def store(self) -> FaultyStore:
-        return FaultyStore(FileStore(self.state_dir), self.journal)
+        """The shared state as a new FC instance opens it (its own client)."""
+        if self.backend == "file":
+            return FaultyStore(FileStore(self.state_dir), self.journal)
+        from lib.state import open_store
+
+        inner = open_store(
+            self._state_url,
+            environ={},
+            namespace=self.state_dir.name,  # a fresh namespace per state_dir, like a new table
+            credentials=lambda: CREDENTIALS,
+            endpoint=self._state_endpoint,
+            region="cn-hangzhou",
+        )
+        return FaultyStore(inner, self.journal)
 
     def app(self, store: FaultyStore | None = None, *, people: bool = True) -> App:
         """One FC instance; ``people=False``: the receivers the environment configures."""

@@ -45,9 +45,13 @@ ROBOT_SECRET = "SECfaults000000000000000000000000000000000000000000000000000000"
 WEBHOOK_SECRET = "whsec_ZmF1bHRzLXdlYmhvb2stc2VjcmV0LTAwMDAwMDAw"
 
 
+BACKENDS = ["file", "oss", "ots"]  # the cloud ones through their real SDKs and fakes
+
+
 @pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
-    world = World.start(tmp_path / "state")
+def world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[World]:
+    """The file store unless a test asks for ``backend`` (indirect parametrization)."""
+    world = World.start(tmp_path / "state", backend=getattr(request, "param", "file"))
     yield world
     world.stop()
 
@@ -263,6 +267,7 @@ def test_a_receiver_failing_mid_run_loses_nothing_of_what_was_sent_or_kept(world
 # --- the state store: outages and conflicts ----------------------------------------------
 
 
+@pytest.mark.parametrize("world", BACKENDS, indirect=True)
 @pytest.mark.parametrize(
     ("method", "nth"),
     [("pending", 1), ("read", 1), ("claim", 1), ("claim", 5), ("write", 1), ("prune", 1)],
@@ -296,6 +301,7 @@ def test_a_store_outage_between_send_and_confirm_repeats_that_message_at_most(wo
     assert_everything_told_once(world, may_repeat=world.people.covers[0])
 
 
+@pytest.mark.parametrize("world", BACKENDS, indirect=True)
 @pytest.mark.parametrize("conflicts", [1, 4])
 def test_concurrent_writers_are_merged_not_overwritten(world, conflicts):
     # GIVEN another instance writes the poll state just before each of our first writes
@@ -335,6 +341,7 @@ KILLS = {
 }
 
 
+@pytest.mark.parametrize("world", BACKENDS, indirect=True)
 @pytest.mark.parametrize("stage", list(KILLS))
 def test_a_process_killed_at_any_stage_boundary_loses_nothing(world, stage):
     where, point = KILLS[stage]
@@ -386,6 +393,7 @@ def test_eventbridge_delivering_the_same_task_event_twice_tells_once(world):
     assert len(world.people.told) == len(set(world.people.told)) == 3
 
 
+@pytest.mark.parametrize("world", BACKENDS, indirect=True)
 def test_two_timer_runs_overlapping_tell_each_failure_once(world):
     for _ in range(3):
         # GIVEN two FC instances whose timer runs overlap, meeting at every claim

@@ -160,7 +160,10 @@ class CloudAssistantFake:
         server.daemon_threads = True
         self._server = server
         self._thread = threading.Thread(
-            target=server.serve_forever, name="cloudassist-fake", daemon=True
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.05},  # stop() waits at most this long
+            name="cloudassist-fake",
+            daemon=True,
         )
         self._thread.start()
         return self
