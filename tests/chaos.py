@@ -110,7 +110,8 @@ class FaultyStore:
         self.fail_at: tuple[str, int] | None = None  # that one call fails with StateError
         self.down_for = 0  # the next n calls fail with StateError (an outage)
         self.conflicts = 0  # the next n writes lose to a concurrent writer
-        self.writes: list[tuple[str, dict[str, Any]]] = []  # every record written, for scans
+        self.writes: list[tuple[str, dict[str, Any]]] = []  # every record written
+        self.handed: list[str] = []  # every claim, release, take-over and write, as text
         self.before_claim: Callable[[], None] | None = None  # e.g. meet a concurrent run here
         self._lock = threading.Lock()
 
@@ -136,6 +137,8 @@ class FaultyStore:
                 raise Killed(f"killed after {method} #{count}")
 
     def _call(self, method: str, *args: Any) -> Any:
+        if method in ("claim", "release", "take_over", "write"):  # what reaches the store
+            self.handed.append(f"{method} {args!r}")
         count = self._enter(method)
         result = getattr(self.inner, method)(*args)
         self._leave(method, count)

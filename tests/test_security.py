@@ -27,6 +27,7 @@ from lib.entry import handle, reset
 from lib.errors import AssistwatchError, ConfigError
 from lib.serve import make_target
 from lib.settings import load_settings
+from tests.chaos import LEASE_PASSED
 from tests.fakes.cloudassist import CloudAssistantFake
 from tests.fakes.scenario import SECRET_IN_OUTPUT, demo_dataset
 
@@ -475,3 +476,34 @@ def test_the_http_trigger_runs_for_the_token_holder(shim, cloud):
     assert reply.status_code == 200
     assert cloud.calls != []
     assert leaks(reply.get_data(as_text=True)) == []
+
+
+@pytest.mark.parametrize("backend", ["file", "oss", "ots"])
+def test_no_backend_is_handed_a_credential_or_a_receiver_secret(tmp_path, backend):
+    from tests.chaos import World
+    from tests.fakes.cloudassist import DEMO_ACCESS_KEY_SECRET
+    from tests.fakes.dingtalk import DingTalkFake
+
+    world = World.start(tmp_path / "state", backend=backend)
+    try:
+        with DingTalkFake(clock=lambda: world.now.timestamp()) as robot:  # noqa: PLW0108
+            world.env = {
+                "ASSISTWATCH_DINGTALK_URL": robot.add_robot(ROBOT_TOKEN, secret=ROBOT_SECRET),
+                "ASSISTWATCH_DINGTALK_SECRET": ROBOT_SECRET,
+            }
+            # GIVEN a run that claims, is told 130101 (robot paused, alerts kept), then one
+            # that delivers the outbox
+            robot.throttle(ROBOT_TOKEN, 600)
+            stores = [world.store(), world.store()]
+            world.run(world.app(stores[0], people=False))
+            world.now += LEASE_PASSED
+            world.run(world.app(stores[1], people=False))
+            assert len(robot.received(ROBOT_TOKEN)) > 0
+    finally:
+        world.stop()
+    # WHEN everything the app handed the store is read
+    handed = "\n".join(line for store in stores for line in store.handed)
+    # THEN alerts are there, and no key secret, robot token or signing secret
+    assert "ExitCodeNonzero" in handed
+    for secret in (DEMO_ACCESS_KEY_SECRET, ROBOT_TOKEN, ROBOT_SECRET):
+        assert secret not in handed
