@@ -417,3 +417,59 @@ def test_two_timer_runs_overlapping_tell_each_failure_once(world):
         assert_everything_told_once(world)
         assert len(world.people.told) == len(EXPECTED)
         world.state_dir = world.state_dir.with_name(world.state_dir.name + "x")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="lib/app.py: a first run that fails records no baseline_until, so its retry 20 "
+    "minutes later computes the window afresh and a 45-minute-old failure becomes baseline",
+)
+def test_a_first_run_failing_for_a_while_does_not_age_failures_into_the_baseline(world):
+    # GIVEN a new deployment (1 h lookback) whose first runs fail: the store is down
+    world.env = {"ASSISTWATCH_LOOKBACK": "1h"}
+    store = world.store()
+    store.down_for = 1_000
+    assert isinstance(world.run(world.app(store)).error, StateError)
+    # WHEN the store is back twenty minutes later
+    world.now += timedelta(minutes=20)
+    world.run()
+    # THEN the failure that was 45 minutes old at the first attempt is told, not baselined
+    assert world.people.lost() == 0, sorted(EXPECTED - set(world.people.told))
+
+
+def test_through_the_fc_entry_a_retryable_fault_is_one_line_besides_the_summary(world, tmp_path):
+    from types import SimpleNamespace
+
+    from lib.entry import handle, reset
+    from tests.fakes.cloudassist import DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET
+
+    reset()
+    # GIVEN Cloud Assistant answering 503 to every attempt of the first call
+    world.cloud.fail_next(4, code="ServiceUnavailable", status=503)
+    context = SimpleNamespace(
+        request_id="req-entry",
+        credentials=SimpleNamespace(
+            access_key_id=DEMO_ACCESS_KEY_ID,
+            access_key_secret=DEMO_ACCESS_KEY_SECRET,
+            security_token=None,
+        ),
+        function=SimpleNamespace(name="assistwatch", timeout=60),
+        region="cn-hangzhou",
+    )
+    environ = {
+        "ASSISTWATCH_REGIONS": "cn-hangzhou",
+        "ASSISTWATCH_ECS_ENDPOINT": world.cloud.url,
+        "ASSISTWATCH_STATE_URL": f"file://{tmp_path / 'entry-state'}",
+    }
+    # WHEN FC invokes the function THEN it raises for FC to retry
+    with pytest.raises(ApiTransientError):
+        handle(
+            b'{"triggerTime": "2026-11-23T00:00:00Z"}', context, environ=environ, stream=world.logs
+        )
+    reset()
+    # AND the logs hold the summary and one line saying FC will retry, nothing per attempt
+    assert_one_clear_line(world, "ServiceUnavailable")
+    assert [line["event"] for line in world.problems()] == [
+        "run finished with errors",
+        "run failed, FC will retry",
+    ]
