@@ -89,6 +89,7 @@ class RunReport(BaseModel):
     deferred: int = 0  # kept in the outbox for the next run
     redelivered: int = 0  # outbox entries from earlier runs delivered now
     api_calls: int = 0
+    throttled: int = 0  # calls Cloud Assistant throttled (and our client retried)
     errors: list[str] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
     duration_ms: int = 0
@@ -189,6 +190,13 @@ class App:
             self.health.observe([*failures, *state.tally.failures])
         report = state.report
         report.api_calls = sum(client.calls for client in state.clients)
+        report.throttled = sum(client.throttled for client in state.clients)
+        if report.throttled:
+            report.notes.append(
+                f"{report.throttled} API call(s) were throttled and retried: the account's "
+                "Cloud Assistant quota is under pressure (lower ASSISTWATCH_API_QPS, shard the "
+                "poll, or ask for a higher quota)"
+            )
         report.ok = not report.errors
         report.duration_ms = int((time.monotonic() - monotonic) * 1000)
         summary = report.model_dump(exclude={"request_id"})
@@ -331,10 +339,16 @@ class App:
 
         assistant = scope.assistant
         name = _poll_name(scope.account, scope.region, source, trigger.resource_group_id)
-        record = self.store.read(name)
-        old = _load(PollState, record, name, state)
-        first_run = record.version is None
         now = state.started
+        record = self.store.read(name)
+        if record.version is None:
+            # Record the first run's window before the pass: if this run fails, its retry
+            # keeps the same baseline instead of letting failures age into it.
+            start = PollState(baseline_until=now - self.settings.lookback)
+            self.store.write(name, start.model_dump(mode="json"), None)
+            record = self.store.read(name)
+        old = _load(PollState, record, name, state)
+        first_run = old.seen_through is None
         agent_faults: list[Finding] = []
         windows: dict[str, datetime | None] = {}
 

@@ -364,7 +364,14 @@ def findings_from_eflo_invocation(
 
 
 def bounded_output(output: DecodedText | None) -> str | None:
-    """The text a Finding keeps: the last OUTPUT_LIMIT characters, marked if not decodable."""
+    """The text a Finding keeps: the last OUTPUT_LIMIT characters, marked if not decodable.
+
+    Redacted here, where the output enters our hands: an alert is stored in the outbox (OSS,
+    Table Store, for weeks) before any message is rendered, so a password a script printed
+    must not reach the store either.
+    """
+    from lib.redact import redact_text
+
     if output is None:
         return None
     text = output.text
@@ -372,4 +379,4 @@ def bounded_output(output: DecodedText | None) -> str | None:
         text = "…" + text[-(OUTPUT_LIMIT - 1) :]
     if output.decode_failed:
         text = "[output is not valid Base64; shown as received] " + text
-    return text
+    return redact_text(text)

@@ -108,11 +108,6 @@ def test_a_short_throttling_burst_is_absorbed_by_retries(world):
     assert world.problems() == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="lib/app.py: throttled calls retried within a run are not said anywhere "
-    "(OpenApiClient.throttled is never read); see the report",
-)
 def test_throttling_absorbed_by_retries_is_said_in_the_run_report(world):
     # GIVEN Cloud Assistant throttles the next three calls
     world.cloud.fail_next(3, code="Throttling")
@@ -315,9 +310,10 @@ def test_concurrent_writers_are_merged_not_overwritten(world, conflicts):
 
 
 def test_a_record_that_keeps_changing_fails_the_run_and_its_claims_are_delivered_later(world):
-    # GIVEN the poll state changes under every one of five attempts to write it
+    # GIVEN the poll state changes under every attempt to write it (the first run's early
+    # write of its window included)
     store = world.store()
-    store.conflicts = 5
+    store.conflicts = 1_000
     # WHEN the timer fires THEN the run raises (FC retries), having claimed but sent nothing
     outcome = world.run(world.app(store))
     assert isinstance(outcome.error, StateError)
@@ -419,16 +415,13 @@ def test_two_timer_runs_overlapping_tell_each_failure_once(world):
         world.state_dir = world.state_dir.with_name(world.state_dir.name + "x")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="lib/app.py: a first run that fails records no baseline_until, so its retry 20 "
-    "minutes later computes the window afresh and a 45-minute-old failure becomes baseline",
-)
 def test_a_first_run_failing_for_a_while_does_not_age_failures_into_the_baseline(world):
-    # GIVEN a new deployment (1 h lookback) whose first runs fail: the store is down
+    # GIVEN a new deployment (1 h lookback) whose first run fails part-way: the store goes
+    # down at the first claim. (A store down from the very first read cannot record the
+    # window at all; the retry then starts its own window: see docs/decisions.md.)
     world.env = {"ASSISTWATCH_LOOKBACK": "1h"}
     store = world.store()
-    store.down_for = 1_000
+    store.fail_at = ("claim", 1)
     assert isinstance(world.run(world.app(store)).error, StateError)
     # WHEN the store is back twenty minutes later
     world.now += timedelta(minutes=20)

@@ -305,12 +305,6 @@ def test_no_credential_token_or_secret_is_ever_written_to_the_state_store(tmp_pa
     assert ACCESS_KEY_ID not in stored  # not a secret, but credentials have no business there
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="lib/app.py _attach_output stores the raw output tail in the alert, so the claim "
-    "(OSS/Table Store, kept 6 weeks) holds password=hunter2; messages redact it only when "
-    "rendering. Fix: redact (lib.redact.redact_text) where the output is attached",
-)
 def test_secrets_in_command_output_are_redacted_before_the_alert_is_stored(tmp_path, cloud):
     with Echo(200, knows=(ROBOT_TOKEN, ROBOT_SECRET), robot_errcode=130101) as robot:
         # GIVEN migrate.sh failed printing password=hunter2, and the robot defers every alert
