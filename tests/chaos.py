@@ -107,6 +107,10 @@ class FaultyStore:
         self.journal = journal
         self.calls: Counter[str] = Counter()
         self.kill_at: tuple[str, int, str] | None = None
+        # Count kill_at's and fail_at's calls only from the first call of this method on
+        # (e.g. "claim": the first write *after* claiming, whatever was written before).
+        self.count_from: str | None = None
+        self._armed: Counter[str] = Counter()
         self.fail_at: tuple[str, int] | None = None  # that one call fails with StateError
         self.down_for = 0  # the next n calls fail with StateError (an outage)
         self.conflicts = 0  # the next n writes lose to a concurrent writer
@@ -118,7 +122,9 @@ class FaultyStore:
     def _enter(self, method: str) -> int:
         with self._lock:
             self.calls[method] += 1
-            count = self.calls[method]
+            if self.count_from is None or self.calls[self.count_from]:
+                self._armed[method] += 1
+            count = self._armed[method]
             if self.down_for > 0:
                 self.down_for -= 1
                 raise StateError(f"state store unreachable: {method} timed out (injected)")

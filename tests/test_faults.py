@@ -264,13 +264,24 @@ def test_a_receiver_failing_mid_run_loses_nothing_of_what_was_sent_or_kept(world
 
 @pytest.mark.parametrize("world", BACKENDS, indirect=True)
 @pytest.mark.parametrize(
-    ("method", "nth"),
-    [("pending", 1), ("read", 1), ("claim", 1), ("claim", 5), ("write", 1), ("prune", 1)],
+    ("method", "nth", "counted_from"),
+    [
+        ("pending", 1, None),
+        ("read", 1, None),
+        ("write", 1, None),  # a first run's window, written before paging
+        ("claim", 1, None),
+        ("claim", 5, None),
+        ("write", 1, "claim"),  # the poll state, after the claims
+        ("prune", 1, None),
+    ],
 )
-def test_a_store_outage_fails_the_run_for_fc_to_retry_and_loses_nothing(world, method, nth):
+def test_a_store_outage_fails_the_run_for_fc_to_retry_and_loses_nothing(
+    world, method, nth, counted_from
+):
     # GIVEN the store fails one call
     store = world.store()
     store.fail_at = (method, nth)
+    store.count_from = counted_from
     # WHEN the timer fires THEN the run raises for FC to retry, and says why once
     outcome = world.run(world.app(store))
     assert isinstance(outcome.error, StateError)
@@ -325,25 +336,27 @@ def test_a_record_that_keeps_changing_fails_the_run_and_its_claims_are_delivered
 
 # --- the process killed at every stage boundary ------------------------------------------
 
-KILLS = {
-    # stage boundary → where the process dies
-    "after fetch, before claim": ("store", ("claim", 1, "before")),
-    "after the first claim": ("store", ("claim", 1, "after")),
-    "after claim, before the state records move": ("store", ("write", 1, "before")),
-    "after the watermark moved, before send": ("people", (1, "before")),
-    "after send, before confirm": ("people", (1, "after")),
-    "after confirm": ("store", ("confirm", 1, "after")),
-    "after the last confirm, before prune": ("store", ("prune", 1, "before")),
+KILLS: dict[str, tuple[str, tuple[Any, ...], str | None]] = {
+    # stage boundary → where the process dies (and, for a store call, counted from when)
+    "after fetch, before claim": ("store", ("claim", 1, "before"), None),
+    "after the first claim": ("store", ("claim", 1, "after"), None),
+    # a first run writes its window before paging: the kill is at the first write after claims
+    "after claim, before the state records move": ("store", ("write", 1, "before"), "claim"),
+    "after the watermark moved, before send": ("people", (1, "before"), None),
+    "after send, before confirm": ("people", (1, "after"), None),
+    "after confirm": ("store", ("confirm", 1, "after"), None),
+    "after the last confirm, before prune": ("store", ("prune", 1, "before"), None),
 }
 
 
 @pytest.mark.parametrize("world", BACKENDS, indirect=True)
 @pytest.mark.parametrize("stage", list(KILLS))
 def test_a_process_killed_at_any_stage_boundary_loses_nothing(world, stage):
-    where, point = KILLS[stage]
+    where, point, counted_from = KILLS[stage]
     store = world.store()
     if where == "store":
         store.kill_at = point  # type: ignore[assignment]
+        store.count_from = counted_from
     else:
         world.people.kill_at = point  # type: ignore[assignment]
     # GIVEN a run killed at this boundary
