@@ -348,7 +348,7 @@ class App:
             self.store.write(name, start.model_dump(mode="json"), None)
             record = self.store.read(name)
         old = _load(PollState, record, name, state)
-        first_run = old.seen_through is None
+        first_run = old.seen_through is None and old.told_through is None
         agent_faults: list[Finding] = []
         windows: dict[str, datetime | None] = {}
 
