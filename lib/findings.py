@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -117,6 +117,33 @@ def is_finding(status: str | None, *, include_cancelled: bool = False) -> bool:
     return include_cancelled and status in CANCELLED_STATUSES
 
 
+def _failed(
+    *,
+    kind: Kind,
+    status: str,
+    error_code: str | None,
+    error_info: str | None,
+    exit_code: int | None = None,
+    **fields: Any,
+) -> Finding:
+    """A Finding with its classification: the one place the catalogue is asked."""
+    return Finding(
+        kind=kind,
+        status=status,
+        error_code=error_code,
+        error_info=error_info,
+        exit_code=exit_code,
+        classification=catalogue.classify(
+            status=status,
+            error_code=error_code,
+            exit_code=exit_code,
+            kind=kind,
+            error_info=error_info,
+        ),
+        **fields,
+    )
+
+
 def findings_from_invocation(
     inv: Invocation,
     *,
@@ -136,7 +163,7 @@ def findings_from_invocation(
         if not is_finding(status, include_cancelled=include_cancelled):
             continue
         found.append(
-            Finding(
+            _failed(
                 account=account,
                 provider=provider,
                 region=region,
@@ -156,13 +183,6 @@ def findings_from_invocation(
                 finished_at=inst.finish_time or inst.stop_time or inst.update_time,
                 output=bounded_output(inst.output),
                 dropped=inst.dropped,
-                classification=catalogue.classify(
-                    status=status,
-                    error_code=inst.error_code,
-                    exit_code=inst.exit_code,
-                    kind="command",
-                    error_info=inst.error_info,
-                ),
             )
         )
     return found
@@ -192,7 +212,7 @@ def findings_from_results(
             invocation if invocation is not None and invocation.invoke_id == res.invoke_id else None
         )
         found.append(
-            Finding(
+            _failed(
                 account=account,
                 provider=provider,
                 region=region,
@@ -212,13 +232,6 @@ def findings_from_results(
                 finished_at=res.finished_time or res.stop_time,
                 output=bounded_output(res.output),
                 dropped=res.dropped,
-                classification=catalogue.classify(
-                    status=status,
-                    error_code=res.error_code,
-                    exit_code=res.exit_code,
-                    kind="command",
-                    error_info=res.error_info,
-                ),
             )
         )
     return found
@@ -239,7 +252,7 @@ def findings_from_send_file(
         if not is_finding(status, include_cancelled=include_cancelled):
             continue
         found.append(
-            Finding(
+            _failed(
                 account=account,
                 provider=provider,
                 region=region,
@@ -253,13 +266,6 @@ def findings_from_send_file(
                 target_dir=inv.target_dir,
                 started_at=inst.start_time,
                 finished_at=inst.finish_time or inst.update_time,
-                classification=catalogue.classify(
-                    status=status,
-                    error_code=inst.error_code,
-                    exit_code=None,
-                    kind="file",
-                    error_info=inst.error_info,
-                ),
             )
         )
     return found
@@ -284,7 +290,7 @@ def findings_from_eflo_send_file(
         if not is_finding(status, include_cancelled=include_cancelled):
             continue
         found.append(
-            Finding(
+            _failed(
                 account=account,
                 provider="eflo",
                 region=region,
@@ -298,13 +304,6 @@ def findings_from_eflo_send_file(
                 target_dir=inv.target_dir.strip() if inv.target_dir else None,
                 started_at=node.start_time,
                 finished_at=node.finish_time or node.update_time,
-                classification=catalogue.classify(
-                    status=status,
-                    error_code=node.error_code,
-                    exit_code=None,
-                    kind="file",
-                    error_info=node.error_info,
-                ),
             )
         )
     return found
@@ -333,7 +332,7 @@ def findings_from_eflo_invocation(
         if not is_finding(status, include_cancelled=include_cancelled):
             continue
         found.append(
-            Finding(
+            _failed(
                 account=account,
                 provider="eflo",
                 region=region,
@@ -351,13 +350,6 @@ def findings_from_eflo_invocation(
                 finished_at=node.finish_time or node.stop_time or node.update_time,
                 output=bounded_output(node.output),
                 dropped=node.dropped,
-                classification=catalogue.classify(
-                    status=status,
-                    error_code=node.error_code,
-                    exit_code=node.exit_code,
-                    kind="command",
-                    error_info=node.error_info,
-                ),
             )
         )
     return found
