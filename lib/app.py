@@ -11,7 +11,7 @@ import functools
 import os
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -47,7 +47,7 @@ if TYPE_CHECKING:
     from lib.cloudassist.eflo import EfloAssistant
     from lib.health import HealthReporter
     from lib.notify.base import Receiver
-    from lib.poll import PollState
+    from lib.poll import Listed, PollState
     from lib.routing import ExpectedExit, RoutingTable
     from lib.state.base import StateStore
 
@@ -467,42 +467,50 @@ class App:
     ) -> tuple[list[Finding], bool | None]:
         """One ECS command invocation's failures, and whether it ended (None: unknown id)."""
         from lib.findings import findings_from_invocation
-        from lib.poll import IN_FLIGHT
 
-        findings: list[Finding] = []
-        ended: bool | None = None
-        for page in scope.assistant.invocation_pages(invoke_id=invoke_id):
-            for found in page.invocations:
-                state.report.records += len(found.invoke_instances) or 1
-                status = found.invocation_status or found.invoke_status or ""
-                ended = (ended is not False) and status not in IN_FLIGHT
-                findings += findings_from_invocation(
-                    found,
-                    account=scope.account,
-                    region=scope.region,
-                    include_cancelled=self.settings.include_cancelled,
-                )
-        return findings, ended
+        pages = scope.assistant.invocation_pages(invoke_id=invoke_id)
+        return self._ask(
+            scope,
+            (item for page in pages for item in page.invocations),
+            findings_from_invocation,
+            state,
+        )
 
     def _ask_file(
         self, scope: _Scope, invoke_id: str, state: _Pass
     ) -> tuple[list[Finding], bool | None]:
         """One ECS file send's failures, and whether it ended (None: unknown id)."""
         from lib.findings import findings_from_send_file
-        from lib.poll import IN_FLIGHT
+
+        pages = scope.assistant.send_file_result_pages(invoke_id=invoke_id)
+        return self._ask(
+            scope,
+            (item for page in pages for item in page.invocations),
+            findings_from_send_file,
+            state,
+        )
+
+    def _ask(
+        self,
+        scope: _Scope,
+        listed: Iterable[Listed],
+        build: Callable[..., list[Finding]],
+        state: _Pass,
+    ) -> tuple[list[Finding], bool | None]:
+        """The failures of what an InvokeId lookup listed, and whether all of it ended."""
+        from lib.poll import IN_FLIGHT, overall_status
 
         findings: list[Finding] = []
         ended: bool | None = None
-        for page in scope.assistant.send_file_result_pages(invoke_id=invoke_id):
-            for sent in page.invocations:
-                state.report.records += len(sent.invoke_instances) or 1
-                ended = (ended is not False) and (sent.invocation_status or "") not in IN_FLIGHT
-                findings += findings_from_send_file(
-                    sent,
-                    account=scope.account,
-                    region=scope.region,
-                    include_cancelled=self.settings.include_cancelled,
-                )
+        for item in listed:
+            state.report.records += len(item.invoke_instances) or 1
+            ended = (ended is not False) and overall_status(item) not in IN_FLIGHT
+            findings += build(
+                item,
+                account=scope.account,
+                region=scope.region,
+                include_cancelled=self.settings.include_cancelled,
+            )
         return findings, ended
 
     def _watch(self, trigger: Watch, credentials: Credentials, state: _Pass) -> None:

@@ -48,11 +48,13 @@ __all__ = [
     "IN_FLIGHT",
     "MAX_TASK_DURATION",
     "OVERLAP",
+    "Listed",
     "PollState",
     "SourcePoll",
     "SourceResult",
     "merge_maps",
     "merge_poll_states",
+    "overall_status",
 ]
 
 IN_FLIGHT = ("Pending", "Running", "Scheduled", "Stopping")  # overall statuses not yet final
@@ -197,7 +199,7 @@ class SourcePoll:
         if isinstance(item, Invocation) and (item.repeat_mode or "Once") != "Once":
             self._periodic(item, state, result)  # a finished periodic task, listed with once-tasks
             return []
-        status = _overall(item)
+        status = overall_status(item)
         if status in IN_FLIGHT:
             state.inflight[item.invoke_id] = status
         else:
@@ -345,7 +347,8 @@ class SourcePoll:
         return None  # still running, or stopped on purpose: neither a failure nor a recovery
 
 
-def _overall(item: Listed) -> str:
+def overall_status(item: Listed) -> str:
+    """The invocation's aggregate status, from the field the reference recommends."""
     if isinstance(item, Invocation):
         return item.invocation_status or item.invoke_status or ""
     return item.invocation_status or ""

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Protocol, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from lib.cloudassist.models import (
     AgentStatusPage,
@@ -22,13 +22,21 @@ from lib.cloudassist.models import (
 )
 from lib.errors import ApiTransientError, ConfigError
 
-__all__ = ["MAX_AGENT_IDS", "MAX_PAGE_SIZE", "ApiCaller", "CloudAssistant"]
+__all__ = [
+    "MAX_AGENT_IDS",
+    "MAX_PAGE_SIZE",
+    "ApiCaller",
+    "CloudAssistant",
+    "parse_answer",
+    "request_id_of",
+]
 
 MAX_PAGE_SIZE = 50  # MaxResults ceiling of all three APIs
 # InstanceId.N per DescribeCloudAssistantStatus call: the reference gives no ceiling; 50
 # matches the page size, so one call answers for every id it names.
 MAX_AGENT_IDS = 50
 
+_P = TypeVar("_P", bound=BaseModel)
 _Page = TypeVar(
     "_Page", InvocationsPage, InvocationResultsPage, SendFileResultsPage, AgentStatusPage
 )
@@ -209,7 +217,7 @@ class CloudAssistant:
             if token:
                 params["NextToken"] = token
             answer = self._caller.call(action, params)
-            page = _parse(action, model, answer, content_encoding)
+            page = parse_answer(action, model, answer, content_encoding)
             yield page
             token = page.next_token
             if not token:
@@ -220,14 +228,15 @@ class CloudAssistant:
                     action,
                     "RepeatedNextToken",
                     "the server repeated a NextToken; paging stopped",
-                    request_id=_request_id(answer),
+                    request_id=request_id_of(answer),
                 )
             seen.add(token)
 
 
-def _parse(
-    action: str, model: type[_Page], answer: Mapping[str, Any], encoding: ContentEncoding
-) -> _Page:
+def parse_answer(
+    action: str, model: type[_P], answer: Mapping[str, Any], encoding: ContentEncoding
+) -> _P:
+    """Validate an API answer; a malformed one is a transient error naming the action."""
     try:
         return model.model_validate(answer, context={"content_encoding": encoding})
     except ValidationError as exc:
@@ -236,11 +245,12 @@ def _parse(
             f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()[:3]
         )
         raise ApiTransientError(
-            action, "UnexpectedAnswer", where, request_id=_request_id(answer)
+            action, "UnexpectedAnswer", where, request_id=request_id_of(answer)
         ) from None
 
 
-def _request_id(answer: Mapping[str, Any]) -> str | None:
+def request_id_of(answer: Mapping[str, Any]) -> str | None:
+    """The RequestId of an answer, when it has one."""
     value = answer.get("RequestId") if isinstance(answer, Mapping) else None
     return value if isinstance(value, str) else None
 

@@ -14,16 +14,15 @@ the calls return None and the caller stops watching the id.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import httpx
-from pydantic import ValidationError
 
 from lib.aliyun.client import OpenApiClient
 from lib.aliyun.credentials import Credentials
 from lib.aliyun.endpoints import endpoint_for
 from lib.aliyun.ratelimit import RateLimiter
-from lib.cloudassist.api import ApiCaller
+from lib.cloudassist.api import ApiCaller, parse_answer
 from lib.cloudassist.eflo_models import (
     EfloInvocation,
     EfloInvocationsPage,
@@ -31,7 +30,7 @@ from lib.cloudassist.eflo_models import (
     EfloSendFileResultsPage,
 )
 from lib.cloudassist.models import ContentEncoding
-from lib.errors import ApiRequestError, ApiTransientError
+from lib.errors import ApiRequestError
 
 __all__ = ["EFLO_VERSION", "NOT_FOUND_CODES", "EfloAssistant", "eflo_client"]
 
@@ -151,16 +150,7 @@ class EfloAssistant:
             if error.code in NOT_FOUND_CODES:
                 return None
             raise
-        try:
-            return model.model_validate(answer, context={"content_encoding": encoding})
-        except ValidationError as exc:
-            # Usually a half-written answer from a proxy or an API change: worth a retry.
-            where = "; ".join(
-                f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()[:3]
-            )
-            raise ApiTransientError(
-                action, "UnexpectedAnswer", where, request_id=_request_id(answer)
-            ) from None
+        return parse_answer(action, model, answer, encoding)
 
 
 _Found = TypeVar("_Found", EfloInvocation, EfloSendFileInvocation)
@@ -173,8 +163,3 @@ def _pick(invocations: list[_Found], invoke_id: str) -> _Found | None:
         if item.invoke_id == invoke_id:
             return item
     return next((item for item in invocations if item.invoke_id is None), None)
-
-
-def _request_id(answer: Mapping[str, Any]) -> str | None:
-    value = answer.get("RequestId")
-    return value if isinstance(value, str) else None
