@@ -16,7 +16,7 @@ import httpx
 from pydantic import SecretStr
 
 from lib.budget import Limit
-from lib.errors import ReceiverTransientError
+from lib.errors import ReceiverConfigError, ReceiverRateLimited, ReceiverTransientError
 from lib.notify.base import Message, Notification
 from lib.notify.overrides import Mentions, Overrides
 from lib.notify.render import (
@@ -30,7 +30,7 @@ from lib.notify.render import (
 from lib.notify.retry import RetryPolicy, send_with_retries
 from lib.redact import mask_url, redact_text
 
-__all__ = ["ChatRobot", "safe_text"]
+__all__ = ["ChatRobot", "errcode_of", "safe_text"]
 
 _SEPARATOR = "\n\n"
 _MARGIN_BYTES = 64
@@ -39,6 +39,29 @@ _MARGIN_BYTES = 64
 def safe_text(text: str) -> str:
     """A robot's free-text answer, bounded and with anything secret-looking masked."""
     return redact_text(text[:200])
+
+
+def errcode_of(
+    receiver: str, response: httpx.Response, masked_url: str, *, pause_seconds: float
+) -> tuple[int, str]:
+    """Read a group robot's ``{"errcode", "errmsg"}`` answer (DingTalk, WeCom).
+
+    HTTP-level failures raise here: 429 rate limited, 5xx/408 transient, other non-200 a
+    configuration error naming the masked URL, a body that is not JSON transient. An HTTP
+    200 answer returns its errcode (0 = delivered) for the robot to map.
+    """
+    status = response.status_code
+    if status == 429:
+        raise ReceiverRateLimited(receiver, "HTTP 429", pause_seconds=pause_seconds)
+    if status >= 500 or status == 408:
+        raise ReceiverTransientError(receiver, f"HTTP {status}")
+    if status != 200:
+        raise ReceiverConfigError(receiver, f"HTTP {status} from {masked_url}")
+    try:
+        answer = response.json()
+        return int(answer.get("errcode", 0)), str(answer.get("errmsg", ""))
+    except (ValueError, AttributeError, TypeError):
+        raise ReceiverTransientError(receiver, "unreadable answer (not JSON)") from None
 
 
 class ChatRobot:

@@ -23,6 +23,7 @@ from pydantic import SecretStr
 from lib.budget import Limit
 from lib.errors import ReceiverConfigError, ReceiverRateLimited, ReceiverTransientError
 from lib.notify.base import Message, Notification
+from lib.notify.chat import errcode_of, safe_text
 from lib.notify.overrides import Overrides
 from lib.notify.render import (
     RenderOptions,
@@ -35,7 +36,7 @@ from lib.notify.render import (
     render_title,
 )
 from lib.notify.retry import RetryPolicy, send_with_retries
-from lib.redact import mask_url, redact_text
+from lib.redact import mask_url
 
 __all__ = [
     "LIMITS",
@@ -206,19 +207,9 @@ class DingTalkReceiver:
         self._check(response)
 
     def _check(self, response: httpx.Response) -> None:
-        status = response.status_code
-        if status == 429:
-            raise ReceiverRateLimited(self.name, "HTTP 429", pause_seconds=RATE_LIMIT_PAUSE_SECONDS)
-        if status >= 500 or status == 408:
-            raise ReceiverTransientError(self.name, f"HTTP {status}")
-        if status != 200:
-            raise ReceiverConfigError(self.name, f"HTTP {status} from {self.masked_url}")
-        try:
-            answer = response.json()
-            errcode = int(answer.get("errcode", 0))
-            errmsg = str(answer.get("errmsg", ""))
-        except (ValueError, AttributeError, TypeError):
-            raise ReceiverTransientError(self.name, "unreadable answer (not JSON)") from None
+        errcode, errmsg = errcode_of(
+            self.name, response, self.masked_url, pause_seconds=RATE_LIMIT_PAUSE_SECONDS
+        )
         if errcode == 0:
             return
         if errcode == 130101:
@@ -232,15 +223,10 @@ class DingTalkReceiver:
             if errcode == 300001:
                 what = "access token does not exist"
             raise ReceiverConfigError(
-                self.name, f"robot {self.masked_url}: {errcode} {what}: {_safe(errmsg)}"
+                self.name, f"robot {self.masked_url}: {errcode} {what}: {safe_text(errmsg)}"
             )
         if errcode == 460101:
             raise ReceiverConfigError(
-                self.name, f"460101 message too big (a rendering bug): {_safe(errmsg)}"
+                self.name, f"460101 message too big (a rendering bug): {safe_text(errmsg)}"
             )
-        raise ReceiverConfigError(self.name, f"errcode {errcode}: {_safe(errmsg)}")
-
-
-def _safe(errmsg: str) -> str:
-    # The robot's message is short free text; bound it and mask anything secret-looking.
-    return redact_text(errmsg[:200])
+        raise ReceiverConfigError(self.name, f"errcode {errcode}: {safe_text(errmsg)}")

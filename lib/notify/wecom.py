@@ -15,9 +15,9 @@ from typing import Any
 import httpx
 
 from lib.budget import Limit
-from lib.errors import ReceiverConfigError, ReceiverRateLimited, ReceiverTransientError
+from lib.errors import ReceiverConfigError, ReceiverRateLimited
 from lib.notify.base import Message
-from lib.notify.chat import ChatRobot, safe_text
+from lib.notify.chat import ChatRobot, errcode_of, safe_text
 from lib.notify.render import compact_json, utf8_bytes
 
 __all__ = ["MAX_CONTENT_BYTES", "WeComReceiver"]
@@ -56,19 +56,9 @@ class WeComReceiver(ChatRobot):
         )
 
     def check(self, response: httpx.Response) -> None:
-        status = response.status_code
-        if status == 429:
-            raise ReceiverRateLimited(self.name, "HTTP 429", pause_seconds=_PAUSE_SECONDS)
-        if status >= 500 or status == 408:
-            raise ReceiverTransientError(self.name, f"HTTP {status}")
-        if status != 200:
-            raise ReceiverConfigError(self.name, f"HTTP {status} from {self.masked_url}")
-        try:
-            answer = response.json()
-            errcode = int(answer.get("errcode", 0))
-            errmsg = str(answer.get("errmsg", ""))
-        except (ValueError, AttributeError, TypeError):
-            raise ReceiverTransientError(self.name, "unreadable answer (not JSON)") from None
+        errcode, errmsg = errcode_of(
+            self.name, response, self.masked_url, pause_seconds=_PAUSE_SECONDS
+        )
         if errcode == 0:
             return
         if errcode == _TOO_FAST:
