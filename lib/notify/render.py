@@ -433,6 +433,8 @@ def render_title(notification: Notification, options: RenderOptions) -> str:
     subject = (first.name if first and len(names) == 1 and first.name else None) or (
         notification.group
     )
+    if notification.alerts and all(a.subject == "agent" for a in notification.alerts):
+        subject = f"Agent {notification.alerts[0].finding.instance_id}"
     if len(subject) > 40:
         subject = subject[:39] + "…"
     if firing:
