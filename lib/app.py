@@ -13,7 +13,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, Field, ValidationError
@@ -399,7 +399,8 @@ class App:
             new.recent = {
                 fp: when for fp, when in {**old.recent, **told}.items() if when >= new.told_through
             }
-        if first_run or new != old:
+        if first_run or new != old or _due_for_refresh(old.written_at, now):
+            new.written_at = now
             state.writes.append((name, old, new, record.version))
         return agent_faults
 
@@ -424,7 +425,8 @@ class App:
         settled, resolved = resolve_agents(folded, healthy, now=state.started)
         state.alerts.extend(fired + resolved)
         state.report.alerts += len(fired) + len(resolved)
-        if settled != tracks:
+        written = _time(record.value.get("written_at"))
+        if settled != tracks or (tracks and _due_for_refresh(written, state.started)):
             dump = {instance: track.model_dump(mode="json") for instance, track in settled.items()}
             base = {instance: track.model_dump(mode="json") for instance, track in tracks.items()}
             state.map_writes.append((name, base, dump, record.version))
@@ -583,7 +585,7 @@ class App:
                 faults += self._tell_now(findings, state)
             else:  # Lingjun nodes have no agent-status API: their Client* faults stay alerts
                 self._tell_now_all(findings, state)
-            if done:
+            if done or _due_for_refresh(watches.written_at, state.started):
                 state.updates.append((name, functools.partial(_forget_watches, tuple(done))))
         return faults
 
@@ -769,7 +771,10 @@ class App:
                 base_map,
                 new_map,
                 version,
-                encode=lambda instances: {"instances": instances},
+                encode=lambda instances: {
+                    "instances": instances,
+                    "written_at": state.started.isoformat(),
+                },
                 decode=lambda record: dict(record.value.get("instances", {})),
                 merge=merge_maps,
             )
@@ -810,7 +815,28 @@ def _merge(report: RunReport, tally: DeliveryTally) -> None:
 def _forget_watches(gone: tuple[str, ...], value: dict[str, Any]) -> dict[str, Any]:
     from lib.watches import WatchList
 
-    return WatchList.model_validate(value).without(gone).model_dump(mode="json")
+    now = datetime.now(timezone.utc)
+    return WatchList.model_validate(value).without(gone).touched(now).model_dump(mode="json")
+
+
+# State expires 6 weeks + 1 day after its last write (DESIGN): a record that stays open
+# (a periodic task's failing streak, an unhealthy agent, a watch) is rewritten before half
+# that, so it never expires under an alert that is still open.
+REFRESH_AFTER = timedelta(days=21)
+
+
+def _due_for_refresh(written_at: datetime | None, now: datetime) -> bool:
+    return written_at is not None and now - written_at >= REFRESH_AFTER
+
+
+def _time(value: object) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
 def _poll_name(account: str, region: str, source: str, group: str | None) -> str:

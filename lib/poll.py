@@ -80,6 +80,7 @@ class PollState(BaseModel):
     # overlap the next pass re-reads) → their finish time; pruned as told_through moves on.
     recent: dict[str, datetime] = Field(default_factory=dict)
     periodic: dict[str, dict[str, PeriodicTrack]] = Field(default_factory=dict)
+    written_at: datetime | None = None  # rewritten before half the store's expiry (see app)
 
 
 @dataclass

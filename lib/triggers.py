@@ -152,7 +152,7 @@ def _parse(data: Any) -> Trigger:
         return _watch(data)
     if action is not None:
         raise BadInput(f"unknown action {str(action)[:40]!r}: expected 'poll' or 'watch'")
-    keys = ", ".join(sorted(str(key) for key in data)[:8]) or "none"
+    keys = ", ".join(sorted(repr(str(key)[:30]) for key in data)[:8]) or "none"
     raise BadInput(
         f"not a trigger assistwatch knows (keys: {keys}); expected a timer event, an "
         f"EventBridge {TASK_COMPLETED} event, or {{'action': 'poll'|'watch'}}"

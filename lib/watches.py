@@ -35,6 +35,7 @@ class WatchList(BaseModel):
     """Every invocation watched for one (account, provider, region)."""
 
     items: dict[str, WatchItem] = Field(default_factory=dict)
+    written_at: datetime | None = None
 
     def add(
         self, invoke_ids: Iterable[str], kind: Literal["command", "file"] | None, now: datetime
@@ -44,12 +45,19 @@ class WatchList(BaseModel):
         for invoke_id in invoke_ids:
             if invoke_id not in items:
                 items[invoke_id] = WatchItem(kind=kind, added=now)
-        return WatchList(items=items)
+        return WatchList(items=items, written_at=now)
 
     def without(self, invoke_ids: Iterable[str]) -> WatchList:
         """The list once these ids are done."""
         gone = set(invoke_ids)
-        return WatchList(items={k: v for k, v in self.items.items() if k not in gone})
+        return WatchList(
+            items={k: v for k, v in self.items.items() if k not in gone},
+            written_at=self.written_at,
+        )
+
+    def touched(self, now: datetime) -> WatchList:
+        """The same list, marked as written now (a rewrite before the store expires it)."""
+        return WatchList(items=dict(self.items), written_at=now)
 
     def expired(self, now: datetime) -> list[str]:
         """Ids watched for longer than Cloud Assistant keeps their history."""

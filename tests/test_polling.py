@@ -507,3 +507,23 @@ def test_a_fresh_failure_is_not_decided_again_nor_its_output_fetched_again(make_
     assert second.known == 1
     assert second.suppressed == 0
     assert all(a != "DescribeInvocationResults" for a, _ in watcher.calls())
+
+
+def test_an_agent_alert_open_for_weeks_is_rewritten_before_the_store_expires_it(make_watcher):
+    # GIVEN an agent that has been down for a while (one alert, open)
+    ds = Dataset().add(
+        deploy(5, "Aborted", error_code="ClientNotRunning"), agent("app-1", online=False)
+    )
+    watcher = make_watcher(ds)
+    watcher.poll()
+    writes = watcher.store.writes
+    watcher.poll()
+    assert watcher.store.writes == writes  # nothing new: nothing written
+    # WHEN three weeks pass with the agent still down (the store expires entries after 43 days)
+    later = datetime.now(timezone.utc) + timedelta(days=22)
+    watcher.app.clock = lambda: later
+    watcher.poll()
+    # THEN the open alert's record was rewritten (its expiry starts again), and nothing was sent
+    record = watcher.store.read("agents/self/cn-hangzhou")
+    assert record.value["written_at"].startswith(later.date().isoformat())
+    assert [t.status for t in watcher.told()] == ["firing"]
