@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import io
 import json
-import threading
 import traceback
 from collections.abc import Iterator
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from types import SimpleNamespace
 from typing import Any
 
@@ -30,6 +29,7 @@ from lib.settings import load_settings
 from tests.chaos import LEASE_PASSED
 from tests.fakes.cloudassist import CloudAssistantFake
 from tests.fakes.scenario import SECRET_IN_OUTPUT, demo_dataset
+from tests.fakes.server import LoopbackServer, QuietHandler
 
 ACCESS_KEY_ID = "STS.NUsecurityTestKeyId01"
 ACCESS_KEY_SECRET = "sec0AccessKeySecret0never0shown0anywhere"
@@ -48,7 +48,7 @@ SECRETS = {
 }
 
 
-class Echo:
+class Echo(LoopbackServer):
     """A hostile loopback server: every answer is an error echoing the request and the secrets
     this endpoint knows (the API knows the key's secret and the STS token; a robot its token
     and signing secret; a webhook its secret)."""
@@ -56,17 +56,18 @@ class Echo:
     def __init__(
         self, status: int, *, knows: tuple[str, ...] = (), robot_errcode: int | None = None
     ) -> None:
+        super().__init__(bind=True)
         self.status = status
         self.knows = knows
         self.robot_errcode = robot_errcode
         self.bodies: list[str] = []  # what we sent it (message bodies), to search too
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _echo_handler(self))
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        return _echo_handler(self)
 
     @property
     def url(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return self.root_url
 
     def answer(self, method: str, path: str, headers: dict[str, str], body: bytes) -> bytes:
         self.bodies.append(body.decode("utf-8", "replace"))
@@ -84,18 +85,9 @@ class Echo:
             }
         ).encode()
 
-    def __enter__(self) -> Echo:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join()
-
 
 def _echo_handler(echo: Echo) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def _serve(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
@@ -109,9 +101,6 @@ def _echo_handler(echo: Echo) -> type[BaseHTTPRequestHandler]:
 
         do_GET = _serve
         do_POST = _serve
-
-        def log_message(self, format: str, *args: Any) -> None:
-            return
 
     return Handler
 

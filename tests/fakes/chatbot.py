@@ -10,44 +10,30 @@ import json
 import threading
 import time
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.fakes.server import LoopbackServer, QuietHandler
 
 __all__ = ["LoopbackRobot"]
 
 
-class LoopbackRobot:
+class LoopbackRobot(LoopbackServer):
     """Context manager serving POSTs on 127.0.0.1; subclasses implement ``decide``."""
 
     def __init__(self, *, clock: Callable[[], float] | None = None) -> None:
+        super().__init__(bind=True)
         self.clock = clock or time.time
         self.lock = threading.Lock()
         self.faults: list[tuple[int, dict[str, str]]] = []
         self.requests = 0
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
 
-    def __enter__(self) -> LoopbackRobot:
-        self._thread.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join()
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        return _handler_for(self)
 
     @property
     def base_url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return self.root_url
 
     def fail_next(self, status: int, times: int = 1, headers: dict[str, str] | None = None) -> None:
         """Answer the next ``times`` requests with a bare HTTP ``status``."""
@@ -68,7 +54,7 @@ class LoopbackRobot:
 
 
 def _handler_for(fake: LoopbackRobot) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length)
@@ -81,8 +67,5 @@ def _handler_for(fake: LoopbackRobot) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            return  # the request line carries the key or token
 
     return Handler

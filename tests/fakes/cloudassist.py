@@ -37,14 +37,13 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
-from typing import Any
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qsl, urlsplit
 
 from tests.fakes import acs3, eflo_api
 from tests.fakes.dataset import Dataset
 from tests.fakes.ecs_api import ApiError, Order, Pager, handle
+from tests.fakes.server import LoopbackServer, QuietHandler
 
 __all__ = [
     "API_VERSION",
@@ -79,7 +78,7 @@ _DEFAULT_MESSAGES = {
 }
 
 
-class CloudAssistantFake:
+class CloudAssistantFake(LoopbackServer):
     """A ThreadingHTTPServer on 127.0.0.1 (port 0) in a daemon thread; a context manager."""
 
     def __init__(
@@ -107,6 +106,7 @@ class CloudAssistantFake:
             sleep: how ``slow()`` waits; default time.sleep.
             max_skew: how far x-acs-date may be from now.
         """
+        super().__init__(name="cloudassist-fake")
         creds = (
             credentials if credentials is not None else {DEMO_ACCESS_KEY_ID: DEMO_ACCESS_KEY_SECRET}
         )
@@ -124,71 +124,25 @@ class CloudAssistantFake:
         self._delay = 0.0
         self._nonces: dict[str, datetime] = {}
         self.calls: list[tuple[str, dict[str, str]]] = []
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     def __repr__(self) -> str:
         # Never the secrets: only where it listens and which key ids it knows.
-        return f"CloudAssistantFake(url={self._url_or_none()!r}, keys={sorted(self._keys)!r})"
+        return f"CloudAssistantFake(url={self._root_url_or_none()!r}, keys={sorted(self._keys)!r})"
 
     # --- lifecycle -----------------------------------------------------------------------
 
     @property
     def url(self) -> str:
         """``http://127.0.0.1:PORT`` once started."""
-        url = self._url_or_none()
-        if url is None:
-            raise RuntimeError("CloudAssistantFake is not started")
-        return url
+        return self.root_url
 
     @property
     def host(self) -> str:
         """``127.0.0.1:PORT``, the endpoint without a scheme."""
         return self.url.removeprefix("http://")
 
-    def _url_or_none(self) -> str | None:
-        if self._server is None:
-            return None
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def start(self) -> CloudAssistantFake:
-        """Listen on a free loopback port and serve in a daemon thread."""
-        if self._server is not None:
-            return self
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        server.daemon_threads = True
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever,
-            kwargs={"poll_interval": 0.05},  # stop() waits at most this long
-            name="cloudassist-fake",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and close the socket."""
-        if self._server is None:
-            return
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server = None
-        self._thread = None
-
-    def __enter__(self) -> CloudAssistantFake:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        return _handler_for(self)
 
     # --- knobs ---------------------------------------------------------------------------
 
@@ -346,11 +300,8 @@ def _error_body(request_id: str, host: str, code: str, message: str) -> bytes:
 
 
 def _handler_for(fake: CloudAssistantFake) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, so clients' connection pools are exercised
-        # Headers and body leave in two writes: without TCP_NODELAY each answer on a kept-alive
-        # connection waits ~40 ms for the client's delayed ACK (Nagle), which is not the cloud.
-        disable_nagle_algorithm = True
         server_version = "Tengine"
         sys_version = ""
 
@@ -382,8 +333,5 @@ def _handler_for(fake: CloudAssistantFake) -> type[BaseHTTPRequestHandler]:
 
         do_GET = _serve  # the names http.server dispatches to
         do_POST = _serve
-
-        def log_message(self, format: str, *args: Any) -> None:
-            return  # quiet: tests read .calls, not stderr
 
     return Handler

@@ -16,10 +16,11 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from tests.fakes.server import LoopbackServer, QuietHandler
 
 __all__ = ["DingTalkFake", "Robot"]
 
@@ -42,37 +43,22 @@ class Robot:
     answers: list[int] = field(default_factory=list)  # every errcode given, in order
 
 
-class DingTalkFake:
+class DingTalkFake(LoopbackServer):
     """Context manager serving ``POST /robot/send?access_token=…`` on 127.0.0.1."""
 
     def __init__(self, *, clock: Callable[[], float] | None = None) -> None:
+        super().__init__(bind=True)
         self.clock = clock or time.time
         self._robots: dict[str, Robot] = {}
         self._lock = threading.Lock()
         self._faults: list[int] = []  # HTTP statuses to answer next, before any check
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
 
-    def __enter__(self) -> DingTalkFake:
-        self._thread.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join()
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        return _handler_for(self)
 
     @property
     def base_url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return self.root_url
 
     def add_robot(
         self, token: str, *, secret: str | None = None, keyword: str | None = None
@@ -179,7 +165,7 @@ def _err(errcode: int, errmsg: str) -> dict[str, Any]:
 
 
 def _handler_for(fake: DingTalkFake) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length)
@@ -190,9 +176,5 @@ def _handler_for(fake: DingTalkFake) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            # Quiet: the request line carries the token, and tests read answers, not logs.
-            return
 
     return Handler

@@ -34,13 +34,13 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.utils import formatdate
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
-from typing import Any
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import unquote
 from xml.sax.saxutils import escape
 
 import crcmod  # the SDK's own dependency; used only to answer x-oss-hash-crc64ecma
+
+from tests.fakes.server import LoopbackServer, QuietHandler
 
 __all__ = ["OssFake", "StoredObject", "canonical_request", "v4_signature"]
 
@@ -179,7 +179,7 @@ class OssError(Exception):
         self.extra = extra
 
 
-class OssFake:
+class OssFake(LoopbackServer):
     """Context manager serving an in-memory OSS on 127.0.0.1.
 
     Args:
@@ -189,6 +189,7 @@ class OssFake:
     """
 
     def __init__(self, *, region: str = "cn-hangzhou", clock: Callable[[], float] | None = None):
+        super().__init__(bind=True)
         self.region = region
         self.clock = clock or time.time
         self._keys: dict[str, tuple[str, str | None]] = {}
@@ -196,30 +197,13 @@ class OssFake:
         self._faults: list[_Fault] = []
         self._lock = threading.Lock()
         self.calls: list[tuple[str, str, str]] = []  # (operation, bucket, key or query)
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
 
-    def __enter__(self) -> OssFake:
-        self._thread.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join()
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        return _handler_for(self)
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return self.root_url
 
     # ---- set-up and inspection --------------------------------------------------------------
 
@@ -589,11 +573,10 @@ def _error_answer(err: OssError, request_id: str, host: str, method: str) -> _An
 
 
 def _handler_for(fake: OssFake) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         protocol_version = "HTTP/1.1"  # keep-alive: the SDK's connection pool is exercised
         server_version = "AliyunOSS"
         sys_version = ""
-        disable_nagle_algorithm = True  # headers and body leave at once, not 40 ms apart
         wbufsize = 64 * 1024  # flushed after each request by the server
 
         def _serve(self) -> None:
@@ -630,8 +613,5 @@ def _handler_for(fake: OssFake) -> type[BaseHTTPRequestHandler]:
             return self.rfile.read(length) if length else b""
 
         do_GET = do_PUT = do_HEAD = do_DELETE = _serve
-
-        def log_message(self, format: str, *args: Any) -> None:
-            return  # quiet: tests read answers and calls, not logs
 
     return Handler

@@ -43,6 +43,8 @@ import tablestore.protobuf.table_store_filter_pb2 as filter_pb2
 import tablestore.protobuf.table_store_pb2 as pb2
 from tablestore.plainbuffer.plain_buffer_builder import PlainBufferBuilder
 
+from tests.fakes.server import LoopbackServer, QuietHandler
+
 __all__ = [
     "CONDITION_FAILED",
     "INF_MAX",
@@ -377,7 +379,7 @@ class _Fault:
 # ---- the service ---------------------------------------------------------------------------
 
 
-class FakeTableStore:
+class FakeTableStore(LoopbackServer):
     """One Table Store instance on a loopback port.
 
     Args:
@@ -399,6 +401,7 @@ class FakeTableStore:
         clock: Callable[[], float] | None = None,
         page_size: int = 100,
     ) -> None:
+        super().__init__()
         self.instance = instance
         self.clock = clock or time.time
         self.page_size = page_size
@@ -408,8 +411,6 @@ class FakeTableStore:
         self.calls: list[tuple[str, str]] = []  # (API, AccessKey id) of each authenticated call
         self._faults: list[_Fault] = []
         self._lock = threading.Lock()
-        self._server: http.server.ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     # ---- setup ----------------------------------------------------------------------------
 
@@ -487,18 +488,13 @@ class FakeTableStore:
 
     @property
     def endpoint(self) -> str:
-        if self._server is None:
-            raise RuntimeError("start() the fake first")
-        host, port = self._server.server_address[:2]
-        host = host.decode() if isinstance(host, bytes) else host
-        return f"http://{host}:{port}"
+        return self.root_url
 
-    def start(self) -> FakeTableStore:
+    def _handler(self) -> type[http.server.BaseHTTPRequestHandler]:
         fake = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True  # headers and body go out as two writes
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
@@ -516,28 +512,7 @@ class FakeTableStore:
                 self.end_headers()
                 self.wfile.write(reply)
 
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> FakeTableStore:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        return Handler
 
     # ---- requests -------------------------------------------------------------------------
 

@@ -34,12 +34,12 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlsplit
 
 from tests.fakes import acs3
+from tests.fakes.server import LoopbackServer, QuietHandler
 
 __all__ = ["API_VERSION", "Issued", "KeyRegistry", "StsFake"]
 
@@ -79,7 +79,7 @@ class _Refused(Exception):
         self.message = message
 
 
-class StsFake:
+class StsFake(LoopbackServer):
     """A ThreadingHTTPServer on 127.0.0.1 (port 0) in a daemon thread; a context manager."""
 
     def __init__(
@@ -103,6 +103,7 @@ class StsFake:
             targets: fakes that must accept what is issued.
             clock: now() for x-acs-date checks and Expiration; default the system clock.
         """
+        super().__init__(name="sts-fake")
         tokens = security_tokens or {}
         self._keys = {k: acs3.KnownKey(s, tokens.get(k)) for k, s in credentials.items()}
         self._grants = {key: set(arns) for key, arns in (grants or {}).items()}
@@ -117,59 +118,19 @@ class StsFake:
         self._nonces: set[str] = set()
         self.calls: list[tuple[str, dict[str, str]]] = []
         self.issued: list[Issued] = []
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     def __repr__(self) -> str:
-        return f"StsFake(url={self._url_or_none()!r}, keys={sorted(self._keys)!r})"
+        return f"StsFake(url={self._root_url_or_none()!r}, keys={sorted(self._keys)!r})"
 
     # --- lifecycle -----------------------------------------------------------------------
 
     @property
     def url(self) -> str:
         """``http://127.0.0.1:PORT`` once started."""
-        url = self._url_or_none()
-        if url is None:
-            raise RuntimeError("StsFake is not started")
-        return url
+        return self.root_url
 
-    def _url_or_none(self) -> str | None:
-        if self._server is None:
-            return None
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def start(self) -> StsFake:
-        """Listen on a free loopback port and serve in a daemon thread."""
-        if self._server is None:
-            self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-            self._server.daemon_threads = True
-            self._thread = threading.Thread(
-                target=self._server.serve_forever, name="sts-fake", daemon=True
-            )
-            self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and close the socket."""
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            if self._thread is not None:
-                self._thread.join(timeout=5)
-            self._server = None
-            self._thread = None
-
-    def __enter__(self) -> StsFake:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        return _handler_for(self)
 
     # --- knobs ---------------------------------------------------------------------------
 
@@ -336,7 +297,7 @@ def _error_body(request_id: str, host: str, code: str, message: str) -> bytes:
 
 
 def _handler_for(fake: StsFake) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         protocol_version = "HTTP/1.1"
         server_version = "Tengine"
         sys_version = ""
@@ -369,8 +330,5 @@ def _handler_for(fake: StsFake) -> type[BaseHTTPRequestHandler]:
 
         do_GET = _serve
         do_POST = _serve
-
-        def log_message(self, format: str, *args: Any) -> None:
-            return
 
     return Handler

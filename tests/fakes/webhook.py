@@ -15,9 +15,10 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.fakes.server import LoopbackServer, QuietHandler
 
 __all__ = ["Delivery", "WebhookSink"]
 
@@ -39,39 +40,24 @@ class _Fault:
     retry_after: str | None
 
 
-class WebhookSink:
+class WebhookSink(LoopbackServer):
     """Context manager serving ``POST /hook`` on 127.0.0.1."""
 
     def __init__(self, secret: str | None = None, *, clock: Callable[[], float] | None = None):
+        super().__init__(bind=True)
         self.secret = secret
         self.clock = clock or time.time
         self.deliveries: list[Delivery] = []
         self.rejected: list[str] = []  # why requests were refused (401s), for assertions
         self._faults: list[_Fault] = []
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
 
-    def __enter__(self) -> WebhookSink:
-        self._thread.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join()
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        return _handler_for(self)
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}/hook"
+        return f"{self.root_url}/hook"
 
     def fail_next(self, status: int, *, retry_after: str | None = None, times: int = 1) -> None:
         """Answer the next ``times`` requests with ``status`` (and a Retry-After header)."""
@@ -126,7 +112,7 @@ class WebhookSink:
 
 
 def _handler_for(sink: WebhookSink) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length)
@@ -137,8 +123,5 @@ def _handler_for(sink: WebhookSink) -> type[BaseHTTPRequestHandler]:
                 self.send_header(name, value)
             self.send_header("Content-Length", "0")
             self.end_headers()
-
-        def log_message(self, format: str, *args: Any) -> None:
-            return
 
     return Handler
