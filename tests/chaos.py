@@ -26,11 +26,12 @@ from lib.aliyun.credentials import Credentials
 from lib.app import App, Invocation, RunReport, build_app
 from lib.errors import AssistwatchError, DeliveryError, StateError
 from lib.log import configure
-from lib.notify.base import Message, Notification
+from lib.notify.base import Message
 from lib.settings import load_settings
 from lib.state.base import Claim, ClaimKey, ClaimOutcome, Record
 from lib.state.file import FileStore
 from lib.triggers import Poll, Trigger
+from tests.factories import RecordingReceiver
 from tests.fakes.cloudassist import DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET, CloudAssistantFake
 from tests.fakes.scenario import EXPECTED_ALERTS, demo_dataset
 
@@ -233,36 +234,18 @@ class FaultyTransport(httpx.BaseTransport):
         self.inner.close()
 
 
-class People:
+class People(RecordingReceiver):
     """The group chat: records every alert told; can fail, or kill the process around a send."""
 
-    name = "people"
-
     def __init__(self, journal: Journal | None = None) -> None:
+        super().__init__()
         self.journal = journal
-        self.lock = threading.Lock()
         self.told: list[tuple[str, str]] = []
         self.sends = 0
         self.failures: dict[int, DeliveryError] = {}  # send number → the error it raises
         self.kill_at: tuple[int, str] | None = None  # (send number, "before" | "after")
         self.unconfirmed = 0  # alerts told by a send whose process died before confirming
         self.covers: list[int] = []  # how many alerts each delivered message told
-        self._alerts: dict[str, Any] = {}
-
-    def render(self, notification: Notification) -> list[Message]:
-        with self.lock:
-            for alert in notification.alerts:
-                self._alerts[alert.key] = alert
-        return [
-            Message(
-                receiver=self.name,
-                id=notification.group,
-                title=notification.group,
-                text="",
-                payload={},
-                covers=tuple(alert.key for alert in notification.alerts),
-            )
-        ]
 
     def send(self, message: Message) -> None:
         with self.lock:
@@ -273,11 +256,11 @@ class People:
                 raise Killed(f"killed before send #{number}")
             if number in self.failures:
                 raise self.failures.pop(number)
-            for key in message.covers:
-                finding = self._alerts[key].finding
+            for alert in self.covered(message):
+                finding = alert.finding
                 self.told.append((finding.invoke_id, finding.instance_id))
                 if self.journal is not None:
-                    self.journal.note("send", key)
+                    self.journal.note("send", alert.key)
             self.covers.append(len(message.covers))
             if self.kill_at == (number, "after"):
                 self.kill_at = None

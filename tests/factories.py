@@ -1,18 +1,77 @@
-"""Small builders for Findings, Alerts and Notifications, so tests state only what matters."""
+"""Small builders for Findings, Alerts and Notifications, so tests state only what matters.
+
+Also the small doubles many tests share: a settable clock and a recording receiver.
+"""
 
 from __future__ import annotations
 
+import threading
 from datetime import datetime, timezone
 from typing import Any
 
 from lib.alerts import Alert, fingerprint
 from lib.findings import Classification, Finding
-from lib.notify.base import Notification
+from lib.notify.base import Message, Notification
 
-__all__ = ["make_alert", "make_classification", "make_finding", "make_notification"]
+__all__ = [
+    "NOW",
+    "Clock",
+    "RecordingReceiver",
+    "make_alert",
+    "make_classification",
+    "make_finding",
+    "make_notification",
+]
 
 T0 = datetime(2026, 11, 23, 13, 0, 1, tzinfo=timezone.utc)
 T1 = datetime(2026, 11, 23, 13, 0, 5, tzinfo=timezone.utc)
+NOW = 1_764_000_000.0  # epoch seconds, 2025-11-24: the default "now" of a test clock
+
+
+class Clock:
+    """A settable clock: call it for ``now`` (epoch seconds); tests move time by assignment."""
+
+    def __init__(self, now: float = NOW) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class RecordingReceiver:
+    """A receiver double: one message per notification, covering all of its alerts.
+
+    ``render`` remembers each alert by key (under ``lock``), so a subclass's ``send`` can
+    look up what a message covers with :meth:`covered`.
+    """
+
+    name = "people"
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.alerts: dict[str, Alert] = {}
+
+    def render(self, notification: Notification) -> list[Message]:
+        with self.lock:
+            for alert in notification.alerts:
+                self.alerts[alert.key] = alert
+        return [
+            Message(
+                receiver=self.name,
+                id=notification.group,
+                title=notification.group,
+                text="",
+                payload={},
+                covers=tuple(alert.key for alert in notification.alerts),
+            )
+        ]
+
+    def covered(self, message: Message) -> list[Alert]:
+        """The alerts ``message`` covers, as rendered."""
+        return [self.alerts[key] for key in message.covers]
+
+    def send(self, message: Message) -> None:
+        raise NotImplementedError
 
 
 def make_classification(**overrides: Any) -> Classification:

@@ -17,10 +17,11 @@ from pydantic import SecretStr
 
 from lib.aliyun.credentials import Credentials
 from lib.app import App, Invocation, RunReport, build_app
-from lib.notify.base import Message, Notification
+from lib.notify.base import Message
 from lib.settings import load_settings
 from lib.state.file import FileStore
 from lib.triggers import Poll
+from tests.factories import RecordingReceiver
 from tests.fakes.cloudassist import DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET, CloudAssistantFake
 from tests.fakes.dataset import Command, Dataset, agent, command, execution, run
 
@@ -85,32 +86,15 @@ class Watcher:
         return list(self.cloud.calls)
 
 
-class Recorder:
+class Recorder(RecordingReceiver):
     """A receiver that records each alert it was sent (status, subject, ids, firing)."""
 
-    name = "people"
-
     def __init__(self) -> None:
+        super().__init__()
         self.told: list[Told] = []
-        self._alerts: dict[str, Any] = {}
-
-    def render(self, notification: Notification) -> list[Message]:
-        for alert in notification.alerts:
-            self._alerts[alert.key] = alert
-        return [
-            Message(
-                receiver=self.name,
-                id=notification.group,
-                title=notification.group,
-                text="",
-                payload={},
-                covers=tuple(alert.key for alert in notification.alerts),
-            )
-        ]
 
     def send(self, message: Message) -> None:
-        for key in message.covers:
-            alert = self._alerts[key]
+        for alert in self.covered(message):
             self.told.append(
                 Told(
                     status=alert.status,

@@ -6,7 +6,6 @@ The same stories run against ``file://``, ``oss://`` (OSS fake, real SDK) and ``
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
@@ -19,9 +18,10 @@ from pydantic import SecretStr
 from lib.aliyun.credentials import Credentials
 from lib.app import App, Invocation, build_app
 from lib.errors import StateError
-from lib.notify.base import Message, Notification
+from lib.notify.base import Message
 from lib.settings import load_settings
 from lib.triggers import Poll
+from tests.factories import RecordingReceiver
 from tests.fakes.cloudassist import DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET, CloudAssistantFake
 from tests.fakes.oss import OssFake
 from tests.fakes.ots import FakeTableStore
@@ -32,38 +32,20 @@ CREDENTIALS = Credentials(DEMO_ACCESS_KEY_ID, SecretStr(DEMO_ACCESS_KEY_SECRET))
 EXPECTED = sorted((alert.invoke_id, alert.instance_id) for alert in EXPECTED_ALERTS)
 
 
-class People:
+class People(RecordingReceiver):
     """One receiver shared by every run: what the group chat would have shown."""
 
-    name = "people"
-
     def __init__(self) -> None:
-        self.lock = threading.Lock()
+        super().__init__()
         self.told: list[tuple[str, str]] = []
-        self.alerts: dict[str, Any] = {}
         self.die_before_send = False
-
-    def render(self, notification: Notification) -> list[Message]:
-        with self.lock:
-            for alert in notification.alerts:
-                self.alerts[alert.key] = alert
-        return [
-            Message(
-                receiver=self.name,
-                id=notification.group,
-                title=notification.group,
-                text="",
-                payload={},
-                covers=tuple(alert.key for alert in notification.alerts),
-            )
-        ]
 
     def send(self, message: Message) -> None:
         if self.die_before_send:
             raise KeyboardInterrupt("the process was killed between claim and send")
         with self.lock:
-            for key in message.covers:
-                finding = self.alerts[key].finding
+            for alert in self.covered(message):
+                finding = alert.finding
                 self.told.append((finding.invoke_id, finding.instance_id))
 
 
