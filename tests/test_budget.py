@@ -10,17 +10,10 @@ from hypothesis import strategies as st
 
 from lib.budget import Budget, Limit, available, pause, spend
 from lib.state.file import FileStore
+from tests.factories import Clock
 
 PER_MINUTE = (Limit(20, 60.0),)
 FEISHU = (Limit(100, 60.0), Limit(5, 1.0))
-
-
-class Clock:
-    def __init__(self, now: float = 1_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @given(st.lists(st.floats(min_value=0, max_value=300), max_size=60), st.floats(0, 400))
@@ -55,7 +48,7 @@ def test_a_pause_is_never_shortened_and_ends_on_time() -> None:
 def test_two_runs_share_one_budget_through_the_store(tmp_path: Path) -> None:
     """GIVEN two runs (two stores over the same state) WHEN each takes 15 slots
     THEN 20 are granted in all, and a minute later there is room again."""
-    clock = Clock()
+    clock = Clock(1_000_000.0)
     first = Budget(FileStore(tmp_path), "robot", PER_MINUTE, clock=clock)
     second = Budget(FileStore(tmp_path), "robot", PER_MINUTE, clock=clock)
     granted = sum(first.acquire() for _ in range(15)) + sum(second.acquire() for _ in range(15))
@@ -67,7 +60,7 @@ def test_two_runs_share_one_budget_through_the_store(tmp_path: Path) -> None:
 def test_concurrent_runs_never_overrun_the_robot(tmp_path: Path) -> None:
     """GIVEN six threads, each its own store over the same state, racing for slots
     WHEN each asks ten times THEN exactly 20 slots are granted."""
-    clock = Clock()
+    clock = Clock(1_000_000.0)
 
     def race(_: int) -> int:
         budget = Budget(FileStore(tmp_path), "robot", PER_MINUTE, clock=clock)
@@ -80,7 +73,7 @@ def test_concurrent_runs_never_overrun_the_robot(tmp_path: Path) -> None:
 def test_a_pause_reaches_every_run(tmp_path: Path) -> None:
     """GIVEN one run pauses the robot for 600 s WHEN another run asks 5 minutes later
     THEN it may send nothing; 10 minutes later it may."""
-    clock = Clock()
+    clock = Clock(1_000_000.0)
     Budget(FileStore(tmp_path), "robot", PER_MINUTE, clock=clock).pause(600.0)
     other = Budget(FileStore(tmp_path), "robot", PER_MINUTE, clock=clock)
     clock.now += 300.0

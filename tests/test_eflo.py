@@ -29,20 +29,9 @@ CREDS = Credentials(KEY_ID, SecretStr(SECRET))
 
 
 @pytest.fixture
-def dataset() -> Dataset:
-    return Dataset()
-
-
-@pytest.fixture
 def fake(dataset: Dataset) -> Iterator[CloudAssistantFake]:
     with CloudAssistantFake({KEY_ID: SECRET}, dataset=dataset) as server:
         yield server
-
-
-@pytest.fixture
-def http() -> Iterator[httpx.Client]:
-    with httpx.Client(timeout=5) as client:
-        yield client
 
 
 def assistant(http: httpx.Client, fake: CloudAssistantFake, creds: Credentials = CREDS) -> Any:

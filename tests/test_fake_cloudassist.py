@@ -34,20 +34,9 @@ REGION = {"RegionId": "cn-hangzhou"}
 
 
 @pytest.fixture
-def dataset() -> Dataset:
-    return Dataset()
-
-
-@pytest.fixture
 def fake(dataset: Dataset) -> Iterator[CloudAssistantFake]:
     with CloudAssistantFake({KEY_ID: SECRET}, dataset=dataset, seed=7) as server:
         yield server
-
-
-@pytest.fixture
-def http() -> Iterator[httpx.Client]:
-    with httpx.Client(timeout=5) as client:
-        yield client
 
 
 def send(

@@ -18,24 +18,11 @@ import httpx
 import pytest
 
 from lib.notify.dingtalk import dingtalk_sign
+from tests.factories import NOW, Clock
 from tests.fakes.dingtalk import DingTalkFake
 
 SECRET = "SEC0123456789abcdef0123456789abcdef0123456789abcdef0123456789ab"
-NOW = 1_764_000_000.0
 HTTP = httpx.Client(timeout=5)  # one pooled client: a new one per request costs an SSL context
-
-
-class Clock:
-    def __init__(self, now: float = NOW) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
 
 
 @pytest.fixture

@@ -34,20 +34,9 @@ CHINA_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+08:00$")
 
 
 @pytest.fixture
-def dataset() -> Dataset:
-    return Dataset()
-
-
-@pytest.fixture
 def fake(dataset: Dataset) -> Iterator[CloudAssistantFake]:
     with CloudAssistantFake({KEY_ID: SECRET}, dataset=dataset) as server:
         yield server
-
-
-@pytest.fixture
-def http() -> Iterator[httpx.Client]:
-    with httpx.Client(timeout=5) as client:
-        yield client
 
 
 def send(

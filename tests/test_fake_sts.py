@@ -39,12 +39,6 @@ def sts(cloud: CloudAssistantFake) -> Iterator[StsFake]:
         yield fake
 
 
-@pytest.fixture
-def http() -> Iterator[httpx.Client]:
-    with httpx.Client(timeout=5) as client:
-        yield client
-
-
 def assume(
     http: httpx.Client, url: str, params: dict[str, str], *, secret: str = SECRET, **kw: Any
 ) -> httpx.Response:

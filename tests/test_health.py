@@ -8,6 +8,7 @@ from lib.errors import ApiAuthError, ApiTransientError, ReceiverConfigError, Sta
 from lib.health import HealthReporter
 from lib.notify.base import Message, Notification
 from lib.state.file import FileStore
+from tests.factories import Clock
 
 
 class Fallback:
@@ -30,14 +31,6 @@ class Fallback:
 
     def send(self, message: Message) -> None:
         self.sent.append(message)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_764_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 AUTH = ApiAuthError("DescribeInvocations", "InvalidAccessKeyId.NotFound", "key not found")

@@ -17,37 +17,17 @@ from lib.errors import (
 )
 from lib.notify.dingtalk import DingTalkReceiver
 from lib.notify.render import RenderOptions, compact_json
-from tests.factories import make_alert, make_finding, make_notification
+from tests.factories import NOW, Clock, make_alert, make_finding, make_notification
 from tests.fakes.dingtalk import DingTalkFake
 
 SECRET = "SECd1e2f3a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e2"
 TOKEN = "9edc1903fb16c17417fefb6fc70b5ac6cb6ccb035585c2de0257b38e7cc3f3a9"
-NOW = 1_764_000_000.0
-
-
-class Clock:
-    def __init__(self, now: float = NOW) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
 
 
 @pytest.fixture
 def fake(clock: Clock) -> Iterator[DingTalkFake]:
     with DingTalkFake(clock=clock) as server:
         yield server
-
-
-@pytest.fixture
-def http() -> Iterator[httpx.Client]:
-    with httpx.Client(timeout=5) as client:
-        yield client
 
 
 def receiver(

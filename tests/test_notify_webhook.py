@@ -25,12 +25,6 @@ NOW = 1_764_000_000.0
 
 
 @pytest.fixture
-def http() -> Iterator[httpx.Client]:
-    with httpx.Client(timeout=5) as client:
-        yield client
-
-
-@pytest.fixture
 def sink() -> Iterator[WebhookSink]:
     with WebhookSink(SECRET, clock=lambda: NOW) as server:
         yield server

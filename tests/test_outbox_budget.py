@@ -15,36 +15,17 @@ from lib.alerts import Alert
 from lib.notify.dingtalk import DingTalkReceiver
 from lib.outbox import DeliveryTally, Outbox
 from lib.state.file import FileStore
-from tests.factories import T1, make_alert, make_finding
+from tests.factories import T1, Clock, make_alert, make_finding
 from tests.fakes.dingtalk import DingTalkFake
 
 TOKEN = "0f3c1b2a9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a"
 SECRET = "SEC0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcd"
 
 
-class Clock:
-    def __init__(self, now: float = 1_764_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
 @pytest.fixture
 def fake(clock: Clock) -> Iterator[DingTalkFake]:
     with DingTalkFake(clock=clock) as server:
         yield server
-
-
-@pytest.fixture
-def http() -> Iterator[httpx.Client]:
-    with httpx.Client(timeout=5) as client:
-        yield client
 
 
 def groups(count: int, *, start: int = 0) -> list[Alert]:

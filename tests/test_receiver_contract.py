@@ -33,25 +33,16 @@ from lib.notify.webhook import WebhookReceiver
 from lib.notify.wecom import WeComReceiver
 from lib.outbox import DeliveryTally, Outbox
 from lib.state.file import FileStore
-from tests.factories import make_notification
+from tests.factories import Clock, make_notification
 from tests.fakes.dingtalk import DingTalkFake
 from tests.fakes.feishu import FeishuFake
 from tests.fakes.webhook import WebhookSink
 from tests.fakes.wecom import WeComFake
 
-NOW = 1_764_000_000.0
 TOKEN = "7c1e0b9a8f7d6c5b4a3928171615141312111009f8e7d6c5b4a39281706f5e4d"
 SECRET = "SECa1b2c3d4e5f60718293a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5"
 WHSEC = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 OUTPUT = "\n".join(f"错误：第 {n} 行，磁盘空间不足 disk full" for n in range(40))
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = NOW
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @dataclass
@@ -74,6 +65,14 @@ class Harness:
         return len(compact_json(message.payload))
 
 
+# kind → (fake, receiver, size limit, rate limits, signed with a secret)
+ROBOTS: dict[str, tuple[Any, Callable[..., Receiver], int, tuple[Limit, ...], bool]] = {
+    "dingtalk": (DingTalkFake, DingTalkReceiver, 20_000, (Limit(20, 60.0),), True),
+    "wecom": (WeComFake, WeComReceiver, 4096, (Limit(20, 60.0),), False),
+    "feishu": (FeishuFake, FeishuReceiver, 20_000, (Limit(100, 60.0), Limit(5, 1.0)), True),
+}
+
+
 def _harness(kind: str, clock: Clock, http: httpx.Client, stack: list[Any]) -> Harness:
     def opened(fake: AbstractContextManager[Any]) -> Any:
         stack.append(fake)
@@ -81,60 +80,30 @@ def _harness(kind: str, clock: Clock, http: httpx.Client, stack: list[Any]) -> H
 
     options = RenderOptions(max_alerts_listed=500, max_output_bytes=4000)
     no_sleep: Callable[[float], None] = lambda seconds: None  # noqa: E731
-    if kind == "dingtalk":
-        fake = opened(DingTalkFake(clock=clock))
-        return Harness(
-            kind,
-            20_000,
-            (Limit(20, 60.0),),
-            (TOKEN, SECRET),
-            fake,
-            lambda url, secret: DingTalkReceiver(
+    if kind in ROBOTS:
+        fake_type, receiver_type, size_limit, limits, signed = ROBOTS[kind]
+        fake = opened(fake_type(clock=clock))
+
+        def build(url: str, secret: str | None) -> Receiver:
+            signing = (SecretStr(secret) if secret else None,) if signed else ()
+            return receiver_type(
                 "ops",
                 SecretStr(url),
-                SecretStr(secret) if secret else None,
+                *signing,
                 http=http,
                 clock=clock,
                 options=options,
                 sleep=no_sleep,
-            ),
-            lambda: fake.add_robot(TOKEN, secret=SECRET),
-            lambda: fake.url_for(TOKEN[::-1]),
-            lambda: fake.received(TOKEN),
-        )
-    if kind == "wecom":
-        fake = opened(WeComFake(clock=clock))
+            )
+
         return Harness(
             kind,
-            4096,
-            (Limit(20, 60.0),),
-            (TOKEN,),
+            size_limit,
+            limits,
+            (TOKEN, SECRET) if signed else (TOKEN,),
             fake,
-            lambda url, secret: WeComReceiver(
-                "ops", SecretStr(url), http=http, clock=clock, options=options, sleep=no_sleep
-            ),
-            lambda: fake.add_robot(TOKEN),
-            lambda: fake.url_for(TOKEN[::-1]),
-            lambda: fake.received(TOKEN),
-        )
-    if kind == "feishu":
-        fake = opened(FeishuFake(clock=clock))
-        return Harness(
-            kind,
-            20_000,
-            (Limit(100, 60.0), Limit(5, 1.0)),
-            (TOKEN, SECRET),
-            fake,
-            lambda url, secret: FeishuReceiver(
-                "ops",
-                SecretStr(url),
-                SecretStr(secret) if secret else None,
-                http=http,
-                clock=clock,
-                options=options,
-                sleep=no_sleep,
-            ),
-            lambda: fake.add_robot(TOKEN, secret=SECRET),
+            build,
+            lambda: fake.add_robot(TOKEN, secret=SECRET) if signed else fake.add_robot(TOKEN),
             lambda: fake.url_for(TOKEN[::-1]),
             lambda: fake.received(TOKEN),
         )

@@ -13,6 +13,7 @@ from lib.errors import ConfigError, StateError
 from lib.state import nas_mount_covering, open_store
 from lib.state.base import ClaimOutcome, StateStore
 from lib.state.file import DAY, EXPIRY_SECONDS, FileStore
+from tests.factories import Clock
 from tests.state_contract import NOW, StateStoreContract, StoreFactory, alert_payload, key
 
 LEASE = 900.0
@@ -29,16 +30,6 @@ class TestFileStoreContract(StateStoreContract):
     @pytest.fixture
     def process_factory(self, tmp_path: Path) -> Callable[[], StateStore] | None:
         return functools.partial(FileStore, tmp_path / "state")
-
-
-class Clock:
-    """A settable fake clock for record writes."""
-
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 # ---- expiry --------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from lib.errors import ConfigError, StateError
 from lib.state import open_store
 from lib.state.base import ClaimOutcome, StateStore
 from lib.state.ots import DAY, TTL_SECONDS, OtsStore, default_endpoint
+from tests.factories import Clock
 from tests.fakes.ots import FakeTableStore, request_signature, response_signature
 from tests.state_contract import NOW, StateStoreContract, StoreFactory, alert_payload, key
 
@@ -27,16 +28,6 @@ TOKEN = "CAIS-sts-token-n3v3r-pr1nt"
 
 def creds(key_id: str = KEY_ID, secret: str = SECRET, token: str | None = TOKEN) -> Credentials:
     return Credentials(key_id, SecretStr(secret), SecretStr(token) if token else None)
-
-
-class Clock:
-    """A settable clock: the fake service's time (cell versions, TTL)."""
-
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture

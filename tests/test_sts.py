@@ -49,12 +49,6 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def http() -> Iterator[httpx.Client]:
-    with httpx.Client(timeout=5) as client:
-        yield client
-
-
-@pytest.fixture
 def cloud(clock: Clock) -> Iterator[CloudAssistantFake]:
     # The other account's ECS API: it knows no key until STS issues one.
     with CloudAssistantFake({}, dataset=Dataset(), clock=clock) as fake:
