@@ -36,10 +36,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler
 from typing import Any, Protocol
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl
 
 from tests.fakes import acs3
-from tests.fakes.server import LoopbackServer, QuietHandler
+from tests.fakes.acs_server import AcsHandler, error_body
+from tests.fakes.server import LoopbackServer
 
 __all__ = ["API_VERSION", "Issued", "KeyRegistry", "StsFake"]
 
@@ -284,49 +285,20 @@ def _role_id(arn: str) -> str:
 
 
 def _error_body(request_id: str, host: str, code: str, message: str) -> bytes:
-    recommend = f"https://api.aliyun.com/troubleshoot?q={code}&product=Sts&requestId={request_id}"
-    return json.dumps(
-        {
-            "RequestId": request_id,
-            "HostId": host,
-            "Code": code,
-            "Message": message,
-            "Recommend": recommend,
-        }
-    ).encode()
+    return error_body("Sts", request_id, host, code, message)
 
 
 def _handler_for(fake: StsFake) -> type[BaseHTTPRequestHandler]:
-    class Handler(QuietHandler):
-        protocol_version = "HTTP/1.1"
-        server_version = "Tengine"
-        sys_version = ""
-
+    class Handler(AcsHandler):
         def _serve(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else b""
-            headers: dict[str, list[str]] = {}
-            for name, value in self.headers.items():
-                headers.setdefault(name.lower(), []).append(value)
-            parts = urlsplit(self.path)
-            request = acs3.ReceivedRequest(
-                method=self.command,
-                path=parts.path or "/",
-                query=parts.query,
-                headers=headers,
-                body=body,
-            )
+            request = self.received()
             try:
                 status, payload = fake._process(request)
             except Exception:  # a fake bug must not hang the client
                 with contextlib.suppress(OSError):
                     self.connection.shutdown(socket.SHUT_RDWR)
                 raise
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json;charset=utf-8")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
+            self.send_json(status, payload)
 
         do_GET = _serve
         do_POST = _serve
