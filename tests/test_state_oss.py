@@ -29,7 +29,7 @@ from tests.state_contract import NOW, StateStoreContract, StoreFactory, alert_pa
 
 LEASE = 900.0
 REGION = "cn-hangzhou"
-KEY_ID = "LTAI5tOssFakeKeyId0001"
+KEY_ID = "LTAIfakeOss01"
 SECRET = "oss-fake-secret-do-not-leak"
 _buckets = itertools.count()
 

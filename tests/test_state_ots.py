@@ -21,7 +21,7 @@ from tests.state_contract import NOW, StateStoreContract, StoreFactory, alert_pa
 LEASE = 900.0
 INSTANCE = "assistwatch"
 TABLE = "assistwatch_state"
-KEY_ID = "LTAI5tFakeOtsKey"
+KEY_ID = "LTAIfakeOts01"
 SECRET = "fake-ots-secret-d0n7-l0g-m3"
 TOKEN = "CAIS-sts-token-n3v3r-pr1nt"
 

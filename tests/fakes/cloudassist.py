@@ -57,7 +57,7 @@ __all__ = [
 API_VERSION = "2014-05-26"
 EFLO_API_VERSION = eflo_api.API_VERSION
 # Credentials the demo and tests use by default; they open nothing but this fake.
-DEMO_ACCESS_KEY_ID = "LTAI5tFakeDemoKeyId0001"
+DEMO_ACCESS_KEY_ID = "LTAIfakeDemo01"
 DEMO_ACCESS_KEY_SECRET = "fake-demo-secret-not-a-real-one"
 
 

@@ -395,7 +395,7 @@ class FakeTableStore(LoopbackServer):
         self,
         *,
         instance: str = "assistwatch",
-        access_key_id: str = "LTAI5tFakeOtsKey",
+        access_key_id: str = "LTAIfakeOts01",
         access_key_secret: str = "fake-ots-secret-d0n7-l0g-m3",
         security_token: str | None = None,
         clock: Callable[[], float] | None = None,
