@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+from collections.abc import Sequence
 from importlib.metadata import requires
 from pathlib import Path
 
@@ -24,9 +25,14 @@ ROOT = Path(__file__).resolve().parents[1]
 SKIP_PARTS = {"__pycache__", "bin"}
 
 
-def runtime_requirements() -> list[str]:
-    """The project's runtime dependencies (no extras), as pip requirement strings."""
-    return [req for req in requires("assistwatch") or [] if "extra ==" not in req]
+def runtime_requirements(extras: Sequence[str] = ()) -> list[str]:
+    """The runtime dependencies plus those of ``extras`` (e.g. the state backend's SDK)."""
+    chosen = []
+    for req in requires("assistwatch") or []:
+        spec, _, marker = req.partition(";")
+        if not marker or any(f'extra == "{extra}"' in marker for extra in extras):
+            chosen.append(spec.strip())
+    return chosen
 
 
 def install(target: Path, python_version: str, requirements: list[str]) -> None:
@@ -72,8 +78,16 @@ def main() -> int:
     parser = argparse.ArgumentParser(description="Build the FC code zip.")
     parser.add_argument("--python-version", default="3.10", help="FC runtime (3.10 or 3.12)")
     parser.add_argument("--output", type=Path, default=ROOT / "dist" / "assistwatch-fc.zip")
+    parser.add_argument(
+        "--extra",
+        action="append",
+        choices=["ots", "oss", "routing"],
+        help="ship this extra's SDK too (repeatable); default: ots and routing, what "
+        "template.yml deploys (Table Store state, an optional routing file)",
+    )
     args = parser.parse_args()
-    requirements = runtime_requirements()
+    # template.yml keeps state in Table Store and may mount a routing file: ship both SDKs.
+    requirements = runtime_requirements(args.extra or ["ots", "routing"])
     with tempfile.TemporaryDirectory() as tmp:
         staging = Path(tmp) / "python"
         install(staging, args.python_version, requirements)
