@@ -116,7 +116,6 @@ class _Pass:
     credentials: dict[str, Credentials] = field(default_factory=dict)  # account → credentials
     eflo: dict[tuple[str, str], EfloAssistant] = field(default_factory=dict)
     alerts: list[Alert] = field(default_factory=list)  # decided, not yet claimed
-    any_told: bool = False
     outbox: Outbox | None = None
     tally: DeliveryTally = field(default_factory=DeliveryTally)
     won: dict[str, list[Alert]] = field(default_factory=dict)  # claimed by this run, to send
@@ -362,7 +361,6 @@ class App:
             alerts = [a for a in decision.tell if not is_agent_fault(a.finding)] + periodic
             state.report.alerts += len(alerts)
             state.alerts.extend(alerts)
-            state.any_told = state.any_told or bool(alerts)
 
         def checkpoint(found: list[Finding]) -> None:  # a long pass: claim what it has so far
             tell(found, [])
@@ -581,10 +579,8 @@ class App:
                     )
                 if ended is not False:
                     done.append(invoke_id)
-            if provider == "ecs":
-                faults += self._tell_now(findings, state)
-            else:  # Lingjun nodes have no agent-status API: their Client* faults stay alerts
-                self._tell_now_all(findings, state)
+            # Only ECS faults fold (is_agent_fault): nodes have no agent-status API.
+            faults += self._tell_now(findings, state)
             if done or _due_for_refresh(watches.written_at, state.started):
                 state.updates.append((name, functools.partial(_forget_watches, tuple(done))))
         return faults
@@ -659,18 +655,6 @@ class App:
             state.clients.append(client)
             state.eflo[key] = EfloAssistant(client, scope.region)
         return state.eflo[key]
-
-    def _tell_now_all(self, findings: list[Finding], state: _Pass) -> None:
-        """Like _tell_now, without agent folding (nodes have no agent-status API)."""
-        decision = decide(
-            self._unexpected(findings, state),
-            now=state.started,
-            baseline_until=None,
-            told_through=None,
-        )
-        self._count(decision, state)
-        state.report.alerts += len(decision.tell)
-        state.alerts.extend(decision.tell)
 
     def _unexpected(self, findings: list[Finding], state: _Pass) -> list[Finding]:
         """Drop exits the routing file says are expected (e.g. grep's 1): not failures."""
