@@ -27,7 +27,7 @@ from lib.alerts import (
     is_agent_fault,
     resolve_agents,
 )
-from lib.errors import ApiError, AssistwatchError, BadInput, ConfigError, StateError
+from lib.errors import ApiError, AssistwatchError, BadInput, ConfigError
 from lib.findings import Finding
 from lib.log import get_logger
 from lib.outbox import DeliveryTally, Outbox
@@ -47,7 +47,7 @@ if TYPE_CHECKING:
     from lib.cloudassist.eflo import EfloAssistant
     from lib.health import HealthReporter
     from lib.notify.base import Receiver
-    from lib.poll import Listed, PollState
+    from lib.poll import Listed
     from lib.routing import ExpectedExit, RoutingTable
     from lib.state.base import StateStore
 
@@ -119,11 +119,6 @@ class _Pass:
     outbox: Outbox | None = None
     tally: DeliveryTally = field(default_factory=DeliveryTally)
     won: dict[str, list[Alert]] = field(default_factory=dict)  # claimed by this run, to send
-    # (record name, state read, state to write, version read): written after the claims
-    writes: list[tuple[str, PollState, PollState, str | None]] = field(default_factory=list)
-    map_writes: list[tuple[str, dict[str, Any], dict[str, Any], str | None]] = field(
-        default_factory=list
-    )
     # (record name, change): shared records updated with a version check after the claims
     updates: list[tuple[str, Callable[[dict[str, Any]], dict[str, Any] | None]]] = field(
         default_factory=list
@@ -334,7 +329,8 @@ class App:
         self, scope: _Scope, source: Source, trigger: Poll, state: _Pass
     ) -> list[Finding]:
         """Poll one source of one region; return its agent faults (folded per region)."""
-        from lib.poll import OVERLAP, PollState, SourcePoll
+        from lib.poll import OVERLAP, PollState, SourcePoll, merge_poll_states
+        from lib.state.records import rebase
 
         assistant = scope.assistant
         name = _poll_name(scope.account, scope.region, source, trigger.resource_group_id)
@@ -399,7 +395,13 @@ class App:
             }
         if first_run or new != old or _due_for_refresh(old.written_at, now):
             new.written_at = now
-            state.writes.append((name, old, new, record.version))
+
+            def merged(current: dict[str, Any]) -> dict[str, Any]:
+                theirs = _load(PollState, Record(value=current), name, state)
+                return merge_poll_states(old, new, theirs).model_dump(mode="json")
+
+            wanted = new.model_dump(mode="json")
+            state.updates.append((name, rebase(record.value, wanted, merged)))
         return agent_faults
 
     def _agents(self, scope: _Scope, faults: list[Finding], state: _Pass) -> None:
@@ -425,9 +427,19 @@ class App:
         state.report.alerts += len(fired) + len(resolved)
         written = _time(record.value.get("written_at"))
         if settled != tracks or (tracks and _due_for_refresh(written, state.started)):
+            from lib.poll import merge_maps
+            from lib.state.records import rebase
+
             dump = {instance: track.model_dump(mode="json") for instance, track in settled.items()}
             base = {instance: track.model_dump(mode="json") for instance, track in tracks.items()}
-            state.map_writes.append((name, base, dump, record.version))
+            stamp = state.started.isoformat()
+
+            def merged(current: dict[str, Any]) -> dict[str, Any]:
+                theirs = current.get("instances", {})
+                return {"instances": merge_maps(base, dump, theirs), "written_at": stamp}
+
+            wanted = {"instances": dump, "written_at": stamp}
+            state.updates.append((name, rebase(record.value, wanted, merged)))
 
     def _targets(
         self, trigger: Targets, invocation: Invocation, credentials: Credentials, state: _Pass
@@ -729,60 +741,15 @@ class App:
         state.alerts = []
 
     def _move_states(self, state: _Pass) -> None:
-        """After this pass's alerts are claimed, never before: a crash loses nothing."""
-        from lib.poll import PollState, merge_maps, merge_poll_states
+        """After this pass's alerts are claimed, never before: a crash loses nothing.
+
+        Every record is written with a version check; a concurrent run's update is merged,
+        never overwritten (lib.state.records).
+        """
         from lib.state.records import update_record
 
         for name, change in state.updates:
             update_record(self.store, name, change, what=name)
-
-        def load_poll(record: Record) -> PollState:
-            return _load(PollState, record, "poll state", state)
-
-        for name, base, new, version in state.writes:
-            self._write_merged(
-                name,
-                base,
-                new,
-                version,
-                encode=lambda poll: poll.model_dump(mode="json"),
-                decode=load_poll,
-                merge=merge_poll_states,
-            )
-        for name, base_map, new_map, version in state.map_writes:
-            self._write_merged(
-                name,
-                base_map,
-                new_map,
-                version,
-                encode=lambda instances: {
-                    "instances": instances,
-                    "written_at": state.started.isoformat(),
-                },
-                decode=lambda record: dict(record.value.get("instances", {})),
-                merge=merge_maps,
-            )
-
-    def _write_merged(
-        self,
-        name: str,
-        base: _T,
-        new: _T,
-        version: str | None,
-        *,
-        encode: Callable[[_T], dict[str, Any]],
-        decode: Callable[[Record], _T],
-        merge: Callable[[_T, _T, _T], _T],
-    ) -> None:
-        """Write with a version check; when a concurrent run wrote first, merge and retry."""
-        for _attempt in range(5):
-            if self.store.write(name, encode(new), version):
-                return
-            current = self.store.read(name)
-            theirs = decode(current)
-            new = merge(base, new, theirs)
-            base, version = theirs, current.version
-        raise StateError(f"{name} kept changing under five attempts to update it")
 
 
 def _merge(report: RunReport, tally: DeliveryTally) -> None:
@@ -829,7 +796,6 @@ def _poll_name(account: str, region: str, source: str, group: str | None) -> str
 
 
 _Model = TypeVar("_Model", bound=BaseModel)
-_T = TypeVar("_T")
 
 
 def _load(model: type[_Model], record: Record, name: str, state: _Pass) -> _Model:

@@ -16,7 +16,7 @@ from typing import Any
 from lib.errors import StateError
 from lib.state.base import StateStore
 
-__all__ = ["ATTEMPTS", "update_record"]
+__all__ = ["ATTEMPTS", "rebase", "update_record"]
 
 ATTEMPTS = 30
 _BASE_DELAY = 0.002
@@ -47,3 +47,20 @@ def update_record(
             return True
         sleep(rand() * min(_MAX_DELAY, _BASE_DELAY * 2**attempt))
     raise StateError(f"{what} kept changing under {attempts} attempts to update it; try again")
+
+
+def rebase(
+    read: dict[str, Any],
+    wanted: dict[str, Any],
+    merge: Callable[[dict[str, Any]], dict[str, Any]],
+) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """A change for :func:`update_record` that keeps a concurrent run's update.
+
+    Writes ``wanted`` while the record is still what this run ``read``; when another run
+    wrote in between, ``merge(current)`` folds this run's change onto theirs instead.
+    """
+
+    def change(current: dict[str, Any]) -> dict[str, Any]:
+        return wanted if current == read else merge(current)
+
+    return change
