@@ -172,7 +172,11 @@ class PeriodicTrack(BaseModel):
 
 
 def track_periodic(
-    track: PeriodicTrack, outcomes: list[Outcome], *, baseline_until: datetime | None
+    track: PeriodicTrack,
+    outcomes: list[Outcome],
+    *,
+    baseline_until: datetime | None,
+    now: datetime,
 ) -> tuple[PeriodicTrack, list[Alert]]:
     """Evaluate a periodic task's new executions in order: fire, stay quiet, or resolve.
 
@@ -197,18 +201,18 @@ def track_periodic(
             if not silent and not (current.failing and current.told):
                 firing = current.firing + 1
                 update.update(told=True, firing=firing)
-                alerts.append(_periodic_alert(outcome.failure, firing, "firing"))
+                alerts.append(_periodic_alert(outcome.failure, firing, "firing", now))
         else:
             if current.failing and current.told and current.failure is not None:
-                alert = _periodic_alert(current.failure, current.firing, "resolved")
+                alert = _periodic_alert(current.failure, current.firing, "resolved", now)
                 alerts.append(alert.model_copy(update={"ends_at": outcome.finished_at}))
             update.update(failing=False, told=False)
         current = current.model_copy(update=update)
     return current, alerts
 
 
-def _periodic_alert(finding: Finding, firing: int, status: AlertStatus) -> Alert:
-    when = finding.finished_at or finding.started_at or datetime.now(timezone.utc)
+def _periodic_alert(finding: Finding, firing: int, status: AlertStatus, now: datetime) -> Alert:
+    when = _when(finding) or now
     reason = (
         f"periodic task failed again (firing {firing}): {finding.status} on {finding.instance_id}"
         if status == "firing"
@@ -280,7 +284,7 @@ def fold_agent_faults(
                 update={"related": related[-AGENT_EVIDENCE_LIMIT:], "finding": finding}
             )
         result[instance] = track
-    alerts = [_agent_alert(result[instance], "firing") for instance in sorted(opened)]
+    alerts = [_agent_alert(result[instance], "firing", now) for instance in sorted(opened)]
     return result, alerts
 
 
@@ -294,11 +298,11 @@ def resolve_agents(
         if track.open and healthy.get(instance):
             closed = track.model_copy(update={"open": False, "resolved_at": now})
             result[instance] = closed
-            alerts.append(_agent_alert(closed, "resolved").model_copy(update={"ends_at": now}))
+            alerts.append(_agent_alert(closed, "resolved", now).model_copy(update={"ends_at": now}))
     return result, alerts
 
 
-def _agent_alert(track: AgentTrack, status: AlertStatus) -> Alert:
+def _agent_alert(track: AgentTrack, status: AlertStatus, now: datetime) -> Alert:
     assert track.finding is not None  # an opened track always carries its evidence
     finding = track.finding
     codes = sorted({entry.split(" ", 1)[-1] for entry in track.related})
@@ -313,7 +317,7 @@ def _agent_alert(track: AgentTrack, status: AlertStatus) -> Alert:
         status=status,
         group=f"agent:{finding.instance_id}",
         reason=reason,
-        starts_at=track.since or _when(finding) or datetime.now(timezone.utc),
+        starts_at=track.since or _when(finding) or now,
         finding=finding,
         subject="agent",
         related=track.related,

@@ -26,7 +26,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -119,6 +119,7 @@ class SourcePoll:
         self.deadline_reached = deadline_reached
         self.checkpoint = checkpoint
         self.commands = source == "ecs.command"
+        self.now = datetime.now(timezone.utc)  # replaced by each run()'s clock
 
     # -- the pass ------------------------------------------------------------------------------
 
@@ -126,6 +127,7 @@ class SourcePoll:
         self, state: PollState, *, now: datetime, lookback: timedelta
     ) -> tuple[SourceResult, PollState]:
         """Run the pass; return what it found and the state to store if the pass succeeds."""
+        self.now = now
         result = SourceResult()
         new = state.model_copy(deep=True)
         if new.baseline_until is None:
@@ -311,7 +313,10 @@ class SourcePoll:
         for inst in inv.invoke_instances:
             track = tracks.get(inst.instance_id, PeriodicTrack())
             changed, alerts = track_periodic(
-                track, outcomes.get(inst.instance_id, []), baseline_until=state.baseline_until
+                track,
+                outcomes.get(inst.instance_id, []),
+                baseline_until=state.baseline_until,
+                now=self.now,
             )
             changed = changed.model_copy(update={"repeats": inst.repeats or 0})
             if changed != track:
