@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -45,6 +46,25 @@ class ClaimKey:
         if self.status != "firing":
             raw += f"\x1f{self.status}"
         return hashlib.sha256(raw.encode()).hexdigest()[:32]
+
+    def as_fields(self) -> dict[str, Any]:
+        """The four fields every backend stores with a claim."""
+        return {
+            "fingerprint": self.fingerprint,
+            "firing": self.firing,
+            "receiver": self.receiver,
+            "status": self.status,
+        }
+
+    @classmethod
+    def from_fields(cls, data: Mapping[str, Any]) -> ClaimKey:
+        """Read the key back; KeyError/ValueError/TypeError when a field is missing or bad."""
+        return cls(
+            fingerprint=str(data["fingerprint"]),
+            firing=int(data["firing"]),
+            receiver=str(data["receiver"]),
+            status="resolved" if data.get("status") == "resolved" else "firing",
+        )
 
 
 class ClaimOutcome(enum.Enum):

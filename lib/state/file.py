@@ -341,12 +341,7 @@ class FileStore:
             return None
         try:
             return Claim(
-                key=ClaimKey(
-                    fingerprint=str(data["fingerprint"]),
-                    firing=int(data["firing"]),
-                    receiver=str(data["receiver"]),
-                    status="resolved" if data.get("status") == "resolved" else "firing",
-                ),
+                key=ClaimKey.from_fields(data),
                 owner=str(data["owner"]),
                 lease_until=float(data["lease_until"]),
                 payload=dict(data["payload"]),
@@ -445,10 +440,7 @@ class FileStore:
 
 def _dump_claim(claim: Claim, now: float) -> bytes:
     body = {
-        "fingerprint": claim.key.fingerprint,
-        "firing": claim.key.firing,
-        "receiver": claim.key.receiver,
-        "status": claim.key.status,
+        **claim.key.as_fields(),
         "owner": claim.owner,
         "lease_until": claim.lease_until,
         "payload": claim.payload,

@@ -248,10 +248,7 @@ class OssStore:
         self._ready()
         prefix = self._claim_prefix(key.id)
         body = {
-            "fingerprint": key.fingerprint,
-            "firing": key.firing,
-            "receiver": key.receiver,
-            "status": key.status,
+            **key.as_fields(),
             "owner": owner,
             "lease_until": now + lease_seconds,
             "payload": payload,
@@ -529,12 +526,7 @@ class OssStore:
         data = head.data
         try:
             return Claim(
-                key=ClaimKey(
-                    fingerprint=str(data["fingerprint"]),
-                    firing=int(data["firing"]),
-                    receiver=str(data["receiver"]),
-                    status="resolved" if data.get("status") == "resolved" else "firing",
-                ),
+                key=ClaimKey.from_fields(data),
                 owner=str(data["owner"]),
                 lease_until=float(data["lease_until"]),
                 payload=dict(data["payload"]),

@@ -252,10 +252,7 @@ class OtsStore:
             return _outcome(existing)
         now = float(now)
         columns = {
-            "fingerprint": key.fingerprint,
-            "firing": int(key.firing),
-            "receiver": key.receiver,
-            "status": key.status,
+            **key.as_fields(),
             "owner": owner,
             "lease_until": now + float(lease_seconds),
             "payload": json.dumps(payload, ensure_ascii=False, separators=(",", ":")),
@@ -489,12 +486,7 @@ class OtsStore:
         c = row.columns
         try:
             return Claim(
-                key=ClaimKey(
-                    fingerprint=str(c["fingerprint"]),
-                    firing=int(c["firing"]),
-                    receiver=str(c["receiver"]),
-                    status="resolved" if c.get("status") == "resolved" else "firing",
-                ),
+                key=ClaimKey.from_fields(c),
                 owner=str(c["owner"]),
                 lease_until=float(c["lease_until"]),
                 payload=dict(json.loads(c["payload"])),
@@ -770,10 +762,7 @@ def _outcome(row: _Row) -> ClaimOutcome:
 
 def _claim_columns(claim: Claim) -> dict[str, Any]:
     return {
-        "fingerprint": claim.key.fingerprint,
-        "firing": int(claim.key.firing),
-        "receiver": claim.key.receiver,
-        "status": claim.key.status,
+        **claim.key.as_fields(),
         "owner": claim.owner,
         "lease_until": float(claim.lease_until),
         "payload": json.dumps(claim.payload, ensure_ascii=False, separators=(",", ":")),
