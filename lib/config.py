@@ -45,13 +45,13 @@ from pydantic import (
 
 from lib.errors import ConfigError
 from lib.notify.overrides import Mentions, Overrides
+from lib.receivers import ReceiverSpec, ReceiverType
 from lib.routing import GROUP_FIELDS, ExpectedExit, Matcher, Route, RoutingTable
 from lib.settings import SOURCES, parse_duration
 from lib.urls import require_secure_url
 
 __all__ = ["ReceiverSpec", "RoutingConfig", "load_config", "matcher_from", "parse_config"]
 
-ReceiverType = Literal["dingtalk", "wecom", "feishu", "webhook", "console"]
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -195,21 +195,6 @@ class _File(_Strict):
     default_receivers: list[str] | None = None
     fallback: str | None = None
     expected_exit_codes: list[_Expected] = Field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class ReceiverSpec:
-    """A receiver the routing file defines; :mod:`lib.receivers` builds it."""
-
-    name: str
-    type: ReceiverType
-    url: SecretStr | None = None
-    secret: SecretStr | None = None
-    keyword: str | None = None
-    mentions: Mentions | None = None
-    lang: Literal["zh", "en"] | None = None
-    timezone: str | None = None
-    show_output: bool | None = None
 
 
 @dataclass(frozen=True)

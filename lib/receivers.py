@@ -14,20 +14,38 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from lib.errors import ConfigError
 from lib.settings import Settings
 
 if TYPE_CHECKING:
     import httpx
+    from pydantic import SecretStr
 
-    from lib.config import ReceiverSpec
     from lib.notify.base import Receiver
+    from lib.notify.overrides import Mentions
     from lib.notify.render import RenderOptions
     from lib.routing import ExpectedExit, RoutingTable
 
-__all__ = ["Delivery", "build_delivery", "build_receivers"]
+__all__ = ["Delivery", "ReceiverSpec", "ReceiverType", "build_delivery", "build_receivers"]
+
+ReceiverType = Literal["dingtalk", "wecom", "feishu", "webhook", "console"]
+
+
+@dataclass(frozen=True)
+class ReceiverSpec:
+    """One receiver to build: from the environment or from the routing file."""
+
+    name: str
+    type: ReceiverType
+    url: SecretStr | None = None
+    secret: SecretStr | None = None
+    keyword: str | None = None
+    mentions: Mentions | None = None
+    lang: Literal["zh", "en"] | None = None
+    timezone: str | None = None
+    show_output: bool | None = None
 
 
 @dataclass
@@ -59,50 +77,7 @@ def build_delivery(
     options = RenderOptions(
         lang=settings.lang, timezone=settings.timezone, show_output=settings.show_output
     )
-    receivers: dict[str, Receiver] = {}
-    if settings.dingtalk_url is not None:
-        from lib.notify.dingtalk import DingTalkReceiver
-
-        receivers["dingtalk"] = DingTalkReceiver(
-            "dingtalk",
-            settings.dingtalk_url,
-            settings.dingtalk_secret,
-            http=http,
-            options=options,
-            keyword=settings.dingtalk_keyword,
-            at_mobiles=tuple(settings.dingtalk_at_mobiles),
-            at_user_ids=tuple(settings.dingtalk_at_user_ids),
-            at_all=settings.dingtalk_at_all,
-            sleep=sleep,
-        )
-    if settings.wecom_url is not None:
-        from lib.notify.wecom import WeComReceiver
-
-        receivers["wecom"] = WeComReceiver(
-            "wecom", settings.wecom_url, http=http, options=options, sleep=sleep
-        )
-    if settings.feishu_url is not None:
-        from lib.notify.feishu import FeishuReceiver
-
-        receivers["feishu"] = FeishuReceiver(
-            "feishu",
-            settings.feishu_url,
-            settings.feishu_secret,
-            http=http,
-            options=options,
-            sleep=sleep,
-        )
-    if settings.webhook_url is not None:
-        from lib.notify.webhook import WebhookReceiver
-
-        receivers["webhook"] = WebhookReceiver(
-            "webhook",
-            settings.webhook_url.get_secret_value(),
-            settings.webhook_secret,
-            http=http,
-            options=options,
-            sleep=sleep,
-        )
+    receivers = {spec.name: _from_spec(spec, options, http, sleep) for spec in _env_specs(settings)}
     delivery = Delivery(receivers=receivers)
     if settings.config is not None:
         from lib.config import load_config
@@ -124,6 +99,38 @@ def build_delivery(
         raise ConfigError(f"ASSISTWATCH_FALLBACK: no receiver named {fallback!r}")
     delivery.fallback = fallback
     return delivery
+
+
+def _env_specs(settings: Settings) -> list[ReceiverSpec]:
+    """The receivers the ``ASSISTWATCH_*`` variables define (named dingtalk, wecom, …)."""
+    from lib.notify.overrides import Mentions
+
+    specs = []
+    if settings.dingtalk_url is not None:
+        mentions = Mentions(
+            mobiles=tuple(settings.dingtalk_at_mobiles),
+            user_ids=tuple(settings.dingtalk_at_user_ids),
+            all=settings.dingtalk_at_all,
+        )
+        specs.append(
+            ReceiverSpec(
+                "dingtalk",
+                "dingtalk",
+                settings.dingtalk_url,
+                settings.dingtalk_secret,
+                keyword=settings.dingtalk_keyword,
+                mentions=mentions,
+            )
+        )
+    if settings.wecom_url is not None:
+        specs.append(ReceiverSpec("wecom", "wecom", settings.wecom_url))
+    if settings.feishu_url is not None:
+        specs.append(ReceiverSpec("feishu", "feishu", settings.feishu_url, settings.feishu_secret))
+    if settings.webhook_url is not None:
+        specs.append(
+            ReceiverSpec("webhook", "webhook", settings.webhook_url, settings.webhook_secret)
+        )
+    return specs
 
 
 def _from_spec(
