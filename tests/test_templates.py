@@ -145,8 +145,8 @@ def test_the_role_may_call_every_api_the_code_calls():
 
 
 def test_the_policy_is_least_privilege():
-    """GIVEN the role's policy WHEN read THEN it grants reads only on Cloud Assistant,
-    row access on the one table, AssumeRole only on ASSISTWATCH_ACCOUNTS' roles."""
+    """GIVEN the role's policy WHEN read THEN it grants reads only on Cloud Assistant and
+    instance tags, row access on the one table, AssumeRole only on ASSISTWATCH_ACCOUNTS' roles."""
     for statement in _policy_statements():
         actions = statement["Action"]
         actions = [actions] if isinstance(actions, str) else actions
@@ -157,7 +157,11 @@ def test_the_policy_is_least_privilege():
         if "sts:AssumeRole" in actions:
             assert statement["Resource"] == {"Fn::Split": [",", {"Ref": "Accounts"}]}
         if statement["Resource"] == "*":
-            assert all(action.split(":")[1].startswith("Describe") for action in actions)
+            # Reads only: Describe*, and ListTagResources (access level "get") for tag routes.
+            assert all(
+                action.split(":")[1].startswith("Describe") or action == "ecs:ListTagResources"
+                for action in actions
+            )
     env = FUNCTION["EnvironmentVariables"]
     assert env["ASSISTWATCH_ACCOUNTS"] == {"Ref": "Accounts"}
 

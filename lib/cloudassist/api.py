@@ -1,4 +1,7 @@
-"""The three ECS Cloud Assistant read calls, paginated with NextToken, one typed page at a time.
+"""The ECS Cloud Assistant read calls, paginated with NextToken, one typed page at a time.
+
+Besides the three result APIs and DescribeCloudAssistantStatus, ListTagResources reads the
+instance tags that routes and silences may match on (:mod:`lib.tags`).
 
 Pages are yielded lazily so a poll can stop as soon as it reaches its watermark. The
 signing, retrying client is injected as an :class:`ApiCaller` (the real one is
@@ -8,7 +11,7 @@ signing, retrying client is injected as an :class:`ApiCaller` (the real one is
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -19,12 +22,14 @@ from lib.cloudassist.models import (
     InvocationResultsPage,
     InvocationsPage,
     SendFileResultsPage,
+    TagResourcesPage,
 )
 from lib.errors import ApiTransientError, ConfigError
 
 __all__ = [
     "MAX_AGENT_IDS",
     "MAX_PAGE_SIZE",
+    "MAX_TAG_IDS",
     "ApiCaller",
     "CloudAssistant",
     "parse_answer",
@@ -35,10 +40,17 @@ MAX_PAGE_SIZE = 50  # MaxResults ceiling of all three APIs
 # InstanceId.N per DescribeCloudAssistantStatus call: the reference gives no ceiling; 50
 # matches the page size, so one call answers for every id it names.
 MAX_AGENT_IDS = 50
+# ResourceId.N per ListTagResources call: "N ranges from 1 to 50" (ECS reference).
+MAX_TAG_IDS = 50
 
 _P = TypeVar("_P", bound=BaseModel)
 _Page = TypeVar(
-    "_Page", InvocationsPage, InvocationResultsPage, SendFileResultsPage, AgentStatusPage
+    "_Page",
+    InvocationsPage,
+    InvocationResultsPage,
+    SendFileResultsPage,
+    AgentStatusPage,
+    TagResourcesPage,
 )
 
 
@@ -188,16 +200,51 @@ class CloudAssistant:
             "DescribeCloudAssistantStatus", params, page_size, AgentStatusPage, "PlainText"
         )
 
+    def tag_resource_pages(self, instance_ids: Sequence[str]) -> Iterator[TagResourcesPage]:
+        """ListTagResources for up to ``MAX_TAG_IDS`` ECS instances, one page at a time.
+
+        The API takes no page size: the server sizes its pages and links them by NextToken.
+
+        Raises:
+            ConfigError: no instance ids, or more than ``MAX_TAG_IDS``.
+        """
+        if not 0 < len(instance_ids) <= MAX_TAG_IDS:
+            raise ConfigError(f"ListTagResources takes 1..{MAX_TAG_IDS} instance ids")
+        params: dict[str, object] = {"ResourceType": "instance", "ResourceId": list(instance_ids)}
+        return self._pages("ListTagResources", params, None, TagResourcesPage, "PlainText")
+
+    def instance_tags(self, instance_ids: Iterable[str]) -> dict[str, dict[str, str]]:
+        """The tags of each instance: ``{instance id: {key: value}}``.
+
+        Asks for at most ``MAX_TAG_IDS`` ids per call and follows NextToken. Instances
+        without tags (or unknown to ECS) are absent from the answer, as they are from the API's.
+
+        Raises:
+            ApiError: the call failed (e.g. ``Forbidden.RAM`` without ``ecs:ListTagResources``).
+        """
+        ids = list(dict.fromkeys(instance_ids))  # unique, in order
+        tags: dict[str, dict[str, str]] = {}
+        for start in range(0, len(ids), MAX_TAG_IDS):
+            batch = ids[start : start + MAX_TAG_IDS]
+            asked = set(batch)
+            for page in self.tag_resource_pages(batch):
+                for item in page.tag_resources:
+                    # Only what was asked: a pair for another id would be a server's mistake.
+                    if item.resource_id in asked:
+                        tags.setdefault(item.resource_id, {})[item.tag_key] = item.tag_value
+        return tags
+
     def _pages(
         self,
         action: str,
         filters: Mapping[str, object],
-        page_size: int,
+        page_size: int | None,
         model: type[_Page],
         content_encoding: ContentEncoding,
     ) -> Iterator[_Page]:
         # Checked here, before the generator starts, so a bad size fails at the call site.
-        if not 1 <= page_size <= MAX_PAGE_SIZE:
+        # None: the API takes no page size (ListTagResources).
+        if page_size is not None and not 1 <= page_size <= MAX_PAGE_SIZE:
             raise ConfigError(f"{action}: page_size must be 1..{MAX_PAGE_SIZE}, got {page_size}")
         base = {"RegionId": self.region, **{k: v for k, v in filters.items() if v is not None}}
         return self._iterate(action, base, page_size, model, content_encoding)
@@ -206,14 +253,16 @@ class CloudAssistant:
         self,
         action: str,
         base: Mapping[str, object],
-        page_size: int,
+        page_size: int | None,
         model: type[_Page],
         content_encoding: ContentEncoding,
     ) -> Iterator[_Page]:
         seen: set[str] = set()
         token: str | None = None
         while True:
-            params = {**base, "MaxResults": page_size}
+            params = dict(base)
+            if page_size is not None:
+                params["MaxResults"] = page_size
             if token:
                 params["NextToken"] = token
             answer = self._caller.call(action, params)

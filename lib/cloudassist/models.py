@@ -1,5 +1,6 @@
 """Typed ECS (2014-05-26) Cloud Assistant answers: DescribeInvocations,
-DescribeInvocationResults and DescribeSendFileResults.
+DescribeInvocationResults and DescribeSendFileResults (and ListTagResources, for the
+instance tags routes and silences match on).
 
 Field names are snake_case in Python and the API's PascalCase on the wire (an alias
 generator, so ``InvokeId`` ↔ ``invoke_id`` everywhere, no exceptions). Parsing is lenient
@@ -50,6 +51,8 @@ __all__ = [
     "SendFileInvocation",
     "SendFileResultsPage",
     "Tag",
+    "TagResource",
+    "TagResourcesPage",
     "decode_text",
     "parse_api_time",
     "unwrap",
@@ -388,3 +391,26 @@ class AgentStatusPage(ApiModel):
     instance_cloud_assistant_status_set: Annotated[
         list[AgentStatus], BeforeValidator(unwrap("InstanceCloudAssistantStatus"))
     ] = Field(default_factory=list)
+
+
+class TagResource(ApiModel):
+    """One (resource, tag) pair of ListTagResources (``TagResources.TagResource[]``).
+
+    An instance with three tags is three of these, possibly on different pages.
+    """
+
+    resource_id: str
+    resource_type: OptStr = None
+    tag_key: str
+    # A tag may have an empty value; it is still a tag, so None reads as "".
+    tag_value: Annotated[str, BeforeValidator(lambda v: "" if v is None else v)] = ""
+
+
+class TagResourcesPage(ApiModel):
+    """One page of ListTagResources; resources without tags are simply absent."""
+
+    request_id: OptStr = None
+    next_token: OptStr = None
+    tag_resources: Annotated[list[TagResource], BeforeValidator(unwrap("TagResource"))] = Field(
+        default_factory=list
+    )
