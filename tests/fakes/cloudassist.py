@@ -156,6 +156,15 @@ class CloudAssistantFake(LoopbackServer):
     def order(self, value: Order) -> None:
         self._pager.order = value
 
+    @property
+    def tag_page_size(self) -> int:
+        """(Resource, tag) pairs per ListTagResources page; small, so clients cross pages."""
+        return self._pager.tag_page_size
+
+    @tag_page_size.setter
+    def tag_page_size(self, value: int) -> None:
+        self._pager.tag_page_size = value
+
     def fail_next(
         self,
         n: int = 1,

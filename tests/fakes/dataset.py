@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
@@ -390,6 +390,8 @@ class Dataset:
     commands: list[Command] = field(default_factory=list)
     file_sends: list[FileSend] = field(default_factory=list)
     agents: dict[str, AgentStatus] = field(default_factory=dict)
+    # ECS instance tags (ListTagResources); an instance without tags is simply absent.
+    instance_tags: dict[str, dict[str, str]] = field(default_factory=dict)
     eflo_commands: list[EfloCommand] = field(default_factory=list)
     eflo_file_sends: list[EfloFileSend] = field(default_factory=list)
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
@@ -410,6 +412,12 @@ class Dataset:
                     self.file_sends.append(record)
                 else:
                     self.agents[record.instance_id] = record
+        return self
+
+    def tag(self, instance_id: str, tags: Mapping[str, str]) -> Dataset:
+        """Give an ECS instance these tags (added to, or replacing the values of, its own)."""
+        with self.lock:
+            self.instance_tags.setdefault(instance_id, {}).update(tags)
         return self
 
     def remove(self, invoke_id: str) -> None:

@@ -2,8 +2,8 @@
 
 Each action takes the RPC parameters (flat strings, as they arrive in the query or a form
 body) and a :class:`~tests.fakes.dataset.Dataset`, and returns the response body in the
-shape of the API reference (seeds 000/001, 003, 004; DescribeCloudAssistantStatus from the
-ECS reference). Bad parameters raise :class:`ApiError` with the code and HTTP status the
+shape of the API reference (seeds 000/001, 003, 004; DescribeCloudAssistantStatus and
+ListTagResources from the ECS reference). Bad parameters raise :class:`ApiError` with the code and HTTP status the
 reference lists. Behaviour the docs state and a client can trip over is kept on purpose:
 
 - DescribeInvocations filters the overall status with ``InvokeStatus`` (there is no
@@ -13,6 +13,10 @@ reference lists. Behaviour the docs state and a client can trip over is kept on 
 - ``CommandName`` and ``RepeatMode`` are ignored when ``InstanceId`` is given; with
   ``InstanceId`` the answer lists only that instance and its status is that instance's.
 - ``MaxResults`` outside 1..50 is refused; ``NextToken`` is opaque and bound to the filter.
+- ListTagResources takes no page size: the fake cuts its answer into pages of
+  ``Pager.tag_page_size`` (resource, tag) pairs, so one instance's tags may span pages;
+  more than 50 ``ResourceId.N`` and a missing or unknown ``ResourceType`` are refused, and
+  instances without tags (or unknown) are simply absent.
 """
 
 from __future__ import annotations
@@ -47,6 +51,32 @@ _MAX_PAGE = 50
 _DEFAULT_PAGE = 10
 _MAX_TAGS = 20
 _MAX_INSTANCE_IDS = 100
+_MAX_TAG_RESOURCE_IDS = 50
+_DEFAULT_TAG_PAGE = 10
+# ListTagResources' ResourceType values (ECS reference); the dataset tags instances only.
+_TAG_RESOURCE_TYPES = frozenset(
+    {
+        "instance",
+        "disk",
+        "snapshot",
+        "image",
+        "securitygroup",
+        "volume",
+        "eni",
+        "ddh",
+        "ddhcluster",
+        "keypair",
+        "launchtemplate",
+        "reservedinstance",
+        "snapshotpolicy",
+        "elasticityassurance",
+        "capacityreservation",
+        "command",
+        "invocation",
+        "activation",
+        "managedinstance",
+    }
+)
 
 
 class ApiError(Exception):
@@ -137,6 +167,7 @@ class Pager:
 
     order: Order = "newest"
     seed: int = 0
+    tag_page_size: int = _DEFAULT_TAG_PAGE  # ListTagResources pairs per page (server-chosen)
     _tokens: dict[str, tuple[str, str, int]] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -501,12 +532,76 @@ def describe_cloud_assistant_status(ds: Dataset, params: Params, pager: Pager) -
     }
 
 
+# --- ListTagResources -------------------------------------------------------------------
+
+
+def _numbered(params: Params, name: str) -> dict[int, str]:
+    """``Name.N`` parameters by N."""
+    found: dict[int, str] = {}
+    for key, value in params.items():
+        prefix, _, n = key.partition(".")
+        if prefix == name and n.isdigit():
+            found[int(n)] = value
+    return found
+
+
+def list_tag_resources(ds: Dataset, params: Params, pager: Pager) -> dict[str, Any]:
+    """ListTagResources: one entry per (resource, tag), paged by NextToken only."""
+    kind = params.get("ResourceType")
+    if not kind:
+        raise ApiError(
+            400,
+            "MissingParameter.ResourceType",
+            'The input parameter "ResourceType" that is mandatory for processing this '
+            "request is not supplied.",
+        )
+    if kind not in _TAG_RESOURCE_TYPES:
+        raise ApiError(
+            404, "InvalidResourceType.NotFound", "The ResourceType provided does not exist."
+        )
+    numbered = _numbered(params, "ResourceId")
+    if len(numbered) > _MAX_TAG_RESOURCE_IDS or any(
+        not 1 <= n <= _MAX_TAG_RESOURCE_IDS for n in numbered
+    ):
+        raise ApiError(
+            400,
+            "NumberExceed.ResourceIds",
+            f"The ResourceIds parameter's number is exceed , Valid : {_MAX_TAG_RESOURCE_IDS}.",
+        )
+    wanted = _tags(params)
+    if not numbered and not wanted:
+        raise ApiError(
+            400, "MissingParameter.ResourceIds", "You must specify ResourceId.N or Tag.N."
+        )
+    ids = set(numbered.values())
+    tagged = ds.instance_tags if kind == "instance" else {}
+    pairs = [
+        (rid, key, value)
+        for rid, tags in sorted(tagged.items())
+        if (not ids or rid in ids) and tags and _tags_match(wanted, tags)
+        for key, value in sorted(tags.items())
+    ]
+    # The API takes no MaxResults: the server chooses the page size, whatever the client sends.
+    sized = {**params, "MaxResults": str(pager.tag_page_size)}
+    page, meta = pager.page("ListTagResources", sized, pairs)
+    return {
+        "NextToken": meta["NextToken"],
+        "TagResources": {
+            "TagResource": [
+                {"ResourceId": rid, "ResourceType": kind, "TagKey": key, "TagValue": value}
+                for rid, key, value in page
+            ]
+        },
+    }
+
+
 Action = Callable[[Dataset, Params, Pager], dict[str, Any]]
 ACTIONS: dict[str, Action] = {
     "DescribeInvocations": describe_invocations,
     "DescribeInvocationResults": describe_invocation_results,
     "DescribeSendFileResults": describe_send_file_results,
     "DescribeCloudAssistantStatus": describe_cloud_assistant_status,
+    "ListTagResources": list_tag_resources,
 }
 
 
