@@ -11,6 +11,7 @@ signing, retrying client is injected as an :class:`ApiCaller` (the real one is
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Protocol, TypeVar
 
@@ -298,10 +299,17 @@ def parse_answer(
         ) from None
 
 
+_REQUEST_ID = re.compile(r"[A-Za-z0-9_.-]{1,128}")
+
+
 def request_id_of(answer: Mapping[str, Any]) -> str | None:
-    """The RequestId of an answer, when it has one."""
+    """The RequestId of an answer, when it has one that looks like one.
+
+    It goes into error lines, so anything but a plain token (a hostile or broken answer's
+    newlines, markup) is dropped rather than echoed.
+    """
     value = answer.get("RequestId") if isinstance(answer, Mapping) else None
-    return value if isinstance(value, str) else None
+    return value if isinstance(value, str) and _REQUEST_ID.fullmatch(value) else None
 
 
 def _tag_params(tags: Mapping[str, str] | None) -> list[dict[str, str]] | None:
