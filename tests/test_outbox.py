@@ -7,10 +7,10 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-import structlog
 
 from lib.alerts import Alert
 from lib.errors import DeliveryError, ReceiverRateLimited, ReceiverTransientError
+from lib.log import get_logger
 from lib.notify.base import Message, Notification
 from lib.outbox import DeliveryTally, Outbox
 from lib.state.file import FileStore
@@ -71,7 +71,7 @@ def outbox(
         owner=owner,
         lease_seconds=660,
         clock=clock,
-        log=structlog.get_logger(),
+        log=get_logger(),
     )
 
 

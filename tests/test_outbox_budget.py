@@ -8,10 +8,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-import structlog
 from pydantic import SecretStr
 
 from lib.alerts import Alert
+from lib.log import get_logger
 from lib.notify.dingtalk import DingTalkReceiver
 from lib.outbox import DeliveryTally, Outbox
 from lib.state.file import FileStore
@@ -65,7 +65,7 @@ def run(
         owner=owner,
         lease_seconds=660,
         clock=clock,
-        log=structlog.get_logger(),
+        log=get_logger(),
     )
     tally = DeliveryTally()
     box.flush_pending(tally)

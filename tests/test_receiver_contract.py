@@ -15,7 +15,6 @@ from typing import Any
 
 import httpx
 import pytest
-import structlog
 from pydantic import SecretStr
 
 from lib.budget import Limit
@@ -25,6 +24,7 @@ from lib.errors import (
     ReceiverRateLimited,
     ReceiverTransientError,
 )
+from lib.log import capture_logs, get_logger
 from lib.notify.base import Message, Receiver
 from lib.notify.dingtalk import DingTalkReceiver
 from lib.notify.feishu import FeishuReceiver
@@ -196,7 +196,7 @@ def test_rate_limits_are_declared_as_published_and_keep_the_service_from_refusin
             owner=f"run-{run}",
             lease_seconds=60,
             clock=clock,
-            log=structlog.get_logger(),
+            log=get_logger(),
         )
         tally = DeliveryTally()
         box.flush_pending(tally)
@@ -256,10 +256,10 @@ def test_no_secret_reaches_an_error_a_repr_a_log_line_or_a_report(
         owner="run-1",
         lease_seconds=60,
         clock=clock,
-        log=structlog.get_logger(),
+        log=get_logger(),
     )
     tally = DeliveryTally()
-    with structlog.testing.capture_logs() as logs:
+    with capture_logs() as logs:
         box.deliver(box.claim({"ops": list(make_notification(2).alerts)}, tally), tally)
     assert tally.deferred == 2
     assert tally.failures
