@@ -1,8 +1,21 @@
 """Cold start: ``import handler`` beside the official ECS SDK's client import, in one run.
 
-Each figure is the median of several fresh interpreters (wall time of the import itself and
-the process's peak RSS). The SDK lives in a throwaway virtualenv (``.venv-bench-sdk``),
-created on first use, so it never becomes a dependency of the function.
+Each figure is the median of several fresh interpreters (wall time of the imports and the
+process's peak RSS), after one untimed warm-up run of each case. Three environments:
+
+- **FC layout** (the figures the target is about): what ``make package`` ships and FC runs
+  — handler.py and lib/ at the root, the runtime dependencies (and the ``ots`` and
+  ``routing`` extras the zip carries) in ``python/`` on ``PYTHONPATH``, in a clean
+  virtualenv (``.venv-bench-fc``) with nothing else installed; versions pinned to this
+  environment's, so both measure the same pydantic and httpx. Built on first use and
+  whenever the requirements change; the code is copied fresh on every run.
+- **dev venv**: this interpreter, with the project's editable-install import finder and the
+  dev packages (e.g. click and pygments, which ``import httpx`` picks up when present).
+- **the SDK**: ``alibabacloud-ecs20140526`` in its own throwaway ``.venv-bench-sdk``, so it
+  never becomes a dependency of the function.
+
+``tests/test_cold_start.py`` checks that ``POLL_MODULES`` holds every module a real timer
+poll imports, so the second row cannot drift into flattery.
 
     make bench            # or: .venv/bin/python bench/cold_start.py [--repeat 7]
 """
@@ -11,74 +24,192 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
 import statistics
 import subprocess
 import sys
 import venv
+from collections.abc import Sequence
+from importlib.metadata import distributions, requires
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SDK_ENV = ROOT / ".venv-bench-sdk"
 SDK_PACKAGE = "alibabacloud-ecs20140526"
+FC_ENV = ROOT / ".venv-bench-fc"
+FC_CODE = FC_ENV / "code"  # the zip's root: handler.py, lib/, python/
+FC_EXTRAS = ("ots", "routing")  # what `make package` ships by default (template.yml's state)
 
+# Peak RSS is this process's VmHWM: Linux carries ru_maxrss over exec, so ru_maxrss would
+# report the benchmark's own size whenever it is the larger (the old floor row showed that).
 PROBE = """
 import json, resource, sys, time
 start = time.perf_counter()
 {imports}
 elapsed = time.perf_counter() - start
-print(json.dumps({{"seconds": elapsed, "rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}}))
+try:
+    with open("/proc/self/status") as status:
+        rss_kb = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+except (OSError, StopIteration):
+    rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({{"seconds": elapsed, "rss_kb": rss_kb}}))
 """
 
-# What a timer run imports on top of ``handler`` (the lazily imported modules of a poll).
-POLL_MODULES = """
-import handler
-import lib.aliyun.client, lib.cloudassist.api, lib.findings, lib.catalogue
-import lib.state.file, lib.notify.dingtalk, lib.notify.render
-"""
+# What a timer poll (file state, a DingTalk robot, as `make demo` runs it) imports on top of
+# `handler`: lib's lazily imported modules, httpx and what creating its client pulls in.
+# Derived from a real run; tests/test_cold_start.py fails when a poll imports more.
+POLL_MODULES = (
+    "lib.aliyun.client",
+    "lib.aliyun.credentials",
+    "lib.aliyun.endpoints",
+    "lib.aliyun.params",
+    "lib.aliyun.ratelimit",
+    "lib.aliyun.retry",
+    "lib.aliyun.signer",
+    "lib.cloudassist.api",
+    "lib.cloudassist.models",
+    "lib.notify.chat",
+    "lib.notify.dingtalk",
+    "lib.notify.render",
+    "lib.notify.retry",
+    "lib.poll",
+    "lib.receivers",
+    "lib.redact",
+    "lib.silences",
+    "lib.state.file",
+    "lib.watches",
+    "httpx",
+    "httpcore",
+    "h11",
+    "anyio",
+    "certifi",
+    "encodings.idna",
+)
+# template.yml keeps the state in Table Store: a deployed poll imports its SDK too.
+TABLE_STORE_MODULES = ("lib.state.ots", "tablestore")
 
-CASES = {
-    "python -c pass (floor)": (None, "pass"),
-    "import handler": (None, "import handler"),
-    "import handler + a poll's modules": (None, POLL_MODULES),
-    f"{SDK_PACKAGE} client (official SDK)": (
-        "sdk",
-        "from alibabacloud_ecs20140526.client import Client",
+
+def _imports(*modules: str) -> str:
+    return "\n".join(f"import {name}" for name in modules)
+
+
+SDK_CASE = f"{SDK_PACKAGE} client (official SDK)"
+CASES: dict[str, tuple[str, str]] = {
+    "python -c pass (floor)": ("fc", "pass"),
+    "import handler": ("fc", "import handler"),
+    "import handler + a poll's modules": ("fc", _imports("handler", *POLL_MODULES)),
+    "  … + Table Store state (template.yml)": (
+        "fc",
+        _imports("handler", *POLL_MODULES, *TABLE_STORE_MODULES),
     ),
+    "import handler, no .pyc (FC's read-only /code)": ("zip", "import handler"),
+    "import handler (dev venv)": ("dev", "import handler"),
+    "import handler + a poll's modules (dev venv)": ("dev", _imports("handler", *POLL_MODULES)),
+    SDK_CASE: ("sdk", "from alibabacloud_ecs20140526.client import Client"),
+}
+ENVIRONMENTS = {
+    "fc": "FC layout (clean venv; handler.py, lib/ and python/ as `make package` ships them)",
+    "zip": "the same, without .pyc files and unable to write them, as the zip runs on FC",
+    "dev": "dev venv (editable install, dev packages)",
+    "sdk": f"{SDK_ENV.name} (the SDK only)",
 }
 
 
 def sdk_python() -> Path:
-    """The throwaway environment's interpreter, installing the SDK on first use."""
+    """The throwaway SDK environment's interpreter, installing the SDK on first use."""
     python = SDK_ENV / "bin" / "python"
     if not python.exists():
         print(f"creating {SDK_ENV.name} with {SDK_PACKAGE} (first run only) …", file=sys.stderr)
         venv.create(SDK_ENV, with_pip=True)
-        subprocess.run(
-            [
-                str(python),
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                SDK_PACKAGE,
-            ],
-            check=True,
-        )
+        _pip(python, "install", SDK_PACKAGE)
     return python
 
 
-def measure(python: Path, imports: str, repeat: int) -> dict[str, float]:
+def runtime_requirements(extras: Sequence[str]) -> list[str]:
+    """The project's runtime dependencies plus ``extras``' (as scripts/package.py reads them)."""
+    chosen = []
+    for req in requires("assistwatch") or []:
+        spec, _, marker = req.partition(";")
+        if not marker or any(f'extra == "{extra}"' in marker for extra in extras):
+            chosen.append(spec.strip())
+    return sorted(chosen)
+
+
+def _pins() -> list[str]:
+    """This environment's versions, as pip constraints (the project itself excluded)."""
+    pins = {
+        f"{dist.metadata['Name']}=={dist.version}"
+        for dist in distributions()
+        if dist.metadata["Name"] and dist.metadata["Name"].lower() != "assistwatch"
+    }
+    return sorted(pins, key=str.lower)
+
+
+def _pip(python: Path, *args: str) -> None:
+    subprocess.run(
+        [str(python), "-m", "pip", "--disable-pip-version-check", "--quiet", *args], check=True
+    )
+
+
+def fc_python() -> Path:
+    """The clean FC-layout environment: dependencies installed once, the code copied fresh."""
+    python = FC_ENV / "bin" / "python"
+    requirements = runtime_requirements(FC_EXTRAS)
+    constraints = _pins()
+    stamp = FC_ENV / "installed.txt"
+    wanted = "\n".join([*requirements, "# constraints", *constraints]) + "\n"
+    if not python.exists():
+        print(f"creating {FC_ENV.name} (first run only) …", file=sys.stderr)
+        venv.create(FC_ENV, with_pip=True)
+    if not stamp.exists() or stamp.read_text() != wanted:
+        print(f"installing {', '.join(requirements)} into {FC_ENV.name} …", file=sys.stderr)
+        shutil.rmtree(FC_CODE, ignore_errors=True)
+        FC_CODE.mkdir(parents=True)
+        pins = FC_ENV / "constraints.txt"
+        pins.write_text("\n".join(constraints) + "\n")
+        _pip(python, "install", "--target", str(FC_CODE / "python"), "-c", str(pins), *requirements)
+        stamp.write_text(wanted)
+    for tree in (FC_CODE, _zip_code()):
+        shutil.rmtree(tree / "lib", ignore_errors=True)
+        shutil.copy2(ROOT / "handler.py", tree / "handler.py")
+        shutil.copytree(ROOT / "lib", tree / "lib", ignore=shutil.ignore_patterns("__pycache__"))
+    return python
+
+
+def _zip_code() -> Path:
+    """A copy of the code and dependencies with no .pyc at all, as the zip carries them."""
+    tree = FC_ENV / "zip"
+    deps = tree / "python"
+    if not deps.exists() or deps.stat().st_mtime < (FC_ENV / "installed.txt").stat().st_mtime:
+        shutil.rmtree(tree, ignore_errors=True)
+        shutil.copytree(
+            FC_CODE / "python", deps, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
+        )
+    return tree
+
+
+def measure(python: Path, where: str, imports: str, repeat: int) -> dict[str, float]:
+    """Median import time and peak RSS of ``imports`` over ``repeat`` fresh interpreters."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    cwd = ROOT
+    if where in ("fc", "zip"):
+        cwd = FC_CODE if where == "fc" else FC_ENV / "zip"
+        env["PYTHONPATH"] = str(cwd / "python")  # FC puts /code/python on sys.path
+    if where == "zip":
+        env["PYTHONDONTWRITEBYTECODE"] = "1"  # /code is read-only on FC: no .pyc is ever written
     samples = []
-    for _ in range(repeat):
+    for n in range(repeat + 1):
         out = subprocess.run(
             [str(python), "-c", PROBE.format(imports=imports.strip())],
-            cwd=ROOT,
+            cwd=cwd,
+            env=env,
             capture_output=True,
             text=True,
             check=True,
         )
-        samples.append(json.loads(out.stdout.strip().splitlines()[-1]))
+        if n:  # the first run only warms the disk cache (and writes .pyc where it may)
+            samples.append(json.loads(out.stdout.strip().splitlines()[-1]))
     return {
         "ms": statistics.median(s["seconds"] for s in samples) * 1000,
         "rss_mb": statistics.median(s["rss_kb"] for s in samples) / 1024,
@@ -90,24 +221,28 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--json", action="store_true", help="print the figures as JSON too")
     args = parser.parse_args()
-    ours = Path(sys.executable)
-    theirs = sdk_python()
+    pythons = {"fc": fc_python(), "dev": Path(sys.executable), "sdk": sdk_python()}
+    pythons["zip"] = pythons["fc"]
     results = {
-        name: measure(theirs if env == "sdk" else ours, imports, args.repeat)
-        for name, (env, imports) in CASES.items()
+        name: measure(pythons[where], where, imports, args.repeat)
+        for name, (where, imports) in CASES.items()
     }
-    sdk = results[f"{SDK_PACKAGE} client (official SDK)"]
+    sdk = results[SDK_CASE]
     print(
         f"cold start, median of {args.repeat} fresh interpreters (python {sys.version.split()[0]})"
     )
-    print(f"{'what':44} {'import ms':>10} {'peak RSS MB':>12} {'time/SDK':>9} {'RSS/SDK':>8}")
+    for key, text in ENVIRONMENTS.items():
+        print(f"  [{key}] {text}")
+    print(
+        f"{'what':52} {'env':>4} {'import ms':>10} {'peak RSS MB':>12} {'time/SDK':>9} {'RSS/SDK':>8}"
+    )
     for name, figures in results.items():
         print(
-            f"{name:44} {figures['ms']:10.1f} {figures['rss_mb']:12.1f} "
+            f"{name:52} {CASES[name][0]:>4} {figures['ms']:10.1f} {figures['rss_mb']:12.1f} "
             f"{figures['ms'] / sdk['ms']:9.2f} {figures['rss_mb'] / sdk['rss_mb']:8.2f}"
         )
     if args.json:
-        print(json.dumps(results, indent=2))
+        print(json.dumps({name: {"env": CASES[name][0], **f} for name, f in results.items()}))
     return 0
 
 
