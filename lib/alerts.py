@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from lib.findings import Finding
 from lib.state.base import ClaimKey
@@ -67,16 +67,24 @@ class Alert(BaseModel):
     subject: Literal["execution", "agent"] = "execution"
     # For an agent alert: the invocations and codes behind it ("t-… ClientNotRunning").
     related: tuple[str, ...] = ()
+    # A reminder that the firing is still open (1, 2, …; see lib.reminders). Each is due per
+    # receiver, on its route's repeat interval, so a reminder is for one receiver only.
+    reminder: int = 0
+    receiver: str | None = None
 
     @property
     def key(self) -> str:
-        """``fingerprint/firing`` (``/resolved`` for a resolve): what a Message covers."""
+        """``fingerprint/firing`` (``/resolved``, ``/reminder-N``): what a Message covers."""
         base = f"{self.fingerprint}/{self.firing}"
-        return base if self.status == "firing" else f"{base}/{self.status}"
+        if self.status != "firing":
+            return f"{base}/{self.status}"
+        return f"{base}/reminder-{self.reminder}" if self.reminder else base
 
     def claim_key(self, receiver: str) -> ClaimKey:
         """The state store's claim for telling ``receiver`` about this alert."""
-        return ClaimKey(self.fingerprint, self.firing, receiver, status=self.status)
+        return ClaimKey(
+            self.fingerprint, self.firing, receiver, status=self.status, reminder=self.reminder
+        )
 
 
 def _when(finding: Finding) -> datetime | None:
@@ -169,6 +177,16 @@ class PeriodicTrack(BaseModel):
     told: bool = False  # the current failing streak was told (so its recovery is told too)
     firing: int = 0
     failure: Finding | None = None  # the streak's latest failure, shown when it resolves
+    since: datetime | None = None  # when the told streak started (its alert's starts_at)
+    told_at: datetime | None = None  # the pass that told it: reminders count from here
+    reminded: dict[str, int] = Field(default_factory=dict)  # receiver → last reminder claimed
+
+    def open_alert(self, now: datetime) -> Alert | None:
+        """The told streak's firing alert with its latest failure (None: nothing open)."""
+        if not (self.failing and self.told) or self.failure is None:
+            return None
+        alert = _periodic_alert(self.failure, self.firing, "firing", now)
+        return alert.model_copy(update={"starts_at": self.since or alert.starts_at})
 
 
 def track_periodic(
@@ -200,8 +218,11 @@ def track_periodic(
             update.update(failing=True, failure=outcome.failure)
             if not silent and not (current.failing and current.told):
                 firing = current.firing + 1
-                update.update(told=True, firing=firing)
-                alerts.append(_periodic_alert(outcome.failure, firing, "firing", now))
+                fired = _periodic_alert(outcome.failure, firing, "firing", now)
+                update.update(
+                    told=True, firing=firing, since=fired.starts_at, told_at=now, reminded={}
+                )
+                alerts.append(fired)
         else:
             if current.failing and current.told and current.failure is not None:
                 alert = _periodic_alert(current.failure, current.firing, "resolved", now)
@@ -254,6 +275,14 @@ class AgentTrack(BaseModel):
     resolved_at: datetime | None = None  # evidence older than this cannot reopen it
     related: tuple[str, ...] = ()
     finding: Finding | None = None
+    told_at: datetime | None = None  # the pass that opened it: reminders count from here
+    reminded: dict[str, int] = Field(default_factory=dict)  # receiver → last reminder claimed
+
+    def open_alert(self, now: datetime) -> Alert | None:
+        """The open "agent unhealthy" alert with its latest evidence (None: not open)."""
+        if not self.open or self.finding is None:
+            return None
+        return _agent_alert(self, "firing", now)
 
 
 def fold_agent_faults(
@@ -276,7 +305,12 @@ def fold_agent_faults(
         related = track.related if entry in track.related else (*track.related, entry)
         if not track.open:
             track = AgentTrack(
-                open=True, firing=track.firing + 1, since=when, related=(entry,), finding=finding
+                open=True,
+                firing=track.firing + 1,
+                since=when,
+                related=(entry,),
+                finding=finding,
+                told_at=now,
             )
             opened.add(instance)
         else:

@@ -22,6 +22,7 @@ from lib.alerts import (
     AgentTrack,
     Alert,
     Decision,
+    PeriodicTrack,
     decide,
     fold_agent_faults,
     is_agent_fault,
@@ -77,7 +78,8 @@ class RunReport(BaseModel):
     regions: list[str] = Field(default_factory=list)
     records: int = 0  # execution records examined (instance × invocation)
     findings: int = 0  # failed executions among them
-    alerts: int = 0  # alerts decided to tell this run
+    alerts: int = 0  # alerts decided to tell this run (reminders included)
+    reminders: int = 0  # of which: reminders that an alert is still open
     baseline: int = 0  # old failures recorded silently on a first run
     known: int = 0  # failures an earlier pass already handled
     claimed: int = 0
@@ -160,6 +162,13 @@ class App:
         self.clock = clock or (lambda: datetime.now(timezone.utc))
         self.sleep = sleep
         self.log = get_logger()
+        self.reminding = settings.repeat_interval is not None or (
+            table is not None
+            and (
+                table.repeat_interval is not None
+                or any(r.repeat_interval is not None for r in table.routes)
+            )
+        )
 
     # -- the run ---------------------------------------------------------------------------
 
@@ -335,13 +344,7 @@ class App:
         assistant = scope.assistant
         name = _poll_name(scope.account, scope.region, source, trigger.resource_group_id)
         now = state.started
-        record = self.store.read(name)
-        if record.version is None:
-            # Record the first run's window before the pass: if this run fails, its retry
-            # keeps the same baseline instead of letting failures age into it.
-            start = PollState(baseline_until=now - self.settings.lookback)
-            self.store.write(name, start.model_dump(mode="json"), None)
-            record = self.store.read(name)
+        record = self._poll_record(name, now)
         old = _load(PollState, record, name, state)
         first_run = old.seen_through is None and old.told_through is None
         agent_faults: list[Finding] = []
@@ -379,6 +382,7 @@ class App:
             windows.update(baseline_until=now - trigger.lookback, told_through=None)
         before, baseline_before = len(state.alerts), state.report.baseline
         result, new = poller.run(old, now=now, lookback=self.settings.lookback)
+        result.alerts += self._remind_periodic(new.periodic, state)
         state.report.records += result.records
         state.report.notes.extend(result.notes)
         tell(result.findings, result.alerts)
@@ -423,8 +427,12 @@ class App:
                 for status in page.instance_cloud_assistant_status_set:
                     healthy[status.instance_id] = status.healthy
         settled, resolved = resolve_agents(folded, healthy, now=state.started)
-        state.alerts.extend(fired + resolved)
-        state.report.alerts += len(fired) + len(resolved)
+        reminders: list[Alert] = []
+        for instance, track in settled.items():
+            settled[instance], due = self._remind(track, state)
+            reminders += due
+        state.alerts.extend(fired + resolved + reminders)
+        state.report.alerts += len(fired) + len(resolved) + len(reminders)
         written = _time(record.value.get("written_at"))
         if settled != tracks or (tracks and _due_for_refresh(written, state.started)):
             from lib.poll import merge_maps
@@ -440,6 +448,55 @@ class App:
 
             wanted = {"instances": dump, "written_at": stamp}
             state.updates.append((name, rebase(record.value, wanted, merged)))
+
+    def _poll_record(self, name: str, now: datetime) -> Record:
+        """A filter's poll state; on its first run, the window is written before the pass.
+
+        If that run fails, its retry keeps the same baseline instead of letting failures age
+        into it.
+        """
+        from lib.poll import PollState
+
+        record = self.store.read(name)
+        if record.version is None:
+            start = PollState(baseline_until=now - self.settings.lookback)
+            self.store.write(name, start.model_dump(mode="json"), None)
+            record = self.store.read(name)
+        return record
+
+    def _remind_periodic(
+        self, periodic: dict[str, dict[str, PeriodicTrack]], state: _Pass
+    ) -> list[Alert]:
+        """Reminders of the failing streaks still open; their tracks updated in place."""
+        reminders: list[Alert] = []
+        for tracks in periodic.values():
+            for instance, track in tracks.items():
+                tracks[instance], due = self._remind(track, state)
+                reminders += due
+        return reminders
+
+    def _remind(self, track: _Track, state: _Pass) -> tuple[_Track, list[Alert]]:
+        """The reminders due for an open track (periodic streak, agent), and the track after."""
+        alert = track.open_alert(state.started) if self.reminding else None
+        if alert is None:
+            return track, []
+        from lib.reminders import due_reminders
+        from lib.routing import repeat_intervals
+
+        intervals = repeat_intervals(
+            alert, list(self.receivers), self.table, default=self.settings.repeat_interval
+        )
+        due, reminded = due_reminders(
+            alert,
+            told_at=track.told_at or alert.starts_at,
+            intervals=intervals,
+            reminded=track.reminded,
+            now=state.started,
+        )
+        state.report.reminders += len(due)
+        if reminded != track.reminded:
+            track = track.model_copy(update={"reminded": reminded})
+        return track, due
 
     def _targets(
         self, trigger: Targets, invocation: Invocation, credentials: Credentials, state: _Pass
@@ -796,6 +853,7 @@ def _poll_name(account: str, region: str, source: str, group: str | None) -> str
 
 
 _Model = TypeVar("_Model", bound=BaseModel)
+_Track = TypeVar("_Track", PeriodicTrack, AgentTrack)
 
 
 def _load(model: type[_Model], record: Record, name: str, state: _Pass) -> _Model:

@@ -47,7 +47,7 @@ from lib.errors import ConfigError
 from lib.notify.overrides import Mentions, Overrides
 from lib.receivers import ReceiverSpec, ReceiverType
 from lib.routing import GROUP_FIELDS, ExpectedExit, Matcher, Route, RoutingTable
-from lib.settings import SOURCES, parse_duration
+from lib.settings import SOURCES, parse_repeat_interval
 from lib.urls import require_secure_url
 
 __all__ = ["ReceiverSpec", "RoutingConfig", "load_config", "matcher_from", "parse_config"]
@@ -152,10 +152,9 @@ class _Route(_Strict):
         classmethod(lambda cls, value: _listed(value))
     )
 
-    @field_validator("repeat_interval", mode="before")
-    @classmethod
-    def _interval(cls, value: object) -> object:
-        return None if value is None else parse_duration(value)
+    _interval = field_validator("repeat_interval", mode="before")(
+        classmethod(lambda cls, value: parse_repeat_interval(value))
+    )
 
     @field_validator("group_by")
     @classmethod
@@ -193,6 +192,11 @@ class _File(_Strict):
     receivers: list[_Receiver] = Field(default_factory=list)
     routes: list[_Route] = Field(default_factory=list)
     default_receivers: list[str] | None = None
+    repeat_interval: timedelta | None = None  # for routes that set none
+
+    _interval = field_validator("repeat_interval", mode="before")(
+        classmethod(lambda cls, value: parse_repeat_interval(value))
+    )
     fallback: str | None = None
     expected_exit_codes: list[_Expected] = Field(default_factory=list)
 
@@ -354,6 +358,7 @@ def _build(parsed: _File, root: Any, source: str, known: tuple[str, ...]) -> Rou
             default_receivers=(
                 tuple(parsed.default_receivers) if parsed.default_receivers is not None else None
             ),
+            repeat_interval=parsed.repeat_interval,
         ),
         expected=tuple(
             ExpectedExit(codes=frozenset(e.codes), matcher=e.match.build())

@@ -85,8 +85,11 @@ def build_delivery(
         config = load_config(settings.config, environ=env, known=(*receivers, "console"))
         for spec in config.receivers:
             receivers[spec.name] = _from_spec(spec, options, http, sleep)
+        table = config.table
         delivery.table = (
-            config.table if config.table.routes or config.table.default_receivers else None
+            table
+            if table.routes or table.default_receivers or table.repeat_interval is not None
+            else None
         )
         delivery.expected = config.expected
         delivery.fallback = config.fallback

@@ -32,6 +32,7 @@ __all__ = [
     "group",
     "group_key",
     "plan",
+    "repeat_intervals",
     "route",
 ]
 
@@ -130,10 +131,15 @@ class Route:
 
 @dataclass(frozen=True)
 class RoutingTable:
-    """Routes in order, and who hears about alerts no route takes (None: every receiver)."""
+    """Routes in order, and who hears about alerts no route takes (None: every receiver).
+
+    ``repeat_interval`` is the reminder interval of routes that set none (None: no reminders
+    unless the route sets one).
+    """
 
     routes: tuple[Route, ...] = ()
     default_receivers: tuple[str, ...] | None = None
+    repeat_interval: timedelta | None = None
 
     def routes_for(self, finding: Finding, tags: TagLookup | None = None) -> list[Route]:
         """The routes that take ``finding``: the first match, and more while they continue."""
@@ -156,6 +162,8 @@ def _assign(
     alert: Alert, receivers: Sequence[str], table: RoutingTable | None, tags: TagLookup | None
 ) -> dict[str, Route]:
     """Receiver → the route that brings ``alert`` to it (the first, when several do)."""
+    if alert.receiver is not None:  # a reminder: due for this one receiver only
+        receivers = [name for name in receivers if name == alert.receiver]
     taken = table.routes_for(alert.finding, tags) if table is not None else []
     if not taken:
         taken = [_default_route(table, receivers)]
@@ -182,6 +190,30 @@ def route(
         for name in _assign(alert, receivers, table, tags):
             routed[name].append(alert)
     return routed
+
+
+def repeat_intervals(
+    alert: Alert,
+    receivers: Sequence[str],
+    table: RoutingTable | None = None,
+    *,
+    default: timedelta | None = None,
+    tags: TagLookup | None = None,
+) -> dict[str, timedelta]:
+    """Receiver → how often it is reminded of ``alert`` while it stays open.
+
+    The route's own interval, else the routing file's, else ``default``
+    (ASSISTWATCH_REPEAT_INTERVAL); receivers with none (or 0) are left out.
+    """
+    fallback = table.repeat_interval if table is not None else None
+    if fallback is None:
+        fallback = default
+    intervals: dict[str, timedelta] = {}
+    for name, chosen in _assign(alert, receivers, table, tags).items():
+        every = chosen.repeat_interval if chosen.repeat_interval is not None else fallback
+        if every is not None and every > timedelta(0):
+            intervals[name] = every
+    return intervals
 
 
 def group_key(alert: Alert, by: Sequence[str]) -> str:

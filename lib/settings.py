@@ -27,7 +27,14 @@ from pydantic import (
 from lib.errors import ConfigError
 from lib.urls import require_secure_url
 
-__all__ = ["SOURCES", "Settings", "Source", "load_settings", "parse_duration"]
+__all__ = [
+    "SOURCES",
+    "Settings",
+    "Source",
+    "load_settings",
+    "parse_duration",
+    "parse_repeat_interval",
+]
 
 Source = Literal["ecs.command", "ecs.file", "eflo.command", "eflo.file"]
 SOURCES: tuple[Source, ...] = ("ecs.command", "ecs.file", "eflo.command", "eflo.file")
@@ -55,6 +62,24 @@ def parse_duration(value: object) -> timedelta:
     if not 0 <= seconds <= _MAX_DURATION_SECONDS:
         raise ValueError("expected a duration between 0 and 100 weeks, such as 90s, 15m or 2d")
     return timedelta(seconds=seconds)
+
+
+_MIN_REPEAT = timedelta(minutes=1)
+
+
+def parse_repeat_interval(value: object) -> timedelta | None:
+    """A reminder interval: a duration of at least a minute, or ``0``/``off`` for none.
+
+    Returns None when not set (inherit), ``timedelta(0)`` when explicitly off.
+    """
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if value is False or (isinstance(value, str) and value.strip().lower() == "off"):
+        return timedelta(0)  # YAML reads a bare ``off`` as false
+    every = parse_duration(value)
+    if timedelta(0) < every < _MIN_REPEAT:
+        raise ValueError("a repeat interval is at least 1m (or 0/off for no reminders)")
+    return every
 
 
 def _comma_list(value: object) -> object:
@@ -85,6 +110,7 @@ class Settings(BaseModel):
     oss_endpoint: str | None = None
     ots_endpoint: str | None = None
     lookback: timedelta = timedelta(hours=1)
+    repeat_interval: timedelta | None = None  # remind of alerts still open this often
     api_qps: float = Field(default=10.0, gt=0, le=1000)
     accounts: list[str] = Field(default_factory=list)
     dingtalk_url: SecretStr | None = None
@@ -145,6 +171,11 @@ class Settings(BaseModel):
     @classmethod
     def _lookback(cls, value: object) -> timedelta:
         return parse_duration(value)
+
+    @field_validator("repeat_interval", mode="before")
+    @classmethod
+    def _repeat_interval(cls, value: object) -> timedelta | None:
+        return parse_repeat_interval(value)
 
     @field_validator(
         "ecs_endpoint", "eflo_endpoint", "oss_endpoint", "ots_endpoint", "sts_endpoint"

@@ -228,6 +228,24 @@ class StateStoreContract:
         assert [c.key for c in store.pending(NOW + 3)] == [resolved]
         assert store.claim(firing, alert_payload(7), "run-c", LEASE, NOW + 4) is ClaimOutcome.DONE
 
+    def test_each_reminder_is_its_own_claim_and_comes_back_from_the_outbox_as_one(
+        self, store: StateStore
+    ) -> None:
+        # GIVEN a firing told, reminder 1 told, and reminder 2's send failed
+        firing = key(8)
+        first, second = (
+            ClaimKey(firing.fingerprint, firing.firing, firing.receiver, reminder=n) for n in (1, 2)
+        )
+        for n, claim in enumerate((firing, first)):
+            assert store.claim(claim, alert_payload(8), "run-a", LEASE, NOW + n) is ClaimOutcome.WON
+            store.confirm(claim, "run-a", NOW + n)
+        assert store.claim(second, alert_payload(8), "run-b", LEASE, NOW + 2) is ClaimOutcome.WON
+        store.release(second, "run-b", "HTTP 502", NOW + 3)
+        # THEN the outbox holds reminder 2, its number intact; the others stay told
+        assert [c.key for c in store.pending(NOW + 3)] == [second]
+        assert store.claim(first, alert_payload(8), "run-c", LEASE, NOW + 4) is ClaimOutcome.DONE
+        assert store.claim(firing, alert_payload(8), "run-c", LEASE, NOW + 4) is ClaimOutcome.DONE
+
     def test_pending_skips_live_leases_and_confirmed_claims_but_keeps_dead_runs(
         self, store: StateStore
     ) -> None:

@@ -6,7 +6,8 @@ Assistant fake, with a receiver that records what people would be told.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -42,6 +43,7 @@ class Told:
     instance_id: str
     firing: int
     related: tuple[str, ...]
+    reminder: int = 0
 
 
 class CountingStore(FileStore):
@@ -103,6 +105,7 @@ class Recorder(RecordingReceiver):
                     instance_id=alert.finding.instance_id,
                     firing=alert.firing,
                     related=alert.related,
+                    reminder=alert.reminder,
                 )
             )
 
@@ -111,7 +114,15 @@ class Recorder(RecordingReceiver):
 def make_watcher(tmp_path: Path) -> Iterator[Any]:
     fakes: list[CloudAssistantFake] = []
 
-    def make(dataset: Dataset, *, order: str = "newest", lookback: str = "1h") -> Watcher:
+    def make(
+        dataset: Dataset,
+        *,
+        order: str = "newest",
+        lookback: str = "1h",
+        env: dict[str, str] | None = None,
+        clock: Callable[[], datetime] | None = None,
+        store: CountingStore | None = None,
+    ) -> Watcher:
         cloud = CloudAssistantFake(dataset=dataset, order=order)  # type: ignore[arg-type]
         cloud.start()
         fakes.append(cloud)
@@ -121,12 +132,17 @@ def make_watcher(tmp_path: Path) -> Iterator[Any]:
                 "ASSISTWATCH_ECS_ENDPOINT": cloud.url,
                 "ASSISTWATCH_LOOKBACK": lookback,
                 "ASSISTWATCH_SHOW_OUTPUT": "false",
+                **(env or {}),
             }
         )
-        store = CountingStore(tmp_path / f"state-{len(fakes)}")
+        store = store or CountingStore(tmp_path / f"state-{len(fakes)}")
         recorder = Recorder()
         app = build_app(
-            settings, store=store, receivers={recorder.name: recorder}, sleep=lambda _: None
+            settings,
+            store=store,
+            receivers={recorder.name: recorder},
+            sleep=lambda _: None,
+            clock=clock,
         )
         return Watcher(cloud, app, store, recorder)
 
@@ -511,3 +527,130 @@ def test_an_agent_alert_open_for_weeks_is_rewritten_before_the_store_expires_it(
     record = watcher.store.read("agents/self/cn-hangzhou")
     assert record.value["written_at"].startswith(later.date().isoformat())
     assert [t.status for t in watcher.told()] == ["firing"]
+
+
+class MovableClock:
+    """The watcher's clock: now, moved on by the test."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta(0)
+
+    def __call__(self) -> datetime:
+        return datetime.now(timezone.utc) + self.offset
+
+    def at(self, minutes: float) -> datetime:
+        return self() + timedelta(minutes=minutes)
+
+
+def hourly_backup(ds: Dataset) -> Command:
+    backup = command(
+        created=ago(3 * 24 * 60),
+        name="hourly-backup.sh",
+        invoke="hourly-backup",
+        repeat_mode="Period",
+        frequency="0 0 * * * ?",
+        instances=[run("db-1", "Success", started=ago(62), finished=ago(61))],
+    )
+    ds.add(backup)
+    return backup
+
+
+def test_a_periodic_task_that_keeps_failing_is_reminded_each_interval_until_it_recovers(
+    make_watcher,
+):
+    # GIVEN reminders every hour, and an hourly backup whose last run failed and was told
+    ds = Dataset()
+    backup = hourly_backup(ds)
+    clock = MovableClock()
+    watcher = make_watcher(ds, env={"ASSISTWATCH_REPEAT_INTERVAL": "1h"}, clock=clock)
+    watcher.poll()
+    with ds.lock:
+        execute(backup, "Failed", at=ago(5), error_code="ExitCodeNonzero")
+    watcher.poll()
+    assert [(t.status, t.reminder) for t in watcher.told()] == [("firing", 0)]
+    # WHEN half an hour passes with the streak still open: nothing more
+    clock.offset = timedelta(minutes=30)
+    watcher.poll()
+    assert len(watcher.told()) == 1
+    # WHEN an hour has passed since it was told: one reminder of the same firing
+    clock.offset = timedelta(minutes=61)
+    report = watcher.poll()
+    assert [(t.status, t.firing, t.reminder) for t in watcher.told()[1:]] == [("firing", 1, 1)]
+    assert report.reminders == 1
+    # AND polls later in that hour send nothing and write nothing
+    clock.offset = timedelta(minutes=75)
+    writes = watcher.store.writes
+    watcher.poll()
+    assert len(watcher.told()) == 2
+    assert watcher.store.writes == writes
+    # WHEN the watcher was down for five hours: one reminder (the latest), not a backlog
+    clock.offset = timedelta(hours=6, minutes=1)
+    watcher.poll()
+    assert [t.reminder for t in watcher.told()[2:]] == [6]
+    # WHEN the backup succeeds again: resolved, and no reminders after that
+    with ds.lock:
+        execute(backup, "Success", at=clock.at(-1))
+    watcher.poll()
+    clock.offset = timedelta(hours=9)
+    watcher.poll()
+    assert [(t.status, t.reminder) for t in watcher.told()[3:]] == [("resolved", 0)]
+
+
+def test_without_a_repeat_interval_an_open_streak_is_told_once(make_watcher):
+    # GIVEN no repeat interval anywhere (the default)
+    ds = Dataset()
+    backup = hourly_backup(ds)
+    clock = MovableClock()
+    watcher = make_watcher(ds, clock=clock)
+    watcher.poll()
+    with ds.lock:
+        execute(backup, "Failed", at=ago(5), error_code="ExitCodeNonzero")
+    watcher.poll()
+    # WHEN a day passes with the task still failing
+    clock.offset = timedelta(days=1)
+    watcher.poll()
+    # THEN people were told once
+    assert [(t.status, t.reminder) for t in watcher.told()] == [("firing", 0)]
+
+
+def test_an_agent_still_down_is_reminded_and_its_recovery_ends_the_reminders(make_watcher):
+    # GIVEN reminders every 4 hours and an instance whose agent is down
+    ds = Dataset()
+    ds.add(deploy(5, "Aborted", error_code="ClientNotRunning"), agent("app-1", online=False))
+    clock = MovableClock()
+    watcher = make_watcher(ds, env={"ASSISTWATCH_REPEAT_INTERVAL": "4h"}, clock=clock)
+    watcher.poll()
+    # WHEN 4 hours pass with the agent still down
+    clock.offset = timedelta(hours=4, minutes=1)
+    watcher.poll()
+    # THEN one reminder of the agent alert, naming what could not run
+    assert [(t.subject, t.reminder) for t in watcher.told()] == [("agent", 0), ("agent", 1)]
+    assert watcher.told()[1].related == watcher.told()[0].related
+    # WHEN the agent is back: resolved; no reminder after that
+    ds.add(agent("app-1", online=True))
+    watcher.poll()
+    clock.offset = timedelta(hours=12)
+    watcher.poll()
+    assert [(t.status, t.reminder) for t in watcher.told()[2:]] == [("resolved", 0)]
+
+
+def test_two_overlapping_runs_send_a_reminder_once(make_watcher, tmp_path):
+    # GIVEN two deployments of the watcher sharing one state store, reminding hourly
+    ds = Dataset()
+    backup = hourly_backup(ds)
+    clock = MovableClock()
+    store = CountingStore(tmp_path / "shared")
+    env = {"ASSISTWATCH_REPEAT_INTERVAL": "1h"}
+    one = make_watcher(ds, env=env, clock=clock, store=store)
+    two = make_watcher(ds, env=env, clock=clock, store=store)
+    one.poll()
+    with ds.lock:
+        execute(backup, "Failed", at=ago(5), error_code="ExitCodeNonzero")
+    one.poll()
+    # WHEN both run when the reminder is due, from the same state
+    clock.offset = timedelta(minutes=61)
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(lambda w: w.poll(), [one, two]))
+    # THEN the reminder went out once
+    reminders = [t for w in (one, two) for t in w.told() if t.reminder]
+    assert [t.reminder for t in reminders] == [1]

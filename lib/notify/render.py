@@ -136,6 +136,8 @@ _TEXT: dict[str, dict[str, str]] = {
         "agent_resolved": "云助手 Agent 已恢复：{instance}",
         "agent_behind": "受影响的执行",
         "account": "账号",
+        "reminder": "⏰ 第 {n} 次提醒，仍未恢复",
+        "open_since": "持续自",
     },
     "en": {
         "critical": "critical",
@@ -174,6 +176,8 @@ _TEXT: dict[str, dict[str, str]] = {
         "agent_resolved": "Cloud Assistant agent healthy again on {instance}",
         "agent_behind": "Invocations affected",
         "account": "Account",
+        "reminder": "⏰ reminder {n}: still open",
+        "open_since": "Open since",
     },
 }
 
@@ -204,10 +208,11 @@ def compact_json(payload: Any) -> bytes:
 def message_id(receiver: str, alerts: Iterable[Alert], part: int = 1, parts: int = 1) -> str:
     """A message id that is the same whenever the same alerts are rendered again.
 
-    Built from the alerts' fingerprints, firing numbers and status (a resolved message must
-    not share the id of the firing one), the receiver, and the part number.
+    Built from the alerts' keys (fingerprint, firing number, status and reminder number: a
+    resolved message or a reminder must not share the id of the firing one), the receiver,
+    and the part number.
     """
-    keys = sorted(f"{a.fingerprint}:{a.firing}:{a.status}" for a in alerts)
+    keys = sorted(a.key for a in alerts)
     digest = hashlib.sha256("\x1f".join([receiver, *keys, f"{part}/{parts}"]).encode())
     return "msg_" + digest.hexdigest()[:32]
 
@@ -305,6 +310,8 @@ def _render_alert(alert: Alert, options: RenderOptions) -> Entry:
         heading = f"#### {_ICON['resolved']} [{t['resolved']}] {_subject(alert, t, True)}"
     else:
         heading = f"#### {_ICON[cls.severity]} [{t[cls.severity]}] {_subject(alert, t, False)}"
+        if alert.reminder:
+            heading += " · " + t["reminder"].format(n=alert.reminder)
     link = console_url(finding, options)
     invoke = f"`{finding.invoke_id}`" + (f" · [{t['console']}]({link})" if link else "")
     lines = [
@@ -314,6 +321,8 @@ def _render_alert(alert: Alert, options: RenderOptions) -> Entry:
     ]
     if finding.account != "self":  # another account, reached through an assumed role
         lines.append(f"- {t['account']}: `{finding.account}`")
+    if alert.reminder:
+        lines.append(f"- {t['open_since']}: {format_time(alert.starts_at, options.timezone)}")
     if alert.subject == "agent" and alert.related:
         behind = ", ".join(f"`{entry}`" for entry in alert.related)
         lines.append(f"- {t['agent_behind']}: {behind}")

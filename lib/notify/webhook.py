@@ -114,6 +114,8 @@ def _annotations(alert: Alert, options: RenderOptions) -> dict[str, str]:
         "description": f"{cls.explanation_zh if zh else cls.explanation_en} "
         f"{cls.hint_zh if zh else cls.hint_en}",
     }
+    if alert.reminder:  # the same firing again, still open: say which reminder this is
+        annotations["reminder"] = str(alert.reminder)
     tail, _ = output_tail(finding.output, options)
     if tail:
         annotations["output"] = tail

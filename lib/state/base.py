@@ -31,13 +31,15 @@ class ClaimKey:
     """What one claim is about: one firing of one alert (or its resolve), for one receiver.
 
     A firing and its resolve are two notifications, so two claims: ``status`` tells them
-    apart. Backends must store and restore all four fields.
+    apart; so is each reminder that a firing is still open (``reminder`` 1, 2, …). Backends
+    store and restore every field through :meth:`as_fields` and :meth:`from_fields`.
     """
 
     fingerprint: str
     firing: int
     receiver: str
     status: Literal["firing", "resolved"] = "firing"
+    reminder: int = 0  # 0: the firing's first notice
 
     @property
     def id(self) -> str:
@@ -45,15 +47,18 @@ class ClaimKey:
         raw = f"{self.fingerprint}\x1f{self.firing}\x1f{self.receiver}"
         if self.status != "firing":
             raw += f"\x1f{self.status}"
+        if self.reminder:
+            raw += f"\x1freminder {self.reminder}"
         return hashlib.sha256(raw.encode()).hexdigest()[:32]
 
     def as_fields(self) -> dict[str, Any]:
-        """The four fields every backend stores with a claim."""
+        """The fields every backend stores with a claim."""
         return {
             "fingerprint": self.fingerprint,
             "firing": self.firing,
             "receiver": self.receiver,
             "status": self.status,
+            "reminder": self.reminder,
         }
 
     @classmethod
@@ -64,6 +69,7 @@ class ClaimKey:
             firing=int(data["firing"]),
             receiver=str(data["receiver"]),
             status="resolved" if data.get("status") == "resolved" else "firing",
+            reminder=int(data.get("reminder") or 0),  # absent in claims written before reminders
         )
 
 
