@@ -49,8 +49,10 @@ if TYPE_CHECKING:
     from lib.health import HealthReporter
     from lib.notify.base import Receiver
     from lib.poll import Listed
-    from lib.routing import ExpectedExit, RoutingTable
+    from lib.routing import ExpectedExit, RoutingTable, TagLookup
+    from lib.silences import Silence
     from lib.state.base import StateStore
+    from lib.tags import InstanceTags
 
 __all__ = ["App", "Invocation", "RunReport", "build_app"]
 
@@ -121,6 +123,7 @@ class _Pass:
     outbox: Outbox | None = None
     tally: DeliveryTally = field(default_factory=DeliveryTally)
     won: dict[str, list[Alert]] = field(default_factory=dict)  # claimed by this run, to send
+    tags: InstanceTags | None = None  # instance tags read this run (routes, silences on tags)
     # (record name, change): shared records updated with a version check after the claims
     updates: list[tuple[str, Callable[[dict[str, Any]], dict[str, Any] | None]]] = field(
         default_factory=list
@@ -220,13 +223,16 @@ class App:
             clock=lambda: self.clock().timestamp(),
             log=self.log,
             table=self.table,
+            tags=lambda alerts: self._tag_lookup(state, [alert.finding for alert in alerts]),
         )
         # Leave a fifth of the timeout (at least 20 s) to claim, send and write state.
         budget = invocation.timeout_seconds - max(20.0, invocation.timeout_seconds / 5)
         state.deadline = time.monotonic() + max(budget, 1.0)
+        credentials = invocation.credentials
+        if credentials is not None:  # redeliveries may need the account's instance tags
+            state.credentials[SELF_ACCOUNT] = credentials
         try:
             state.outbox.flush_pending(state.tally)
-            credentials = invocation.credentials
             if credentials is None:
                 raise ConfigError(
                     "this invocation carries no credentials (FC passes them with each invocation); locally set "
@@ -247,6 +253,8 @@ class App:
                 state.report.notes.append(f"pruned {pruned} expired state entries")
         finally:
             _merge(state.report, state.tally)
+            if state.tags is not None:
+                state.report.notes.extend(state.tags.notes)
 
     # -- finding failures ------------------------------------------------------------------
 
@@ -427,10 +435,7 @@ class App:
                 for status in page.instance_cloud_assistant_status_set:
                     healthy[status.instance_id] = status.healthy
         settled, resolved = resolve_agents(folded, healthy, now=state.started)
-        reminders: list[Alert] = []
-        for instance, track in settled.items():
-            settled[instance], due = self._remind(track, state)
-            reminders += due
+        reminders = self._remind(settled, state)
         state.alerts.extend(fired + resolved + reminders)
         state.report.alerts += len(fired) + len(resolved) + len(reminders)
         written = _time(record.value.get("written_at"))
@@ -470,33 +475,70 @@ class App:
         """Reminders of the failing streaks still open; their tracks updated in place."""
         reminders: list[Alert] = []
         for tracks in periodic.values():
-            for instance, track in tracks.items():
-                tracks[instance], due = self._remind(track, state)
-                reminders += due
+            reminders += self._remind(tracks, state)
         return reminders
 
-    def _remind(self, track: _Track, state: _Pass) -> tuple[_Track, list[Alert]]:
-        """The reminders due for an open track (periodic streak, agent), and the track after."""
-        alert = track.open_alert(state.started) if self.reminding else None
-        if alert is None:
-            return track, []
+    def _remind(self, tracks: dict[str, _Track], state: _Pass) -> list[Alert]:
+        """The reminders due for open tracks (periodic streaks, agents); tracks updated in place."""
+        if not self.reminding:
+            return []
+        opened = {
+            key: alert
+            for key, track in tracks.items()
+            if (alert := track.open_alert(state.started)) is not None
+        }
+        if not opened:
+            return []
         from lib.reminders import due_reminders
         from lib.routing import repeat_intervals
 
-        intervals = repeat_intervals(
-            alert, list(self.receivers), self.table, default=self.settings.repeat_interval
-        )
-        due, reminded = due_reminders(
-            alert,
-            told_at=track.told_at or alert.starts_at,
-            intervals=intervals,
-            reminded=track.reminded,
-            now=state.started,
-        )
-        state.report.reminders += len(due)
-        if reminded != track.reminded:
-            track = track.model_copy(update={"reminded": reminded})
-        return track, due
+        tags = self._tag_lookup(state, [alert.finding for alert in opened.values()])
+        reminders: list[Alert] = []
+        for key, alert in opened.items():
+            track = tracks[key]
+            intervals = repeat_intervals(
+                alert,
+                list(self.receivers),
+                self.table,
+                default=self.settings.repeat_interval,
+                tags=tags,
+            )
+            due, reminded = due_reminders(
+                alert,
+                told_at=track.told_at or alert.starts_at,
+                intervals=intervals,
+                reminded=track.reminded,
+                now=state.started,
+            )
+            if reminded != track.reminded:
+                tracks[key] = track.model_copy(update={"reminded": reminded})
+            reminders += due
+        state.report.reminders += len(reminders)
+        return reminders
+
+    def _tag_lookup(
+        self, state: _Pass, findings: list[Finding], silences: list[Silence] | None = None
+    ) -> TagLookup | None:
+        """Instance tags of ``findings``, when a route, silence or expected exit needs them.
+
+        None (and no API call) when nothing matches on tags.
+        """
+        from lib.routing import needs_tags
+
+        matchers = [silence.matcher() for silence in silences or ()]
+        if not needs_tags(self.table, matchers, self.expected):
+            return None
+        if state.tags is None:
+            from lib.tags import InstanceTags
+
+            def fetch(account: str, region: str, ids: list[str]) -> dict[str, dict[str, str]]:
+                if account not in state.credentials:
+                    raise LookupError(account)  # its role is assumed later in the run
+                return self._scope(account, region, state).assistant.instance_tags(ids)
+
+            state.tags = InstanceTags(fetch)
+        state.tags.prefetch(findings)
+        return state.tags.lookup
 
     def _targets(
         self, trigger: Targets, invocation: Invocation, credentials: Credentials, state: _Pass
@@ -729,9 +771,10 @@ class App:
         """Drop exits the routing file says are expected (e.g. grep's 1): not failures."""
         if not self.expected:
             return findings
-        from lib.routing import drop_expected
+        from lib.routing import drop_expected, needs_tags
 
-        kept, expected = drop_expected(findings, self.expected)
+        tags = self._tag_lookup(state, findings) if needs_tags(expected=self.expected) else None
+        kept, expected = drop_expected(findings, self.expected, tags=tags)
         if expected:
             state.report.expected += len(expected)
         return kept
@@ -787,12 +830,14 @@ class App:
         from lib.silences import apply_silences, list_silences
 
         now = self.clock().timestamp()
-        told, muted = apply_silences(state.alerts, list_silences(self.store, now), now)
+        silences = list_silences(self.store, now)
+        tags = self._tag_lookup(state, [alert.finding for alert in state.alerts], silences)
+        told, muted = apply_silences(state.alerts, silences, now, tags=tags)
         if muted:
             state.report.silenced += len(muted)
             reasons = sorted({silence.reason or silence.id for _, silence in muted})
             state.report.notes.append(f"{len(muted)} alert(s) silenced ({'; '.join(reasons)})")
-        routed = route(told, list(self.receivers), self.table)
+        routed = route(told, list(self.receivers), self.table, tags=tags)
         for receiver, won in state.outbox.claim(routed, state.tally).items():
             state.won.setdefault(receiver, []).extend(won)
         state.alerts = []

@@ -29,7 +29,7 @@ from lib.errors import (
 )
 from lib.notify.base import Message, Receiver
 from lib.notify.overrides import Customizable, Overrides
-from lib.routing import RoutingTable, digest, digest_overrides, plan
+from lib.routing import RoutingTable, TagLookup, digest, digest_overrides, plan
 from lib.state.base import ClaimOutcome, StateStore
 
 __all__ = ["DeliveryTally", "Outbox"]
@@ -65,6 +65,7 @@ class Outbox:
         log: Any,
         table: RoutingTable | None = None,
         budgets: Mapping[str, Budget] | None = None,
+        tags: Callable[[list[Alert]], TagLookup | None] | None = None,
     ) -> None:
         self._store = store
         self._receivers = receivers
@@ -73,6 +74,7 @@ class Outbox:
         self._clock = clock
         self._log = log
         self._table = table
+        self._tags = tags  # alerts → their instance tags, when routes match on tags
         if budgets is None:
             budgets = {
                 name: Budget(store, name, limits, clock=clock)
@@ -138,7 +140,8 @@ class Outbox:
 
     def _deliver_to(self, receiver_name: str, alerts: list[Alert], tally: DeliveryTally) -> None:
         base = self._receivers[receiver_name]
-        planned = plan(receiver_name, alerts, self._table)
+        tags = self._tags(alerts) if self._tags is not None else None
+        planned = plan(receiver_name, alerts, self._table, tags=tags)
         budget = self._budgets.get(receiver_name)
         if budget is not None and len(planned) > 1 and budget.available() < len(planned):
             # Fewer slots than groups: one digest naming every alert beats a backlog.

@@ -31,6 +31,7 @@ __all__ = [
     "drop_expected",
     "group",
     "group_key",
+    "needs_tags",
     "plan",
     "repeat_intervals",
     "route",
@@ -300,7 +301,7 @@ class ExpectedExit:
     codes: frozenset[int]
     matcher: Matcher = field(default_factory=Matcher)
 
-    def expects(self, finding: Finding) -> bool:
+    def expects(self, finding: Finding, tags: TagLookup | None = None) -> bool:
         """Whether ``finding`` is one of these expected exits."""
         return (
             finding.kind == "command"
@@ -308,16 +309,31 @@ class ExpectedExit:
             and finding.exit_code in self.codes
             # Only a plain non-zero exit: a timeout that happened to exit 1 is still a failure.
             and (finding.error_code or "ExitCodeNonzero") == "ExitCodeNonzero"
-            and self.matcher.matches(finding)
+            and self.matcher.matches(finding, tags)
         )
 
 
+def needs_tags(
+    table: RoutingTable | None = None,
+    matchers: Iterable[Matcher] = (),
+    expected: Iterable[ExpectedExit] = (),
+) -> bool:
+    """Whether any route, other matcher (silences') or expected exit matches on instance tags.
+
+    If none does, a run reads no tags at all (lib.tags).
+    """
+    wanted = [route.matcher for route in table.routes] if table is not None else []
+    wanted += [*matchers, *(rule.matcher for rule in expected)]
+    return any(matcher.instance_tags for matcher in wanted)
+
+
 def drop_expected(
-    findings: Iterable[Finding], rules: Sequence[ExpectedExit]
+    findings: Iterable[Finding], rules: Sequence[ExpectedExit], *, tags: TagLookup | None = None
 ) -> tuple[list[Finding], list[Finding]]:
     """Split findings into (failures, expected exits) by the configured rules."""
     kept: list[Finding] = []
     expected: list[Finding] = []
     for finding in findings:
-        (expected if any(rule.expects(finding) for rule in rules) else kept).append(finding)
+        hit = any(rule.expects(finding, tags) for rule in rules)
+        (expected if hit else kept).append(finding)
     return kept, expected

@@ -19,37 +19,28 @@ from typing import TYPE_CHECKING
 
 from lib.errors import ApiError
 from lib.findings import Finding
-from lib.routing import Matcher, RoutingTable
 
 if TYPE_CHECKING:
     from lib.cloudassist.api import CloudAssistant
-    from lib.silences import Silence
 
 __all__ = [
     "BATCH",
     "Fetch",
     "InstanceTags",
     "fetch_from",
-    "needs_tags",
 ]
 
 Fetch = Callable[[str, str, list[str]], dict[str, dict[str, str]]]
-"""(account, region, instance ids) → {instance id: {key: value}}; untagged ids absent."""
+"""(account, region, instance ids) → {instance id: {key: value}}; untagged ids absent.
+
+Raises LookupError when that account cannot be asked yet (its role not assumed so early in
+the run): nothing is cached, a later prefetch asks again.
+"""
 
 BATCH = 50  # ResourceId.N per ListTagResources call (lib.cloudassist.api.MAX_TAG_IDS)
 
 _EMPTY: Mapping[str, str] = MappingProxyType({})
 _PERMISSION_CODES = ("Forbidden", "NoPermission", "ActionUnauthorized", "AccessDenied")
-
-
-def needs_tags(table: RoutingTable | None = None, silences: Iterable[Silence] = ()) -> bool:
-    """Whether any route or silence matches on instance tags: if not, fetch none.
-
-    Pass the silences the run applies (``list_silences`` leaves the expired ones out).
-    """
-    matchers: list[Matcher] = [route.matcher for route in table.routes] if table else []
-    matchers += [silence.matcher() for silence in silences]
-    return any(matcher.instance_tags for matcher in matchers)
 
 
 def fetch_from(assistant_for: Callable[[str, str], CloudAssistant]) -> Fetch:
@@ -76,7 +67,7 @@ class InstanceTags:
     Args:
         fetch: reads tags of one account and region (see :func:`fetch_from`); called with
             at most ``batch`` ids, and only for ids not fetched yet.
-        wanted: False when no route or silence matches on tags (:func:`needs_tags`):
+        wanted: False when no route or silence matches on tags (:func:`lib.routing.needs_tags`):
             prefetch then calls nothing at all.
         batch: ids per fetch call.
     """
@@ -122,6 +113,8 @@ class InstanceTags:
             batch = list(ids[start : start + self._batch])
             try:
                 found = self._fetch(scope[0], scope[1], batch)
+            except LookupError:
+                return  # not reachable yet: ask again later in the run
             except ApiError as error:
                 # Stop asking this account and region: the next batch would fail the same way.
                 self._failed.add(scope)

@@ -20,9 +20,9 @@ from lib.aliyun.retry import RetryPolicy
 from lib.cloudassist.api import CloudAssistant
 from lib.errors import ApiAuthError, ApiTransientError, ConfigError
 from lib.findings import Finding
-from lib.routing import Matcher, Route, RoutingTable, route
+from lib.routing import Matcher, Route, RoutingTable, needs_tags, route
 from lib.silences import Silence
-from lib.tags import InstanceTags, fetch_from, needs_tags
+from lib.tags import InstanceTags, fetch_from
 from tests.factories import make_alert, make_finding
 from tests.fakes.cloudassist import CloudAssistantFake
 from tests.fakes.dataset import Dataset
@@ -289,7 +289,7 @@ def test_nothing_is_fetched_when_no_route_or_silence_matches_on_tags(fake, datas
         routes=(Route(receivers=("oncall",), matcher=Matcher(names=("backup-*",))),)
     )
     silence = Silence("s-1", {"region": REGION}, "maintenance", 0.0, 2e9)
-    wanted = needs_tags(table, [silence])
+    wanted = needs_tags(table, [silence.matcher()])
     tags = InstanceTags(fetch_from(lambda account, region: assistant), wanted=wanted)
     # WHEN the run prefetches its findings
     tags.prefetch([finding("i-1")])
@@ -310,7 +310,7 @@ def test_a_tag_condition_in_a_route_or_a_silence_needs_tags(table, silences):
     # GIVEN a tag condition in a route or in a silence
     # WHEN asked whether the run needs tags
     # THEN it does
-    assert needs_tags(table, silences) is True
+    assert needs_tags(table, [s.matcher() for s in silences]) is True
 
 
 def test_no_routing_file_and_no_silences_need_no_tags():
