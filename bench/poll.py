@@ -56,7 +56,7 @@ def _build(endpoint: str, state_dir: Path) -> tuple[Any, Any, Any]:
     from lib.state.file import FileStore
     from tests.fakes.cloudassist import DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET
 
-    configure(open(_devnull(), "w"), force=True)  # noqa: SIM115  # the run's log lines: not measured
+    configure(open(_devnull(), "w"))  # noqa: SIM115  # the run's log lines: not measured
     settings = load_settings(
         {
             "ASSISTWATCH_REGIONS": "cn-hangzhou",

@@ -161,14 +161,9 @@ class Logger:
         self.error(event, **fields)
 
 
-def configure(stream: TextIO | None = None, *, force: bool = False) -> None:
-    """Send log lines to ``stream`` (default: stdout); the handler calls it every invocation.
-
-    ``force`` is accepted for callers written against the structlog setup; setting the
-    stream is all there is to configure now.
-    """
+def configure(stream: TextIO | None = None) -> None:
+    """Send log lines to ``stream`` (default: stdout); the handler calls it every invocation."""
     global _stream  # noqa: PLW0603  # one log destination per process, like stdlib's
-    del force
     _stream = stream
 
 

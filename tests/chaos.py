@@ -321,7 +321,7 @@ class World:
         if owned:
             world._fakes.append(cloud)
         world._open_backend()
-        configure(world.logs, force=True)
+        configure(world.logs)
         return world
 
     def _open_backend(self) -> None:
