@@ -125,3 +125,25 @@ def test_simple_setups_need_no_file_only_env() -> None:
         delivery = build_delivery(load_settings(env), http=http, environ=env)
     assert sorted(delivery.receivers) == ["feishu", "wecom"]
     assert delivery.table is None
+
+
+def test_the_readme_routing_example_is_a_valid_routing_file() -> None:
+    """GIVEN the routing file the README shows, with its variables set
+    WHEN a new user copies it THEN it validates and builds what its comments say."""
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### Routing file", 1)[1].split("###", 1)[0]
+    block = "\n".join(
+        line[4:] for line in section.splitlines() if line.startswith("    ") or not line.strip()
+    ).strip()
+    environ = {
+        "OPS_ROBOT_URL": ROBOT_URL,
+        "OPS_ROBOT_SECRET": "SECabcdef0123456789",
+        "LARK_HOOK_URL": "https://open.feishu.cn/open-apis/bot/v2/hook/0123456789abcdef",
+        "LARK_SECRET": "lark-secret-0123",
+    }
+    config = parse_config(block, source="README.md", environ=environ)
+    assert [spec.name for spec in config.receivers] == ["ops", "lark"]
+    assert config.fallback == "ops"
+    assert config.table.routes[0].matcher.instance_tags == (("env", "prod"),)
+    assert config.table.repeat_interval is not None
+    assert [sorted(rule.codes) for rule in config.expected] == [[1]]
