@@ -40,8 +40,13 @@ TIMEOUT_SECONDS = 3600.0  # FC's maximum; a 600 s default would cut a slow 100k 
 
 
 def _peak_rss_mb() -> float:
-    # ru_maxrss is in KiB on Linux: the whole process's high-water mark so far.
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # VmHWM, this process's own high-water mark: Linux carries ru_maxrss over exec, so a
+    # child started by a bigger parent would report the parent's size (bench/cold_start.py).
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 1024
+    except (OSError, StopIteration):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _build(endpoint: str, state_dir: Path) -> tuple[Any, Any, Any]:
