@@ -18,6 +18,7 @@ from pydantic import SecretStr
 
 from lib.aliyun.credentials import Credentials
 from lib.app import App, Invocation, RunReport, build_app
+from lib.errors import ReceiverTransientError, StateError
 from lib.notify.base import Message
 from lib.settings import load_settings
 from lib.state.file import FileStore
@@ -94,8 +95,11 @@ class Recorder(RecordingReceiver):
     def __init__(self) -> None:
         super().__init__()
         self.told: list[Told] = []
+        self.down = False
 
     def send(self, message: Message) -> None:
+        if self.down:
+            raise ReceiverTransientError(self.name, "HTTP 502")
         for alert in self.covered(message):
             self.told.append(
                 Told(
@@ -654,3 +658,63 @@ def test_two_overlapping_runs_send_a_reminder_once(make_watcher, tmp_path):
     # THEN the reminder went out once
     reminders = [t for w in (one, two) for t in w.told() if t.reminder]
     assert [t.reminder for t in reminders] == [1]
+
+
+class StoreThatFailsRecordWrites(CountingStore):
+    """A store whose record writes fail while ``failing`` (claims still work)."""
+
+    failing = False
+
+    def write(self, name: str, value: dict[str, Any], expected_version: str | None) -> bool:
+        if self.failing:
+            raise StateError("injected: the table is unavailable")
+        return super().write(name, value, expected_version)
+
+
+def test_a_reminder_whose_track_was_not_written_is_not_sent_twice(make_watcher, tmp_path):
+    # GIVEN an hourly reminder due, and a store that fails the writes after the claims
+    ds = Dataset()
+    backup = hourly_backup(ds)
+    clock = MovableClock()
+    store = StoreThatFailsRecordWrites(tmp_path / "flaky")
+    watcher = make_watcher(ds, env={"ASSISTWATCH_REPEAT_INTERVAL": "1h"}, clock=clock, store=store)
+    watcher.poll()
+    with ds.lock:
+        execute(backup, "Failed", at=ago(5), error_code="ExitCodeNonzero")
+    watcher.poll()
+    clock.offset = timedelta(minutes=61)
+    store.failing = True
+    # WHEN the run that sends the reminder cannot record it in the track (FC retries it)
+    credentials = Credentials(DEMO_ACCESS_KEY_ID, SecretStr(DEMO_ACCESS_KEY_SECRET))
+    with pytest.raises(StateError):
+        watcher.app.run(Poll(origin="timer"), Invocation("retry-me", credentials))
+    store.failing = False
+    # AND later runs go on (the failed run's claim is taken over once its lease is over)
+    for minutes in (62, 61 + 15, 61 + 20):
+        clock.offset = timedelta(minutes=minutes)
+        watcher.poll()
+    # THEN the reminder reached people once
+    assert [t.reminder for t in watcher.told()] == [0, 1]
+
+
+def test_a_reminder_a_robot_refused_waits_in_the_outbox_and_is_sent_once(make_watcher):
+    # GIVEN an hourly reminder due, and a receiver that is down for one run
+    ds = Dataset()
+    backup = hourly_backup(ds)
+    clock = MovableClock()
+    watcher = make_watcher(ds, env={"ASSISTWATCH_REPEAT_INTERVAL": "1h"}, clock=clock)
+    watcher.poll()
+    with ds.lock:
+        execute(backup, "Failed", at=ago(5), error_code="ExitCodeNonzero")
+    watcher.poll()
+    clock.offset = timedelta(minutes=61)
+    watcher.receiver.down = True
+    report = watcher.poll()
+    assert report.deferred == 1
+    # WHEN the receiver is back, on the next two runs
+    watcher.receiver.down = False
+    clock.offset = timedelta(minutes=66)
+    watcher.poll()
+    watcher.poll()
+    # THEN the reminder came out of the outbox once
+    assert [t.reminder for t in watcher.told()] == [0, 1]
