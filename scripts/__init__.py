@@ -1,0 +1,1 @@
+"""Build and deploy helpers (``make package``)."""
