@@ -8,15 +8,13 @@ with its :class:`Invocation`.
 from __future__ import annotations
 
 import functools
-import os
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ValidationError
 
 from lib.alerts import (
     AgentTrack,
@@ -28,10 +26,13 @@ from lib.alerts import (
     is_agent_fault,
     resolve_agents,
 )
-from lib.errors import ApiError, AssistwatchError, BadInput, ConfigError
+from lib.app.run import Pass, RunReport, describe, merge_tally
+from lib.app.scopes import SELF_ACCOUNT, Scope, accounts_for, regions_for, scope_for
+from lib.app.tagging import tag_lookup
+from lib.errors import AssistwatchError, BadInput, ConfigError
 from lib.findings import Finding
 from lib.log import get_logger
-from lib.outbox import DeliveryTally, Outbox
+from lib.outbox import Outbox
 from lib.routing import route
 from lib.settings import Settings, Source
 from lib.state.base import Record
@@ -40,98 +41,20 @@ from lib.triggers import Poll, Targets, Trigger, Watch
 if TYPE_CHECKING:
     import httpx
 
-    from lib.aliyun.client import OpenApiClient
     from lib.aliyun.credentials import Credentials, CurrentCredentials
     from lib.aliyun.ratelimit import RateLimiter
     from lib.aliyun.sts import AssumedRoles
-    from lib.cloudassist.api import CloudAssistant
+    from lib.app.run import Invocation
     from lib.cloudassist.eflo import EfloAssistant
     from lib.health import HealthReporter
     from lib.notify.base import Receiver
     from lib.poll import Listed
-    from lib.routing import ExpectedExit, RoutingTable, TagLookup
-    from lib.silences import Silence
+    from lib.routing import ExpectedExit, RoutingTable
     from lib.state.base import StateStore
-    from lib.tags import InstanceTags
 
-__all__ = ["App", "Invocation", "RunReport", "build_app"]
+__all__ = ["App"]
 
-ECS_VERSION = "2014-05-26"
-SELF_ACCOUNT = "self"
 MAX_OUTPUT_FETCHES = 20  # DescribeInvocationResults calls per run to attach output tails
-
-
-@dataclass(frozen=True)
-class Invocation:
-    """What FC hands one invocation: request id, short-lived credentials, region, timeout."""
-
-    request_id: str | None = None
-    credentials: Credentials | None = None
-    region: str | None = None
-    timeout_seconds: float = 600.0
-
-
-class RunReport(BaseModel):
-    """The JSON every run returns (and logs as its summary line)."""
-
-    ok: bool = True
-    trigger: str = ""
-    request_id: str | None = None
-    regions: list[str] = Field(default_factory=list)
-    records: int = 0  # execution records examined (instance × invocation)
-    findings: int = 0  # failed executions among them
-    alerts: int = 0  # alerts decided to tell this run (reminders included)
-    reminders: int = 0  # of which: reminders that an alert is still open
-    baseline: int = 0  # old failures recorded silently on a first run
-    known: int = 0  # failures an earlier pass already handled
-    claimed: int = 0
-    suppressed: int = 0  # already told, or being told by a concurrent run
-    silenced: int = 0  # muted by a silence
-    expected: int = 0  # exits the routing file expects (not failures)
-    messages_sent: int = 0
-    alerts_sent: int = 0
-    deferred: int = 0  # kept in the outbox for the next run
-    redelivered: int = 0  # outbox entries from earlier runs delivered now
-    api_calls: int = 0
-    throttled: int = 0  # calls Cloud Assistant throttled (and our client retried)
-    errors: list[str] = Field(default_factory=list)
-    notes: list[str] = Field(default_factory=list)
-    duration_ms: int = 0
-
-
-@dataclass(frozen=True)
-class _Scope:
-    """Where a part of the pass looks: one account's Cloud Assistant in one region."""
-
-    account: str
-    region: str
-    assistant: CloudAssistant
-
-
-@dataclass
-class _Pass:
-    """Mutable bookkeeping for one run."""
-
-    report: RunReport
-    started: datetime
-    deadline: float = float("inf")  # time.monotonic() by which a long pass stops paging
-    clients: list[OpenApiClient] = field(default_factory=list)
-    scopes: dict[tuple[str, str], _Scope] = field(default_factory=dict)
-    credentials: dict[str, Credentials] = field(default_factory=dict)  # account → credentials
-    eflo: dict[tuple[str, str], EfloAssistant] = field(default_factory=dict)
-    alerts: list[Alert] = field(default_factory=list)  # decided, not yet claimed
-    outbox: Outbox | None = None
-    tally: DeliveryTally = field(default_factory=DeliveryTally)
-    won: dict[str, list[Alert]] = field(default_factory=dict)  # claimed by this run, to send
-    tags: InstanceTags | None = None  # instance tags read this run (routes, silences on tags)
-    # (record name, change): shared records updated with a version check after the claims
-    updates: list[tuple[str, Callable[[dict[str, Any]], dict[str, Any] | None]]] = field(
-        default_factory=list
-    )
-
-    def deadline_reached(self) -> bool:
-        """True when a long pass must stop paging to claim and send within the timeout."""
-        return time.monotonic() > self.deadline
 
 
 class App:
@@ -178,8 +101,8 @@ class App:
     def run(self, trigger: Trigger, invocation: Invocation) -> RunReport:
         """Run one pass; raise only retryable errors (after the report is logged)."""
         monotonic = time.monotonic()
-        state = _Pass(
-            report=RunReport(trigger=_describe(trigger), request_id=invocation.request_id),
+        state = Pass(
+            report=RunReport(trigger=describe(trigger), request_id=invocation.request_id),
             started=self.clock(),
         )
         raised: AssistwatchError | None = None
@@ -214,7 +137,7 @@ class App:
             raise raised
         return report
 
-    def _run(self, trigger: Trigger, invocation: Invocation, state: _Pass) -> None:
+    def _run(self, trigger: Trigger, invocation: Invocation, state: Pass) -> None:
         state.outbox = Outbox(
             self.store,
             self.receivers,
@@ -223,7 +146,7 @@ class App:
             clock=lambda: self.clock().timestamp(),
             log=self.log,
             table=self.table,
-            tags=lambda alerts: self._tag_lookup(state, [alert.finding for alert in alerts]),
+            tags=lambda alerts: tag_lookup(self, state, [alert.finding for alert in alerts]),
         )
         # Leave a fifth of the timeout (at least 20 s) to claim, send and write state.
         budget = invocation.timeout_seconds - max(20.0, invocation.timeout_seconds / 5)
@@ -252,78 +175,16 @@ class App:
             if pruned:
                 state.report.notes.append(f"pruned {pruned} expired state entries")
         finally:
-            _merge(state.report, state.tally)
+            merge_tally(state.report, state.tally)
             if state.tags is not None:
                 state.report.notes.extend(state.tags.notes)
 
     # -- finding failures ------------------------------------------------------------------
 
-    def _regions(self, wanted: tuple[str, ...], invocation: Invocation) -> list[str]:
-        regions = list(wanted) or list(self.settings.regions)
-        if not regions and invocation.region:
-            regions = [invocation.region]
-        if not regions:
-            raise ConfigError(
-                "no region to watch: set ASSISTWATCH_REGIONS (e.g. cn-hangzhou) or run on FC"
-            )
-        return regions
-
-    def _scope(self, account: str, region: str, state: _Pass) -> _Scope:
-        """One client per account, region and run: that run's credentials, shared connections."""
-        if (account, region) in state.scopes:
-            return state.scopes[account, region]
-        from lib.aliyun.client import OpenApiClient
-        from lib.aliyun.endpoints import endpoint_for
-        from lib.cloudassist.api import CloudAssistant
-
-        endpoint = self.settings.ecs_endpoint or endpoint_for(
-            "ecs", region, vpc=self.settings.vpc_endpoints
-        )
-        client = OpenApiClient(
-            self.http,
-            endpoint,
-            ECS_VERSION,
-            state.credentials[account],
-            limiter=self.limiter,
-            sleep=self.sleep,
-        )
-        state.clients.append(client)
-        scope = _Scope(account, region, CloudAssistant(client, region))
-        state.scopes[account, region] = scope
-        return scope
-
-    def _accounts(self, credentials: Credentials, state: _Pass) -> list[str]:
-        """The function's own account, then every account it may assume a role in."""
-        state.credentials[SELF_ACCOUNT] = credentials
-        accounts = [SELF_ACCOUNT]
-        if not self.settings.accounts:
-            return accounts
-        from lib.aliyun.sts import account_of
-
-        for role in self.settings.accounts:
-            account = account_of(role)
-            try:
-                state.credentials[account] = self._roles().credentials_for(role, credentials)
-            except ApiError as error:  # one account's role must not blind the others
-                state.report.errors.append(f"account {account}: {error}")
-                continue
-            accounts.append(account)
-        return accounts
-
-    def _roles(self) -> AssumedRoles:
-        """The STS client, built on first use and kept warm with its cache of role credentials."""
-        if self.roles is None:
-            from lib.aliyun.sts import AssumedRoles
-
-            self.roles = AssumedRoles(
-                self.http, endpoint=self.settings.sts_endpoint, limiter=self.limiter
-            )
-        return self.roles
-
     def _poll(
-        self, trigger: Poll, invocation: Invocation, credentials: Credentials, state: _Pass
+        self, trigger: Poll, invocation: Invocation, credentials: Credentials, state: Pass
     ) -> None:
-        regions = self._regions(trigger.regions, invocation)
+        regions = regions_for(self, trigger.regions, invocation)
         state.report.regions = regions
         sources = list(trigger.sources) or list(self.settings.sources)
         for source in sources:
@@ -332,9 +193,9 @@ class App:
                     f"{source}: Lingjun nodes have no API that lists invocations; "
                     "they are watched by invoke id (watch requests), not by this poll"
                 )
-        for account in self._accounts(credentials, state):
+        for account in accounts_for(self, credentials, state):
             for region in regions:
-                scope = self._scope(account, region, state)
+                scope = scope_for(self, account, region, state)
                 agent_faults: list[Finding] = []
                 for source in sources:
                     if source.startswith("ecs."):
@@ -343,7 +204,7 @@ class App:
                 self._agents(scope, agent_faults, state)
 
     def _poll_source(
-        self, scope: _Scope, source: Source, trigger: Poll, state: _Pass
+        self, scope: Scope, source: Source, trigger: Poll, state: Pass
     ) -> list[Finding]:
         """Poll one source of one region; return its agent faults (folded per region)."""
         from lib.poll import OVERLAP, PollState, SourcePoll, merge_poll_states
@@ -416,7 +277,7 @@ class App:
             state.updates.append((name, rebase(record.value, wanted, merged)))
         return agent_faults
 
-    def _agents(self, scope: _Scope, faults: list[Finding], state: _Pass) -> None:
+    def _agents(self, scope: Scope, faults: list[Finding], state: Pass) -> None:
         """Fold agent faults into one alert per instance; resolve those whose agent is back."""
         from lib.cloudassist.api import MAX_AGENT_IDS
 
@@ -470,7 +331,7 @@ class App:
         return record
 
     def _remind_periodic(
-        self, periodic: dict[str, dict[str, PeriodicTrack]], state: _Pass
+        self, periodic: dict[str, dict[str, PeriodicTrack]], state: Pass
     ) -> list[Alert]:
         """Reminders of the failing streaks still open; their tracks updated in place."""
         reminders: list[Alert] = []
@@ -478,7 +339,7 @@ class App:
             reminders += self._remind(tracks, state)
         return reminders
 
-    def _remind(self, tracks: dict[str, _Track], state: _Pass) -> list[Alert]:
+    def _remind(self, tracks: dict[str, _Track], state: Pass) -> list[Alert]:
         """The reminders due for open tracks (periodic streaks, agents); tracks updated in place."""
         if not self.reminding:
             return []
@@ -492,7 +353,7 @@ class App:
         from lib.reminders import due_reminders
         from lib.routing import repeat_intervals
 
-        tags = self._tag_lookup(state, [alert.finding for alert in opened.values()])
+        tags = tag_lookup(self, state, [alert.finding for alert in opened.values()])
         reminders: list[Alert] = []
         for key, alert in opened.items():
             track = tracks[key]
@@ -516,39 +377,15 @@ class App:
         state.report.reminders += len(reminders)
         return reminders
 
-    def _tag_lookup(
-        self, state: _Pass, findings: list[Finding], silences: list[Silence] | None = None
-    ) -> TagLookup | None:
-        """Instance tags of ``findings``, when a route, silence or expected exit needs them.
-
-        None (and no API call) when nothing matches on tags.
-        """
-        from lib.routing import needs_tags
-
-        matchers = [silence.matcher() for silence in silences or ()]
-        if not needs_tags(self.table, matchers, self.expected):
-            return None
-        if state.tags is None:
-            from lib.tags import InstanceTags
-
-            def fetch(account: str, region: str, ids: list[str]) -> dict[str, dict[str, str]]:
-                if account not in state.credentials:
-                    raise LookupError(account)  # its role is assumed later in the run
-                return self._scope(account, region, state).assistant.instance_tags(ids)
-
-            state.tags = InstanceTags(fetch)
-        state.tags.prefetch(findings)
-        return state.tags.lookup
-
     def _targets(
-        self, trigger: Targets, invocation: Invocation, credentials: Credentials, state: _Pass
+        self, trigger: Targets, invocation: Invocation, credentials: Credentials, state: Pass
     ) -> None:
-        region = self._regions((trigger.region,) if trigger.region else (), invocation)[0]
+        region = regions_for(self, (trigger.region,) if trigger.region else (), invocation)[0]
         state.report.regions = [region]
-        accounts = self._accounts(credentials, state)
+        accounts = accounts_for(self, credentials, state)
         # An event from an account we assume a role in is fetched with that role.
         account = trigger.account if trigger.account in accounts else SELF_ACCOUNT
-        scope = self._scope(account, region, state)
+        scope = scope_for(self, account, region, state)
         findings: list[Finding] = []
         for target in trigger.targets:
             wanted = set(target.instance_ids)
@@ -556,7 +393,7 @@ class App:
             findings += [f for f in found if not wanted or f.instance_id in wanted]
         self._agents(scope, self._tell_now(findings, state), state)
 
-    def _tell_now(self, findings: list[Finding], state: _Pass) -> list[Finding]:
+    def _tell_now(self, findings: list[Finding], state: Pass) -> list[Finding]:
         """Decide on findings that are news by construction (events, watches).
 
         Returns the agent faults among them, for the region's agent alerts.
@@ -574,7 +411,7 @@ class App:
         return [a.finding for a in decision.tell if is_agent_fault(a.finding)]
 
     def _ask_command(
-        self, scope: _Scope, invoke_id: str, state: _Pass
+        self, scope: Scope, invoke_id: str, state: Pass
     ) -> tuple[list[Finding], bool | None]:
         """One ECS command invocation's failures, and whether it ended (None: unknown id)."""
         from lib.findings import findings_from_invocation
@@ -588,7 +425,7 @@ class App:
         )
 
     def _ask_file(
-        self, scope: _Scope, invoke_id: str, state: _Pass
+        self, scope: Scope, invoke_id: str, state: Pass
     ) -> tuple[list[Finding], bool | None]:
         """One ECS file send's failures, and whether it ended (None: unknown id)."""
         from lib.findings import findings_from_send_file
@@ -603,10 +440,10 @@ class App:
 
     def _ask(
         self,
-        scope: _Scope,
+        scope: Scope,
         listed: Iterable[Listed],
         build: Callable[..., list[Finding]],
-        state: _Pass,
+        state: Pass,
     ) -> tuple[list[Finding], bool | None]:
         """The failures of what an InvokeId lookup listed, and whether all of it ended."""
         from lib.poll import IN_FLIGHT, overall_status
@@ -624,12 +461,12 @@ class App:
             )
         return findings, ended
 
-    def _watch(self, trigger: Watch, credentials: Credentials, state: _Pass) -> None:
+    def _watch(self, trigger: Watch, credentials: Credentials, state: Pass) -> None:
         """Remember invocations to follow until terminal, and look at them right away."""
         from lib.state.records import update_record
         from lib.watches import WatchList, record_name
 
-        accounts = self._accounts(credentials, state)
+        accounts = accounts_for(self, credentials, state)
         account = trigger.account or SELF_ACCOUNT
         if account.startswith("acs:ram::"):  # a role ARN from ASSISTWATCH_ACCOUNTS
             from lib.aliyun.sts import account_of
@@ -655,11 +492,11 @@ class App:
             f"watching {len(trigger.invoke_ids)} {trigger.provider} invocation(s) in "
             f"{trigger.region} until they end"
         )
-        scope = self._scope(account, trigger.region, state)
+        scope = scope_for(self, account, trigger.region, state)
         self._agents(scope, self._check_watches(scope, state, providers=(trigger.provider,)), state)
 
     def _check_watches(
-        self, scope: _Scope, state: _Pass, *, providers: tuple[str, ...] = ("ecs", "eflo")
+        self, scope: Scope, state: Pass, *, providers: tuple[str, ...] = ("ecs", "eflo")
     ) -> list[Finding]:
         """Ask about every watched invocation of this account and region; forget ended ones.
 
@@ -698,11 +535,11 @@ class App:
 
     def _ask_watched(
         self,
-        scope: _Scope,
+        scope: Scope,
         provider: str,
         invoke_id: str,
         kind: str | None,
-        state: _Pass,
+        state: Pass,
     ) -> tuple[list[Finding], bool | None]:
         """A watched invocation's failures and whether it ended (None: nobody knows it)."""
         if provider == "eflo":
@@ -719,7 +556,7 @@ class App:
         return findings, (all(known) if known else None)
 
     def _ask_eflo(
-        self, scope: _Scope, invoke_id: str, kind: str | None, state: _Pass
+        self, scope: Scope, invoke_id: str, kind: str | None, state: Pass
     ) -> tuple[list[Finding], bool | None]:
         """A watched Lingjun invocation: eflo-controller answers by InvokeId only."""
         from lib.findings import findings_from_eflo_invocation, findings_from_eflo_send_file
@@ -749,7 +586,7 @@ class App:
                 )
         return findings, (all(verdicts) if verdicts else None)
 
-    def _eflo(self, scope: _Scope, state: _Pass) -> EfloAssistant:
+    def _eflo(self, scope: Scope, state: Pass) -> EfloAssistant:
         """The eflo-controller client of a scope's account and region, built on first use."""
         key = (scope.account, scope.region)
         if key not in state.eflo:
@@ -767,26 +604,24 @@ class App:
             state.eflo[key] = EfloAssistant(client, scope.region)
         return state.eflo[key]
 
-    def _unexpected(self, findings: list[Finding], state: _Pass) -> list[Finding]:
+    def _unexpected(self, findings: list[Finding], state: Pass) -> list[Finding]:
         """Drop exits the routing file says are expected (e.g. grep's 1): not failures."""
         if not self.expected:
             return findings
         from lib.routing import drop_expected, needs_tags
 
-        tags = self._tag_lookup(state, findings) if needs_tags(expected=self.expected) else None
+        tags = tag_lookup(self, state, findings) if needs_tags(expected=self.expected) else None
         kept, expected = drop_expected(findings, self.expected, tags=tags)
         if expected:
             state.report.expected += len(expected)
         return kept
 
-    def _count(self, decision: Decision, state: _Pass) -> None:
+    def _count(self, decision: Decision, state: Pass) -> None:
         state.report.findings += len(decision.tell) + len(decision.baseline) + len(decision.known)
         state.report.baseline += len(decision.baseline)
         state.report.known += len(decision.known)
 
-    def _attach_output(
-        self, state: _Pass, invocation: Invocation, credentials: Credentials
-    ) -> None:
+    def _attach_output(self, state: Pass, invocation: Invocation, credentials: Credentials) -> None:
         """Fetch the output tail of failed commands (list calls cannot include it)."""
         from lib.findings import bounded_output
 
@@ -805,7 +640,7 @@ class App:
                     f"{len(wanted) - MAX_OUTPUT_FETCHES} shown without output"
                 )
                 return
-            assistant = self._scope(account, region, state).assistant
+            assistant = scope_for(self, account, region, state).assistant
             outputs = {
                 result.instance_id: result
                 for page in assistant.invocation_result_pages(invoke_id=invoke_id)
@@ -823,7 +658,7 @@ class App:
 
     # -- state -----------------------------------------------------------------------------
 
-    def _claim(self, state: _Pass) -> None:
+    def _claim(self, state: Pass) -> None:
         """Claim every alert decided so far (for every receiver it is routed to)."""
         if state.outbox is None or not state.alerts:
             return
@@ -831,7 +666,7 @@ class App:
 
         now = self.clock().timestamp()
         silences = list_silences(self.store, now)
-        tags = self._tag_lookup(state, [alert.finding for alert in state.alerts], silences)
+        tags = tag_lookup(self, state, [alert.finding for alert in state.alerts], silences)
         told, muted = apply_silences(state.alerts, silences, now, tags=tags)
         if muted:
             state.report.silenced += len(muted)
@@ -842,7 +677,7 @@ class App:
             state.won.setdefault(receiver, []).extend(won)
         state.alerts = []
 
-    def _move_states(self, state: _Pass) -> None:
+    def _move_states(self, state: Pass) -> None:
         """After this pass's alerts are claimed, never before: a crash loses nothing.
 
         Every record is written with a version check; a concurrent run's update is merged,
@@ -852,17 +687,6 @@ class App:
 
         for name, change in state.updates:
             update_record(self.store, name, change, what=name)
-
-
-def _merge(report: RunReport, tally: DeliveryTally) -> None:
-    report.claimed = tally.claimed
-    report.suppressed = tally.suppressed
-    report.messages_sent = tally.messages_sent
-    report.alerts_sent = tally.alerts_sent
-    report.deferred = tally.deferred
-    report.redelivered = tally.redelivered
-    report.errors.extend(tally.errors)
-    report.notes.extend(tally.notes)
 
 
 def _forget_watches(gone: tuple[str, ...], value: dict[str, Any]) -> dict[str, Any]:
@@ -901,74 +725,10 @@ _Model = TypeVar("_Model", bound=BaseModel)
 _Track = TypeVar("_Track", PeriodicTrack, AgentTrack)
 
 
-def _load(model: type[_Model], record: Record, name: str, state: _Pass) -> _Model:
+def _load(model: type[_Model], record: Record, name: str, state: Pass) -> _Model:
     """Parse a stored record; an unreadable one starts afresh, said in the report."""
     try:
         return model.model_validate(record.value)
     except ValidationError:
         state.report.errors.append(f"state record {name} was unreadable and starts afresh")
         return model()
-
-
-def _describe(trigger: Trigger) -> str:
-    if isinstance(trigger, Poll):
-        return f"poll ({trigger.origin})"
-    if isinstance(trigger, Targets):
-        return f"event ({len(trigger.targets)} invocation(s))"
-    return f"watch ({len(trigger.invoke_ids)} invocation(s))"
-
-
-def build_app(
-    settings: Settings,
-    *,
-    transport: httpx.BaseTransport | None = None,
-    store: StateStore | None = None,
-    clock: Callable[[], datetime] | None = None,
-    receivers: Mapping[str, Receiver] | None = None,
-    sleep: Callable[[float], None] | None = None,
-    environ: Mapping[str, str] | None = None,
-) -> App:
-    """Assemble the watcher once; every seam can be injected (tests, demo, benchmarks)."""
-    import httpx
-
-    from lib.aliyun.credentials import CurrentCredentials
-    from lib.aliyun.ratelimit import RateLimiter
-    from lib.receivers import build_delivery
-    from lib.state import open_store
-
-    env = os.environ if environ is None else environ
-    http = httpx.Client(transport=transport, timeout=httpx.Timeout(10.0, connect=5.0))
-    current = CurrentCredentials()
-    chosen_store = store or open_store(
-        settings.state_url,
-        environ=env,
-        namespace=settings.namespace or env.get("FC_FUNCTION_NAME") or "default",
-        credentials=current,
-        endpoint=settings.ots_endpoint or settings.oss_endpoint,
-        region=env.get("FC_REGION") or next(iter(settings.regions), None),
-    )
-    delivery = build_delivery(settings, http=http, environ=env, sleep=sleep)
-    chosen_receivers = receivers if receivers is not None else delivery.receivers
-    health = None
-    if delivery.fallback is not None and delivery.fallback in chosen_receivers:
-        from lib.health import HealthReporter
-
-        health = HealthReporter(
-            chosen_receivers[delivery.fallback],
-            store=chosen_store,
-            clock=(lambda: clock().timestamp()) if clock else None,
-            log=get_logger(),
-        )
-    return App(
-        settings,
-        http=http,
-        store=chosen_store,
-        receivers=chosen_receivers,
-        limiter=RateLimiter(settings.api_qps),
-        clock=clock,
-        sleep=sleep,
-        current_credentials=current,
-        table=delivery.table,
-        expected=delivery.expected,
-        health=health,
-    )

@@ -1,0 +1,110 @@
+"""One run's data: what FC hands it (Invocation), its bookkeeping (Pass), what it returns (RunReport)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, Field
+
+from lib.outbox import DeliveryTally
+from lib.triggers import Poll, Targets, Trigger
+
+if TYPE_CHECKING:
+    from lib.alerts import Alert
+    from lib.aliyun.client import OpenApiClient
+    from lib.aliyun.credentials import Credentials
+    from lib.app.scopes import Scope
+    from lib.cloudassist.eflo import EfloAssistant
+    from lib.outbox import Outbox
+    from lib.tags import InstanceTags
+
+__all__ = ["Invocation", "Pass", "RunReport", "describe", "merge_tally"]
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """What FC hands one invocation: request id, short-lived credentials, region, timeout."""
+
+    request_id: str | None = None
+    credentials: Credentials | None = None
+    region: str | None = None
+    timeout_seconds: float = 600.0
+
+
+class RunReport(BaseModel):
+    """The JSON every run returns (and logs as its summary line)."""
+
+    ok: bool = True
+    trigger: str = ""
+    request_id: str | None = None
+    regions: list[str] = Field(default_factory=list)
+    records: int = 0  # execution records examined (instance × invocation)
+    findings: int = 0  # failed executions among them
+    alerts: int = 0  # alerts decided to tell this run (reminders included)
+    reminders: int = 0  # of which: reminders that an alert is still open
+    baseline: int = 0  # old failures recorded silently on a first run
+    known: int = 0  # failures an earlier pass already handled
+    claimed: int = 0
+    suppressed: int = 0  # already told, or being told by a concurrent run
+    silenced: int = 0  # muted by a silence
+    expected: int = 0  # exits the routing file expects (not failures)
+    messages_sent: int = 0
+    alerts_sent: int = 0
+    deferred: int = 0  # kept in the outbox for the next run
+    redelivered: int = 0  # outbox entries from earlier runs delivered now
+    api_calls: int = 0
+    throttled: int = 0  # calls Cloud Assistant throttled (and our client retried)
+    errors: list[str] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+    duration_ms: int = 0
+
+
+@dataclass
+class Pass:
+    """Mutable bookkeeping for one run."""
+
+    report: RunReport
+    started: datetime
+    deadline: float = float("inf")  # time.monotonic() by which a long pass stops paging
+    clients: list[OpenApiClient] = field(default_factory=list)
+    scopes: dict[tuple[str, str], Scope] = field(default_factory=dict)
+    credentials: dict[str, Credentials] = field(default_factory=dict)  # account → credentials
+    eflo: dict[tuple[str, str], EfloAssistant] = field(default_factory=dict)
+    alerts: list[Alert] = field(default_factory=list)  # decided, not yet claimed
+    outbox: Outbox | None = None
+    tally: DeliveryTally = field(default_factory=DeliveryTally)
+    won: dict[str, list[Alert]] = field(default_factory=dict)  # claimed by this run, to send
+    tags: InstanceTags | None = None  # instance tags read this run (routes, silences on tags)
+    # (record name, change): shared records updated with a version check after the claims
+    updates: list[tuple[str, Callable[[dict[str, Any]], dict[str, Any] | None]]] = field(
+        default_factory=list
+    )
+
+    def deadline_reached(self) -> bool:
+        """True when a long pass must stop paging to claim and send within the timeout."""
+        return time.monotonic() > self.deadline
+
+
+def describe(trigger: Trigger) -> str:
+    """The report's one-line name of what started the run."""
+    if isinstance(trigger, Poll):
+        return f"poll ({trigger.origin})"
+    if isinstance(trigger, Targets):
+        return f"event ({len(trigger.targets)} invocation(s))"
+    return f"watch ({len(trigger.invoke_ids)} invocation(s))"
+
+
+def merge_tally(report: RunReport, tally: DeliveryTally) -> None:
+    """Copy what the outbox counted (claims, sends, deferrals) into the report."""
+    report.claimed = tally.claimed
+    report.suppressed = tally.suppressed
+    report.messages_sent = tally.messages_sent
+    report.alerts_sent = tally.alerts_sent
+    report.deferred = tally.deferred
+    report.redelivered = tally.redelivered
+    report.errors.extend(tally.errors)
+    report.notes.extend(tally.notes)

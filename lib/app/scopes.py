@@ -1,0 +1,102 @@
+"""Where a pass looks: its regions, its accounts (own and assumed roles), one client for each pair."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from lib.errors import ApiError, ConfigError
+
+if TYPE_CHECKING:
+    from lib.aliyun.credentials import Credentials
+    from lib.aliyun.sts import AssumedRoles
+    from lib.app.core import App
+    from lib.app.run import Invocation, Pass
+    from lib.cloudassist.api import CloudAssistant
+
+__all__ = [
+    "ECS_VERSION",
+    "SELF_ACCOUNT",
+    "Scope",
+    "accounts_for",
+    "assumed_roles",
+    "regions_for",
+    "scope_for",
+]
+
+ECS_VERSION = "2014-05-26"
+SELF_ACCOUNT = "self"
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Where a part of the pass looks: one account's Cloud Assistant in one region."""
+
+    account: str
+    region: str
+    assistant: CloudAssistant
+
+
+def regions_for(app: App, wanted: tuple[str, ...], invocation: Invocation) -> list[str]:
+    """The regions asked for, else the configured ones, else the function's own."""
+    regions = list(wanted) or list(app.settings.regions)
+    if not regions and invocation.region:
+        regions = [invocation.region]
+    if not regions:
+        raise ConfigError(
+            "no region to watch: set ASSISTWATCH_REGIONS (e.g. cn-hangzhou) or run on FC"
+        )
+    return regions
+
+
+def scope_for(app: App, account: str, region: str, state: Pass) -> Scope:
+    """One client per account, region and run: that run's credentials, shared connections."""
+    if (account, region) in state.scopes:
+        return state.scopes[account, region]
+    from lib.aliyun.client import OpenApiClient
+    from lib.aliyun.endpoints import endpoint_for
+    from lib.cloudassist.api import CloudAssistant
+
+    endpoint = app.settings.ecs_endpoint or endpoint_for(
+        "ecs", region, vpc=app.settings.vpc_endpoints
+    )
+    client = OpenApiClient(
+        app.http,
+        endpoint,
+        ECS_VERSION,
+        state.credentials[account],
+        limiter=app.limiter,
+        sleep=app.sleep,
+    )
+    state.clients.append(client)
+    scope = Scope(account, region, CloudAssistant(client, region))
+    state.scopes[account, region] = scope
+    return scope
+
+
+def accounts_for(app: App, credentials: Credentials, state: Pass) -> list[str]:
+    """The function's own account, then every account it may assume a role in."""
+    state.credentials[SELF_ACCOUNT] = credentials
+    accounts = [SELF_ACCOUNT]
+    if not app.settings.accounts:
+        return accounts
+    from lib.aliyun.sts import account_of
+
+    for role in app.settings.accounts:
+        account = account_of(role)
+        try:
+            state.credentials[account] = assumed_roles(app).credentials_for(role, credentials)
+        except ApiError as error:  # one account's role must not blind the others
+            state.report.errors.append(f"account {account}: {error}")
+            continue
+        accounts.append(account)
+    return accounts
+
+
+def assumed_roles(app: App) -> AssumedRoles:
+    """The STS client, built on first use and kept warm with its cache of role credentials."""
+    if app.roles is None:
+        from lib.aliyun.sts import AssumedRoles
+
+        app.roles = AssumedRoles(app.http, endpoint=app.settings.sts_endpoint, limiter=app.limiter)
+    return app.roles
