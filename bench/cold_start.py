@@ -7,8 +7,12 @@ process's peak RSS), after one untimed warm-up run of each case. Three environme
   — handler.py and lib/ at the root, the runtime dependencies (and the ``ots`` and
   ``routing`` extras the zip carries) in ``python/`` on ``PYTHONPATH``, in a clean
   virtualenv (``.venv-bench-fc``) with nothing else installed; versions pinned to this
-  environment's, so both measure the same pydantic and httpx. Built on first use and
-  whenever the requirements change; the code is copied fresh on every run.
+  environment's, so both measure the same pydantic and httpx. Chosen, installed and
+  compiled by scripts/package.py's own functions (its exclusions, unchecked-hash .pyc
+  compiled by this interpreter, standing in for FC's), and run unable to write bytecode,
+  as on FC's read-only ``/code``. Built on first use and whenever the requirements change;
+  the code is staged and compiled fresh on every run. A second copy without any .pyc is
+  what the zip runs when ``make package`` found no interpreter of the target version.
 - **dev venv**: this interpreter, with the project's editable-install import finder and the
   dev packages (e.g. click and pygments, which ``import httpx`` picks up when present).
 - **the SDK**: ``alibabacloud-ecs20140526`` in its own throwaway ``.venv-bench-sdk``, so it
@@ -35,11 +39,14 @@ from importlib.metadata import distributions, requires
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))  # scripts.package, when run as bench/cold_start.py
 SDK_ENV = ROOT / ".venv-bench-sdk"
 SDK_PACKAGE = "alibabacloud-ecs20140526"
 FC_ENV = ROOT / ".venv-bench-fc"
 FC_CODE = FC_ENV / "code"  # the zip's root: handler.py, lib/, python/
 FC_EXTRAS = ("ots", "routing")  # what `make package` ships by default (template.yml's state)
+PYTHON_VERSION = f"{sys.version_info[0]}.{sys.version_info[1]}"  # target = compiler, as FC's
 
 # Peak RSS is this process's VmHWM: Linux carries ru_maxrss over exec, so ru_maxrss would
 # report the benchmark's own size whenever it is the larger (the old floor row showed that).
@@ -103,14 +110,19 @@ CASES: dict[str, tuple[str, str]] = {
         "fc",
         _imports("handler", *POLL_MODULES, *TABLE_STORE_MODULES),
     ),
-    "import handler, no .pyc (FC's read-only /code)": ("zip", "import handler"),
+    "import handler, zip without .pyc (no python3.X)": ("nopyc", "import handler"),
+    "  … + a poll's modules + Table Store, without .pyc": (
+        "nopyc",
+        _imports("handler", *POLL_MODULES, *TABLE_STORE_MODULES),
+    ),
     "import handler (dev venv)": ("dev", "import handler"),
     "import handler + a poll's modules (dev venv)": ("dev", _imports("handler", *POLL_MODULES)),
     SDK_CASE: ("sdk", "from alibabacloud_ecs20140526.client import Client"),
 }
 ENVIRONMENTS = {
-    "fc": "FC layout (clean venv; handler.py, lib/ and python/ as `make package` ships them)",
-    "zip": "the same, without .pyc files and unable to write them, as the zip runs on FC",
+    "fc": "FC layout (clean venv; handler.py, lib/, python/ and the .pyc as `make package` "
+    "ships them; no bytecode written, as on FC's read-only /code)",
+    "nopyc": "the same without any .pyc: the zip when `make package` had no python3.X",
     "dev": "dev venv (editable install, dev packages)",
     "sdk": f"{SDK_ENV.name} (the SDK only)",
 }
@@ -153,10 +165,21 @@ def _pip(python: Path, *args: str) -> None:
 
 
 def fc_python() -> Path:
-    """The clean FC-layout environment: dependencies installed once, the code copied fresh."""
+    """The clean FC-layout environment: dependencies installed once, the code staged fresh."""
+    from scripts.package import (
+        EXCLUDED,
+        compile_tree,
+        install,
+        resolve,
+        stage_code,
+        without_excluded,
+    )
+
     python = FC_ENV / "bin" / "python"
     requirements = runtime_requirements(FC_EXTRAS)
-    constraints = _pins()
+    # Excluded ones are never installed; pinning them could make resolution impossible
+    # (this venv's numpy has no manylinux2014 wheel).
+    constraints, _ = without_excluded(_pins(), EXCLUDED)
     stamp = FC_ENV / "installed.txt"
     wanted = "\n".join([*requirements, "# constraints", *constraints]) + "\n"
     if not python.exists():
@@ -168,24 +191,25 @@ def fc_python() -> Path:
         FC_CODE.mkdir(parents=True)
         pins = FC_ENV / "constraints.txt"
         pins.write_text("\n".join(constraints) + "\n")
-        _pip(python, "install", "--target", str(FC_CODE / "python"), "-c", str(pins), *requirements)
+        # The same choice as `make package`: pip resolves, EXCLUDED is left out.
+        chosen, _ = without_excluded(resolve(requirements, PYTHON_VERSION, constraints=pins))
+        install(FC_CODE / "python", PYTHON_VERSION, chosen)
+        compile_tree(FC_CODE / "python", python)
         stamp.write_text(wanted)
-    for tree in (FC_CODE, _zip_code()):
-        shutil.rmtree(tree / "lib", ignore_errors=True)
-        shutil.copy2(ROOT / "handler.py", tree / "handler.py")
-        shutil.copytree(ROOT / "lib", tree / "lib", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.rmtree(FC_CODE / "lib", ignore_errors=True)
+    shutil.rmtree(FC_CODE / "__pycache__", ignore_errors=True)
+    stage_code(FC_CODE)
+    compile_tree(FC_CODE / "lib", python)
+    compile_tree(FC_CODE / "handler.py", python)
+    _nopyc_code()
     return python
 
 
-def _zip_code() -> Path:
-    """A copy of the code and dependencies with no .pyc at all, as the zip carries them."""
-    tree = FC_ENV / "zip"
-    deps = tree / "python"
-    if not deps.exists() or deps.stat().st_mtime < (FC_ENV / "installed.txt").stat().st_mtime:
-        shutil.rmtree(tree, ignore_errors=True)
-        shutil.copytree(
-            FC_CODE / "python", deps, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
-        )
+def _nopyc_code() -> Path:
+    """A copy of the same tree with no .pyc at all (sources only, as without python3.X)."""
+    tree = FC_ENV / "nopyc"
+    shutil.rmtree(tree, ignore_errors=True)
+    shutil.copytree(FC_CODE, tree, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     return tree
 
 
@@ -193,10 +217,9 @@ def measure(python: Path, where: str, imports: str, repeat: int) -> dict[str, fl
     """Median import time and peak RSS of ``imports`` over ``repeat`` fresh interpreters."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
     cwd = ROOT
-    if where in ("fc", "zip"):
-        cwd = FC_CODE if where == "fc" else FC_ENV / "zip"
+    if where in ("fc", "nopyc"):
+        cwd = FC_CODE if where == "fc" else FC_ENV / "nopyc"
         env["PYTHONPATH"] = str(cwd / "python")  # FC puts /code/python on sys.path
-    if where == "zip":
         env["PYTHONDONTWRITEBYTECODE"] = "1"  # /code is read-only on FC: no .pyc is ever written
     samples = []
     for n in range(repeat + 1):
@@ -222,7 +245,7 @@ def main() -> int:
     parser.add_argument("--json", action="store_true", help="print the figures as JSON too")
     args = parser.parse_args()
     pythons = {"fc": fc_python(), "dev": Path(sys.executable), "sdk": sdk_python()}
-    pythons["zip"] = pythons["fc"]
+    pythons["nopyc"] = pythons["fc"]
     results = {
         name: measure(pythons[where], where, imports, args.repeat)
         for name, (where, imports) in CASES.items()

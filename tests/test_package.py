@@ -107,7 +107,7 @@ def test_the_zip_carries_unchecked_hash_bytecode_of_the_target_version(
     # GIVEN the zip built with an interpreter of the target version
     code, names = extracted
     # THEN every shipped module of ours has its .pyc beside it, of that version only
-    for module in ("handler", "lib/app", "lib/state/ots", "lib/poll"):
+    for module in ("handler", "lib/settings", "lib/state/ots", "lib/poll"):
         folder, _, stem = f"./{module}".rpartition("/")
         assert f"{folder}/__pycache__/{stem}.{TAG}.pyc".removeprefix("./") in names
     assert all(name.endswith(f".{TAG}.pyc") for name in names if name.endswith(".pyc"))
@@ -143,7 +143,7 @@ def test_without_a_compiler_the_zip_ships_sources_only(tmp_path: Path) -> None:
     names = build(output, HERE, [], None, installer=lambda *_: None)
     # THEN it holds the code, no bytecode (not even this interpreter's leftovers)
     assert "handler.py" in names
-    assert "lib/app.py" in names
+    assert "lib/settings.py" in names
     assert not [name for name in names if name.endswith(".pyc") or "__pycache__" in name]
 
 
