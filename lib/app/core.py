@@ -11,10 +11,8 @@ import functools
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, TypeVar
-
-from pydantic import BaseModel, ValidationError
 
 from lib.alerts import (
     AgentTrack,
@@ -26,14 +24,15 @@ from lib.alerts import (
     is_agent_fault,
     resolve_agents,
 )
+from lib.app.output import attach_output
 from lib.app.run import Pass, RunReport, describe, merge_tally
 from lib.app.scopes import SELF_ACCOUNT, Scope, accounts_for, regions_for, scope_for
+from lib.app.state import claim, due_for_refresh, load, move_states
 from lib.app.tagging import tag_lookup
 from lib.errors import AssistwatchError, BadInput, ConfigError
 from lib.findings import Finding
 from lib.log import get_logger
 from lib.outbox import Outbox
-from lib.routing import route
 from lib.settings import Settings, Source
 from lib.state.base import Record
 from lib.triggers import Poll, Targets, Trigger, Watch
@@ -53,8 +52,6 @@ if TYPE_CHECKING:
     from lib.state.base import StateStore
 
 __all__ = ["App"]
-
-MAX_OUTPUT_FETCHES = 20  # DescribeInvocationResults calls per run to attach output tails
 
 
 class App:
@@ -167,9 +164,9 @@ class App:
                 self._watch(trigger, credentials, state)
             else:
                 self._poll(trigger, invocation, credentials, state)
-            self._attach_output(state, invocation, credentials)
-            self._claim(state)
-            self._move_states(state)
+            attach_output(self, state)
+            claim(self, state)
+            move_states(self, state)
             state.outbox.deliver(state.won, state.tally)
             pruned = self.store.prune(self.clock().timestamp())
             if pruned:
@@ -214,7 +211,7 @@ class App:
         name = _poll_name(scope.account, scope.region, source, trigger.resource_group_id)
         now = state.started
         record = self._poll_record(name, now)
-        old = _load(PollState, record, name, state)
+        old = load(PollState, record, name, state)
         first_run = old.seen_through is None and old.told_through is None
         agent_faults: list[Finding] = []
         windows: dict[str, datetime | None] = {}
@@ -232,7 +229,7 @@ class App:
 
         def checkpoint(found: list[Finding]) -> None:  # a long pass: claim what it has so far
             tell(found, [])
-            self._claim(state)
+            claim(self, state)
 
         poller = SourcePoll(
             assistant,
@@ -266,11 +263,11 @@ class App:
             new.recent = {
                 fp: when for fp, when in {**old.recent, **told}.items() if when >= new.told_through
             }
-        if first_run or new != old or _due_for_refresh(old.written_at, now):
+        if first_run or new != old or due_for_refresh(old.written_at, now):
             new.written_at = now
 
             def merged(current: dict[str, Any]) -> dict[str, Any]:
-                theirs = _load(PollState, Record(value=current), name, state)
+                theirs = load(PollState, Record(value=current), name, state)
                 return merge_poll_states(old, new, theirs).model_dump(mode="json")
 
             wanted = new.model_dump(mode="json")
@@ -285,7 +282,7 @@ class App:
         name = f"agents/{scope.account}/{scope.region}"
         record = self.store.read(name)
         tracks = {
-            instance: _load(AgentTrack, Record(value=value, version=record.version), name, state)
+            instance: load(AgentTrack, Record(value=value, version=record.version), name, state)
             for instance, value in record.value.get("instances", {}).items()
         }
         were_open = sorted(instance for instance, track in tracks.items() if track.open)
@@ -300,7 +297,7 @@ class App:
         state.alerts.extend(fired + resolved + reminders)
         state.report.alerts += len(fired) + len(resolved) + len(reminders)
         written = _time(record.value.get("written_at"))
-        if settled != tracks or (tracks and _due_for_refresh(written, state.started)):
+        if settled != tracks or (tracks and due_for_refresh(written, state.started)):
             from lib.poll import merge_maps
             from lib.state.records import rebase
 
@@ -507,7 +504,7 @@ class App:
         faults: list[Finding] = []
         for provider in providers:
             name = record_name(scope.account, provider, scope.region)
-            watches = _load(WatchList, self.store.read(name), name, state)
+            watches = load(WatchList, self.store.read(name), name, state)
             if not watches.items:
                 continue
             findings: list[Finding] = []
@@ -529,7 +526,7 @@ class App:
                     done.append(invoke_id)
             # Only ECS faults fold (is_agent_fault): nodes have no agent-status API.
             faults += self._tell_now(findings, state)
-            if done or _due_for_refresh(watches.written_at, state.started):
+            if done or due_for_refresh(watches.written_at, state.started):
                 state.updates.append((name, functools.partial(_forget_watches, tuple(done))))
         return faults
 
@@ -621,72 +618,7 @@ class App:
         state.report.baseline += len(decision.baseline)
         state.report.known += len(decision.known)
 
-    def _attach_output(self, state: Pass, invocation: Invocation, credentials: Credentials) -> None:
-        """Fetch the output tail of failed commands (list calls cannot include it)."""
-        from lib.findings import bounded_output
-
-        if not self.settings.show_output or not state.alerts:
-            return
-        wanted: dict[tuple[str, str, str], list[int]] = {}
-        for index, alert in enumerate(state.alerts):
-            finding = alert.finding
-            if finding.kind == "command" and finding.provider == "ecs" and finding.output is None:
-                key = (finding.account, finding.region, finding.invoke_id)
-                wanted.setdefault(key, []).append(index)
-        for count, ((account, region, invoke_id), indexes) in enumerate(wanted.items()):
-            if count >= MAX_OUTPUT_FETCHES:
-                state.report.notes.append(
-                    f"output fetched for {MAX_OUTPUT_FETCHES} invocations only; "
-                    f"{len(wanted) - MAX_OUTPUT_FETCHES} shown without output"
-                )
-                return
-            assistant = scope_for(self, account, region, state).assistant
-            outputs = {
-                result.instance_id: result
-                for page in assistant.invocation_result_pages(invoke_id=invoke_id)
-                for result in page.results
-            }
-            for index in indexes:
-                alert = state.alerts[index]
-                found = outputs.get(alert.finding.instance_id)
-                if found is None or found.output is None:
-                    continue
-                finding = alert.finding.model_copy(
-                    update={"output": bounded_output(found.output), "dropped": found.dropped}
-                )
-                state.alerts[index] = alert.model_copy(update={"finding": finding})
-
     # -- state -----------------------------------------------------------------------------
-
-    def _claim(self, state: Pass) -> None:
-        """Claim every alert decided so far (for every receiver it is routed to)."""
-        if state.outbox is None or not state.alerts:
-            return
-        from lib.silences import apply_silences, list_silences
-
-        now = self.clock().timestamp()
-        silences = list_silences(self.store, now)
-        tags = tag_lookup(self, state, [alert.finding for alert in state.alerts], silences)
-        told, muted = apply_silences(state.alerts, silences, now, tags=tags)
-        if muted:
-            state.report.silenced += len(muted)
-            reasons = sorted({silence.reason or silence.id for _, silence in muted})
-            state.report.notes.append(f"{len(muted)} alert(s) silenced ({'; '.join(reasons)})")
-        routed = route(told, list(self.receivers), self.table, tags=tags)
-        for receiver, won in state.outbox.claim(routed, state.tally).items():
-            state.won.setdefault(receiver, []).extend(won)
-        state.alerts = []
-
-    def _move_states(self, state: Pass) -> None:
-        """After this pass's alerts are claimed, never before: a crash loses nothing.
-
-        Every record is written with a version check; a concurrent run's update is merged,
-        never overwritten (lib.state.records).
-        """
-        from lib.state.records import update_record
-
-        for name, change in state.updates:
-            update_record(self.store, name, change, what=name)
 
 
 def _forget_watches(gone: tuple[str, ...], value: dict[str, Any]) -> dict[str, Any]:
@@ -694,16 +626,6 @@ def _forget_watches(gone: tuple[str, ...], value: dict[str, Any]) -> dict[str, A
 
     now = datetime.now(timezone.utc)
     return WatchList.model_validate(value).without(gone).touched(now).model_dump(mode="json")
-
-
-# State expires 6 weeks + 1 day after its last write (DESIGN): a record that stays open
-# (a periodic task's failing streak, an unhealthy agent, a watch) is rewritten before half
-# that, so it never expires under an alert that is still open.
-REFRESH_AFTER = timedelta(days=21)
-
-
-def _due_for_refresh(written_at: datetime | None, now: datetime) -> bool:
-    return written_at is not None and now - written_at >= REFRESH_AFTER
 
 
 def _time(value: object) -> datetime | None:
@@ -721,14 +643,4 @@ def _poll_name(account: str, region: str, source: str, group: str | None) -> str
     return f"poll/{account}/{region}/{source}/{group or '*'}"
 
 
-_Model = TypeVar("_Model", bound=BaseModel)
 _Track = TypeVar("_Track", PeriodicTrack, AgentTrack)
-
-
-def _load(model: type[_Model], record: Record, name: str, state: Pass) -> _Model:
-    """Parse a stored record; an unreadable one starts afresh, said in the report."""
-    try:
-        return model.model_validate(record.value)
-    except ValidationError:
-        state.report.errors.append(f"state record {name} was unreadable and starts afresh")
-        return model()

@@ -1,0 +1,72 @@
+"""What a pass keeps: records read (afresh when unreadable) and refreshed before they expire;
+alerts claimed first, shared records written after, never before."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from lib.app.tagging import tag_lookup
+from lib.routing import route
+
+if TYPE_CHECKING:
+    from lib.app.core import App
+    from lib.app.run import Pass
+    from lib.state.base import Record
+
+__all__ = ["REFRESH_AFTER", "claim", "due_for_refresh", "load", "move_states"]
+
+# State expires 6 weeks + 1 day after its last write (DESIGN): a record that stays open
+# (a periodic task's failing streak, an unhealthy agent, a watch) is rewritten before half
+# that, so it never expires under an alert that is still open.
+REFRESH_AFTER = timedelta(days=21)
+
+_Model = TypeVar("_Model", bound=BaseModel)
+
+
+def due_for_refresh(written_at: datetime | None, now: datetime) -> bool:
+    """True when an open record must be rewritten so it does not expire."""
+    return written_at is not None and now - written_at >= REFRESH_AFTER
+
+
+def load(model: type[_Model], record: Record, name: str, state: Pass) -> _Model:
+    """Parse a stored record; an unreadable one starts afresh, said in the report."""
+    try:
+        return model.model_validate(record.value)
+    except ValidationError:
+        state.report.errors.append(f"state record {name} was unreadable and starts afresh")
+        return model()
+
+
+def claim(app: App, state: Pass) -> None:
+    """Claim every alert decided so far (for every receiver it is routed to)."""
+    if state.outbox is None or not state.alerts:
+        return
+    from lib.silences import apply_silences, list_silences
+
+    now = app.clock().timestamp()
+    silences = list_silences(app.store, now)
+    tags = tag_lookup(app, state, [alert.finding for alert in state.alerts], silences)
+    told, muted = apply_silences(state.alerts, silences, now, tags=tags)
+    if muted:
+        state.report.silenced += len(muted)
+        reasons = sorted({silence.reason or silence.id for _, silence in muted})
+        state.report.notes.append(f"{len(muted)} alert(s) silenced ({'; '.join(reasons)})")
+    routed = route(told, list(app.receivers), app.table, tags=tags)
+    for receiver, won in state.outbox.claim(routed, state.tally).items():
+        state.won.setdefault(receiver, []).extend(won)
+    state.alerts = []
+
+
+def move_states(app: App, state: Pass) -> None:
+    """After this pass's alerts are claimed, never before: a crash loses nothing.
+
+    Every record is written with a version check; a concurrent run's update is merged,
+    never overwritten (lib.state.records).
+    """
+    from lib.state.records import update_record
+
+    for name, change in state.updates:
+        update_record(app.store, name, change, what=name)
