@@ -12,23 +12,21 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from lib.alerts import (
-    AgentTrack,
     Alert,
-    Decision,
-    PeriodicTrack,
     decide,
-    fold_agent_faults,
     is_agent_fault,
-    resolve_agents,
 )
+from lib.app.agents import agent_alerts
 from lib.app.output import attach_output
+from lib.app.reminding import remind_periodic
 from lib.app.run import Pass, RunReport, describe, merge_tally
 from lib.app.scopes import SELF_ACCOUNT, Scope, accounts_for, regions_for, scope_for
 from lib.app.state import claim, due_for_refresh, load, move_states
 from lib.app.tagging import tag_lookup
+from lib.app.telling import count, tell_now, unexpected
 from lib.errors import AssistwatchError, BadInput, ConfigError
 from lib.findings import Finding
 from lib.log import get_logger
@@ -198,7 +196,7 @@ class App:
                     if source.startswith("ecs."):
                         agent_faults += self._poll_source(scope, source, trigger, state)
                 agent_faults += self._check_watches(scope, state)
-                self._agents(scope, agent_faults, state)
+                agent_alerts(self, scope, agent_faults, state)
 
     def _poll_source(
         self, scope: Scope, source: Source, trigger: Poll, state: Pass
@@ -219,8 +217,8 @@ class App:
         told: dict[str, datetime] = {}
 
         def tell(found: list[Finding], periodic: list[Alert]) -> None:
-            decision = decide(self._unexpected(found, state), now=now, recent=old.recent, **windows)
-            self._count(decision, state)
+            decision = decide(unexpected(self, found, state), now=now, recent=old.recent, **windows)
+            count(decision, state)
             told.update((a.fingerprint, a.starts_at) for a in decision.tell)
             agent_faults.extend(a.finding for a in decision.tell if is_agent_fault(a.finding))
             alerts = [a for a in decision.tell if not is_agent_fault(a.finding)] + periodic
@@ -248,7 +246,7 @@ class App:
             windows.update(baseline_until=now - trigger.lookback, told_through=None)
         before, baseline_before = len(state.alerts), state.report.baseline
         result, new = poller.run(old, now=now, lookback=self.settings.lookback)
-        result.alerts += self._remind_periodic(new.periodic, state)
+        result.alerts += remind_periodic(self, new.periodic, state)
         state.report.records += result.records
         state.report.notes.extend(result.notes)
         tell(result.findings, result.alerts)
@@ -274,44 +272,6 @@ class App:
             state.updates.append((name, rebase(record.value, wanted, merged)))
         return agent_faults
 
-    def _agents(self, scope: Scope, faults: list[Finding], state: Pass) -> None:
-        """Fold agent faults into one alert per instance; resolve those whose agent is back."""
-        from lib.cloudassist.api import MAX_AGENT_IDS
-
-        assistant = scope.assistant
-        name = f"agents/{scope.account}/{scope.region}"
-        record = self.store.read(name)
-        tracks = {
-            instance: load(AgentTrack, Record(value=value, version=record.version), name, state)
-            for instance, value in record.value.get("instances", {}).items()
-        }
-        were_open = sorted(instance for instance, track in tracks.items() if track.open)
-        folded, fired = fold_agent_faults(tracks, faults, now=state.started)
-        healthy: dict[str, bool] = {}
-        for start in range(0, len(were_open), MAX_AGENT_IDS):
-            for page in assistant.agent_status_pages(were_open[start : start + MAX_AGENT_IDS]):
-                for status in page.instance_cloud_assistant_status_set:
-                    healthy[status.instance_id] = status.healthy
-        settled, resolved = resolve_agents(folded, healthy, now=state.started)
-        reminders = self._remind(settled, state)
-        state.alerts.extend(fired + resolved + reminders)
-        state.report.alerts += len(fired) + len(resolved) + len(reminders)
-        written = _time(record.value.get("written_at"))
-        if settled != tracks or (tracks and due_for_refresh(written, state.started)):
-            from lib.poll import merge_maps
-            from lib.state.records import rebase
-
-            dump = {instance: track.model_dump(mode="json") for instance, track in settled.items()}
-            base = {instance: track.model_dump(mode="json") for instance, track in tracks.items()}
-            stamp = state.started.isoformat()
-
-            def merged(current: dict[str, Any]) -> dict[str, Any]:
-                theirs = current.get("instances", {})
-                return {"instances": merge_maps(base, dump, theirs), "written_at": stamp}
-
-            wanted = {"instances": dump, "written_at": stamp}
-            state.updates.append((name, rebase(record.value, wanted, merged)))
-
     def _poll_record(self, name: str, now: datetime) -> Record:
         """A filter's poll state; on its first run, the window is written before the pass.
 
@@ -327,53 +287,6 @@ class App:
             record = self.store.read(name)
         return record
 
-    def _remind_periodic(
-        self, periodic: dict[str, dict[str, PeriodicTrack]], state: Pass
-    ) -> list[Alert]:
-        """Reminders of the failing streaks still open; their tracks updated in place."""
-        reminders: list[Alert] = []
-        for tracks in periodic.values():
-            reminders += self._remind(tracks, state)
-        return reminders
-
-    def _remind(self, tracks: dict[str, _Track], state: Pass) -> list[Alert]:
-        """The reminders due for open tracks (periodic streaks, agents); tracks updated in place."""
-        if not self.reminding:
-            return []
-        opened = {
-            key: alert
-            for key, track in tracks.items()
-            if (alert := track.open_alert(state.started)) is not None
-        }
-        if not opened:
-            return []
-        from lib.reminders import due_reminders
-        from lib.routing import repeat_intervals
-
-        tags = tag_lookup(self, state, [alert.finding for alert in opened.values()])
-        reminders: list[Alert] = []
-        for key, alert in opened.items():
-            track = tracks[key]
-            intervals = repeat_intervals(
-                alert,
-                list(self.receivers),
-                self.table,
-                default=self.settings.repeat_interval,
-                tags=tags,
-            )
-            due, reminded = due_reminders(
-                alert,
-                told_at=track.told_at or alert.starts_at,
-                intervals=intervals,
-                reminded=track.reminded,
-                now=state.started,
-            )
-            if reminded != track.reminded:
-                tracks[key] = track.model_copy(update={"reminded": reminded})
-            reminders += due
-        state.report.reminders += len(reminders)
-        return reminders
-
     def _targets(
         self, trigger: Targets, invocation: Invocation, credentials: Credentials, state: Pass
     ) -> None:
@@ -388,24 +301,7 @@ class App:
             wanted = set(target.instance_ids)
             found, _ = self._ask_command(scope, target.invoke_id, state)
             findings += [f for f in found if not wanted or f.instance_id in wanted]
-        self._agents(scope, self._tell_now(findings, state), state)
-
-    def _tell_now(self, findings: list[Finding], state: Pass) -> list[Finding]:
-        """Decide on findings that are news by construction (events, watches).
-
-        Returns the agent faults among them, for the region's agent alerts.
-        """
-        decision = decide(
-            self._unexpected(findings, state),
-            now=state.started,
-            baseline_until=None,
-            told_through=None,
-        )
-        self._count(decision, state)
-        told = [a for a in decision.tell if not is_agent_fault(a.finding)]
-        state.report.alerts += len(told)
-        state.alerts.extend(told)
-        return [a.finding for a in decision.tell if is_agent_fault(a.finding)]
+        agent_alerts(self, scope, tell_now(self, findings, state), state)
 
     def _ask_command(
         self, scope: Scope, invoke_id: str, state: Pass
@@ -490,7 +386,9 @@ class App:
             f"{trigger.region} until they end"
         )
         scope = scope_for(self, account, trigger.region, state)
-        self._agents(scope, self._check_watches(scope, state, providers=(trigger.provider,)), state)
+        agent_alerts(
+            self, scope, self._check_watches(scope, state, providers=(trigger.provider,)), state
+        )
 
     def _check_watches(
         self, scope: Scope, state: Pass, *, providers: tuple[str, ...] = ("ecs", "eflo")
@@ -525,7 +423,7 @@ class App:
                 if ended is not False:
                     done.append(invoke_id)
             # Only ECS faults fold (is_agent_fault): nodes have no agent-status API.
-            faults += self._tell_now(findings, state)
+            faults += tell_now(self, findings, state)
             if done or due_for_refresh(watches.written_at, state.started):
                 state.updates.append((name, functools.partial(_forget_watches, tuple(done))))
         return faults
@@ -601,23 +499,6 @@ class App:
             state.eflo[key] = EfloAssistant(client, scope.region)
         return state.eflo[key]
 
-    def _unexpected(self, findings: list[Finding], state: Pass) -> list[Finding]:
-        """Drop exits the routing file says are expected (e.g. grep's 1): not failures."""
-        if not self.expected:
-            return findings
-        from lib.routing import drop_expected, needs_tags
-
-        tags = tag_lookup(self, state, findings) if needs_tags(expected=self.expected) else None
-        kept, expected = drop_expected(findings, self.expected, tags=tags)
-        if expected:
-            state.report.expected += len(expected)
-        return kept
-
-    def _count(self, decision: Decision, state: Pass) -> None:
-        state.report.findings += len(decision.tell) + len(decision.baseline) + len(decision.known)
-        state.report.baseline += len(decision.baseline)
-        state.report.known += len(decision.known)
-
     # -- state -----------------------------------------------------------------------------
 
 
@@ -628,19 +509,6 @@ def _forget_watches(gone: tuple[str, ...], value: dict[str, Any]) -> dict[str, A
     return WatchList.model_validate(value).without(gone).touched(now).model_dump(mode="json")
 
 
-def _time(value: object) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
-
-
 def _poll_name(account: str, region: str, source: str, group: str | None) -> str:
     """The poll state's record: keyed by the whole filter (DESIGN "State protocol")."""
     return f"poll/{account}/{region}/{source}/{group or '*'}"
-
-
-_Track = TypeVar("_Track", PeriodicTrack, AgentTrack)

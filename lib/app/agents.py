@@ -1,0 +1,68 @@
+"""Agent alerts: ECS agent faults folded into one alert per instance, resolved once healthy again."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from lib.alerts import AgentTrack, fold_agent_faults, resolve_agents
+from lib.app.reminding import remind
+from lib.app.state import due_for_refresh, load
+from lib.state.base import Record
+
+if TYPE_CHECKING:
+    from lib.app.core import App
+    from lib.app.run import Pass
+    from lib.app.scopes import Scope
+    from lib.findings import Finding
+
+__all__ = ["agent_alerts"]
+
+
+def agent_alerts(app: App, scope: Scope, faults: list[Finding], state: Pass) -> None:
+    """Fold agent faults into one alert per instance; resolve those whose agent is back."""
+    from lib.cloudassist.api import MAX_AGENT_IDS
+
+    assistant = scope.assistant
+    name = f"agents/{scope.account}/{scope.region}"
+    record = app.store.read(name)
+    tracks = {
+        instance: load(AgentTrack, Record(value=value, version=record.version), name, state)
+        for instance, value in record.value.get("instances", {}).items()
+    }
+    were_open = sorted(instance for instance, track in tracks.items() if track.open)
+    folded, fired = fold_agent_faults(tracks, faults, now=state.started)
+    healthy: dict[str, bool] = {}
+    for start in range(0, len(were_open), MAX_AGENT_IDS):
+        for page in assistant.agent_status_pages(were_open[start : start + MAX_AGENT_IDS]):
+            for status in page.instance_cloud_assistant_status_set:
+                healthy[status.instance_id] = status.healthy
+    settled, resolved = resolve_agents(folded, healthy, now=state.started)
+    reminders = remind(app, settled, state)
+    state.alerts.extend(fired + resolved + reminders)
+    state.report.alerts += len(fired) + len(resolved) + len(reminders)
+    written = _time(record.value.get("written_at"))
+    if settled != tracks or (tracks and due_for_refresh(written, state.started)):
+        from lib.poll import merge_maps
+        from lib.state.records import rebase
+
+        dump = {instance: track.model_dump(mode="json") for instance, track in settled.items()}
+        base = {instance: track.model_dump(mode="json") for instance, track in tracks.items()}
+        stamp = state.started.isoformat()
+
+        def merged(current: dict[str, Any]) -> dict[str, Any]:
+            theirs = current.get("instances", {})
+            return {"instances": merge_maps(base, dump, theirs), "written_at": stamp}
+
+        wanted = {"instances": dump, "written_at": stamp}
+        state.updates.append((name, rebase(record.value, wanted, merged)))
+
+
+def _time(value: object) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)

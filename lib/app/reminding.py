@@ -1,0 +1,66 @@
+"""Reminders: alerts that stay open (failing periodic streaks, unhealthy agents) told again."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, TypeVar
+
+from lib.alerts import AgentTrack, PeriodicTrack
+from lib.app.tagging import tag_lookup
+
+if TYPE_CHECKING:
+    from lib.alerts import Alert
+    from lib.app.core import App
+    from lib.app.run import Pass
+
+__all__ = ["remind", "remind_periodic"]
+
+_Track = TypeVar("_Track", PeriodicTrack, AgentTrack)
+
+
+def remind_periodic(
+    app: App, periodic: dict[str, dict[str, PeriodicTrack]], state: Pass
+) -> list[Alert]:
+    """Reminders of the failing streaks still open; their tracks updated in place."""
+    reminders: list[Alert] = []
+    for tracks in periodic.values():
+        reminders += remind(app, tracks, state)
+    return reminders
+
+
+def remind(app: App, tracks: dict[str, _Track], state: Pass) -> list[Alert]:
+    """The reminders due for open tracks (periodic streaks, agents); tracks updated in place."""
+    if not app.reminding:
+        return []
+    opened = {
+        key: alert
+        for key, track in tracks.items()
+        if (alert := track.open_alert(state.started)) is not None
+    }
+    if not opened:
+        return []
+    from lib.reminders import due_reminders
+    from lib.routing import repeat_intervals
+
+    tags = tag_lookup(app, state, [alert.finding for alert in opened.values()])
+    reminders: list[Alert] = []
+    for key, alert in opened.items():
+        track = tracks[key]
+        intervals = repeat_intervals(
+            alert,
+            list(app.receivers),
+            app.table,
+            default=app.settings.repeat_interval,
+            tags=tags,
+        )
+        due, reminded = due_reminders(
+            alert,
+            told_at=track.told_at or alert.starts_at,
+            intervals=intervals,
+            reminded=track.reminded,
+            now=state.started,
+        )
+        if reminded != track.reminded:
+            tracks[key] = track.model_copy(update={"reminded": reminded})
+        reminders += due
+    state.report.reminders += len(reminders)
+    return reminders
