@@ -7,10 +7,9 @@ with its :class:`Invocation`.
 
 from __future__ import annotations
 
-import functools
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -20,14 +19,16 @@ from lib.alerts import (
     is_agent_fault,
 )
 from lib.app.agents import agent_alerts
+from lib.app.events import targets
 from lib.app.output import attach_output
 from lib.app.reminding import remind_periodic
 from lib.app.run import Pass, RunReport, describe, merge_tally
 from lib.app.scopes import SELF_ACCOUNT, Scope, accounts_for, regions_for, scope_for
 from lib.app.state import claim, due_for_refresh, load, move_states
 from lib.app.tagging import tag_lookup
-from lib.app.telling import count, tell_now, unexpected
-from lib.errors import AssistwatchError, BadInput, ConfigError
+from lib.app.telling import count, unexpected
+from lib.app.watching import check_watches, watch
+from lib.errors import AssistwatchError, ConfigError
 from lib.findings import Finding
 from lib.log import get_logger
 from lib.outbox import Outbox
@@ -42,10 +43,8 @@ if TYPE_CHECKING:
     from lib.aliyun.ratelimit import RateLimiter
     from lib.aliyun.sts import AssumedRoles
     from lib.app.run import Invocation
-    from lib.cloudassist.eflo import EfloAssistant
     from lib.health import HealthReporter
     from lib.notify.base import Receiver
-    from lib.poll import Listed
     from lib.routing import ExpectedExit, RoutingTable
     from lib.state.base import StateStore
 
@@ -157,9 +156,9 @@ class App:
                     "ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET"
                 )
             if isinstance(trigger, Targets):
-                self._targets(trigger, invocation, credentials, state)
+                targets(self, trigger, invocation, credentials, state)
             elif isinstance(trigger, Watch):
-                self._watch(trigger, credentials, state)
+                watch(self, trigger, credentials, state)
             else:
                 self._poll(trigger, invocation, credentials, state)
             attach_output(self, state)
@@ -195,7 +194,7 @@ class App:
                 for source in sources:
                     if source.startswith("ecs."):
                         agent_faults += self._poll_source(scope, source, trigger, state)
-                agent_faults += self._check_watches(scope, state)
+                agent_faults += check_watches(self, scope, state)
                 agent_alerts(self, scope, agent_faults, state)
 
     def _poll_source(
@@ -287,226 +286,7 @@ class App:
             record = self.store.read(name)
         return record
 
-    def _targets(
-        self, trigger: Targets, invocation: Invocation, credentials: Credentials, state: Pass
-    ) -> None:
-        region = regions_for(self, (trigger.region,) if trigger.region else (), invocation)[0]
-        state.report.regions = [region]
-        accounts = accounts_for(self, credentials, state)
-        # An event from an account we assume a role in is fetched with that role.
-        account = trigger.account if trigger.account in accounts else SELF_ACCOUNT
-        scope = scope_for(self, account, region, state)
-        findings: list[Finding] = []
-        for target in trigger.targets:
-            wanted = set(target.instance_ids)
-            found, _ = self._ask_command(scope, target.invoke_id, state)
-            findings += [f for f in found if not wanted or f.instance_id in wanted]
-        agent_alerts(self, scope, tell_now(self, findings, state), state)
-
-    def _ask_command(
-        self, scope: Scope, invoke_id: str, state: Pass
-    ) -> tuple[list[Finding], bool | None]:
-        """One ECS command invocation's failures, and whether it ended (None: unknown id)."""
-        from lib.findings import findings_from_invocation
-
-        pages = scope.assistant.invocation_pages(invoke_id=invoke_id)
-        return self._ask(
-            scope,
-            (item for page in pages for item in page.invocations),
-            findings_from_invocation,
-            state,
-        )
-
-    def _ask_file(
-        self, scope: Scope, invoke_id: str, state: Pass
-    ) -> tuple[list[Finding], bool | None]:
-        """One ECS file send's failures, and whether it ended (None: unknown id)."""
-        from lib.findings import findings_from_send_file
-
-        pages = scope.assistant.send_file_result_pages(invoke_id=invoke_id)
-        return self._ask(
-            scope,
-            (item for page in pages for item in page.invocations),
-            findings_from_send_file,
-            state,
-        )
-
-    def _ask(
-        self,
-        scope: Scope,
-        listed: Iterable[Listed],
-        build: Callable[..., list[Finding]],
-        state: Pass,
-    ) -> tuple[list[Finding], bool | None]:
-        """The failures of what an InvokeId lookup listed, and whether all of it ended."""
-        from lib.poll import IN_FLIGHT, overall_status
-
-        findings: list[Finding] = []
-        ended: bool | None = None
-        for item in listed:
-            state.report.records += len(item.invoke_instances) or 1
-            ended = (ended is not False) and overall_status(item) not in IN_FLIGHT
-            findings += build(
-                item,
-                account=scope.account,
-                region=scope.region,
-                include_cancelled=self.settings.include_cancelled,
-            )
-        return findings, ended
-
-    def _watch(self, trigger: Watch, credentials: Credentials, state: Pass) -> None:
-        """Remember invocations to follow until terminal, and look at them right away."""
-        from lib.state.records import update_record
-        from lib.watches import WatchList, record_name
-
-        accounts = accounts_for(self, credentials, state)
-        account = trigger.account or SELF_ACCOUNT
-        if account.startswith("acs:ram::"):  # a role ARN from ASSISTWATCH_ACCOUNTS
-            from lib.aliyun.sts import account_of
-
-            account = account_of(account)
-        if account not in accounts:
-            raise BadInput(
-                f"watch names account {account!r}, which is neither this function's nor one "
-                "of ASSISTWATCH_ACCOUNTS"
-            )
-        state.report.regions = [trigger.region]
-        update_record(
-            self.store,
-            record_name(account, trigger.provider, trigger.region),
-            lambda value: (
-                WatchList.model_validate(value)
-                .add(trigger.invoke_ids, trigger.kind, state.started)
-                .model_dump(mode="json")
-            ),
-            what="the watch list",
-        )
-        state.report.notes.append(
-            f"watching {len(trigger.invoke_ids)} {trigger.provider} invocation(s) in "
-            f"{trigger.region} until they end"
-        )
-        scope = scope_for(self, account, trigger.region, state)
-        agent_alerts(
-            self, scope, self._check_watches(scope, state, providers=(trigger.provider,)), state
-        )
-
-    def _check_watches(
-        self, scope: Scope, state: Pass, *, providers: tuple[str, ...] = ("ecs", "eflo")
-    ) -> list[Finding]:
-        """Ask about every watched invocation of this account and region; forget ended ones.
-
-        Returns the agent faults among the failures (ECS only), for the region's agent alerts.
-        """
-        from lib.watches import WatchList, record_name
-
-        faults: list[Finding] = []
-        for provider in providers:
-            name = record_name(scope.account, provider, scope.region)
-            watches = load(WatchList, self.store.read(name), name, state)
-            if not watches.items:
-                continue
-            findings: list[Finding] = []
-            done = watches.expired(state.started)
-            if done:
-                state.report.notes.append(
-                    f"{len(done)} watch(es) older than Cloud Assistant's history forgotten"
-                )
-            for invoke_id, item in watches.items.items():
-                if invoke_id in done:
-                    continue
-                found, ended = self._ask_watched(scope, provider, invoke_id, item.kind, state)
-                findings += found
-                if ended is None:
-                    state.report.notes.append(
-                        f"{invoke_id}: unknown to {provider}; no longer watched"
-                    )
-                if ended is not False:
-                    done.append(invoke_id)
-            # Only ECS faults fold (is_agent_fault): nodes have no agent-status API.
-            faults += tell_now(self, findings, state)
-            if done or due_for_refresh(watches.written_at, state.started):
-                state.updates.append((name, functools.partial(_forget_watches, tuple(done))))
-        return faults
-
-    def _ask_watched(
-        self,
-        scope: Scope,
-        provider: str,
-        invoke_id: str,
-        kind: str | None,
-        state: Pass,
-    ) -> tuple[list[Finding], bool | None]:
-        """A watched invocation's failures and whether it ended (None: nobody knows it)."""
-        if provider == "eflo":
-            return self._ask_eflo(scope, invoke_id, kind, state)
-        findings: list[Finding] = []
-        verdicts: list[bool | None] = []
-        for ask in (self._ask_command, self._ask_file):
-            if kind is not None and (ask == self._ask_command) != (kind == "command"):
-                continue
-            found, ended = ask(scope, invoke_id, state)
-            findings += found
-            verdicts.append(ended)
-        known = [v for v in verdicts if v is not None]
-        return findings, (all(known) if known else None)
-
-    def _ask_eflo(
-        self, scope: Scope, invoke_id: str, kind: str | None, state: Pass
-    ) -> tuple[list[Finding], bool | None]:
-        """A watched Lingjun invocation: eflo-controller answers by InvokeId only."""
-        from lib.findings import findings_from_eflo_invocation, findings_from_eflo_send_file
-        from lib.poll import IN_FLIGHT
-
-        eflo = self._eflo(scope, state)
-        where = {"account": scope.account, "region": scope.region}
-        cancelled = self.settings.include_cancelled
-        findings: list[Finding] = []
-        verdicts: list[bool] = []
-        if kind in (None, "command"):
-            command = eflo.invocations(invoke_id)
-            if command is not None:
-                state.report.records += len(command.invoke_nodes) or 1
-                status = command.invocation_status or command.invoke_status or ""
-                verdicts.append(status not in IN_FLIGHT)
-                findings += findings_from_eflo_invocation(
-                    command, invoke_id=invoke_id, include_cancelled=cancelled, **where
-                )
-        if kind in (None, "file"):
-            sent = eflo.send_file_results(invoke_id)
-            if sent is not None:
-                state.report.records += len(sent.invoke_nodes) or 1
-                verdicts.append((sent.invocation_status or "") not in IN_FLIGHT)
-                findings += findings_from_eflo_send_file(
-                    sent, invoke_id=invoke_id, include_cancelled=cancelled, **where
-                )
-        return findings, (all(verdicts) if verdicts else None)
-
-    def _eflo(self, scope: Scope, state: Pass) -> EfloAssistant:
-        """The eflo-controller client of a scope's account and region, built on first use."""
-        key = (scope.account, scope.region)
-        if key not in state.eflo:
-            from lib.cloudassist.eflo import EfloAssistant, eflo_client
-
-            client = eflo_client(
-                self.http,
-                scope.region,
-                state.credentials[scope.account],
-                endpoint=self.settings.eflo_endpoint,
-                limiter=self.limiter,
-                sleep=self.sleep,
-            )
-            state.clients.append(client)
-            state.eflo[key] = EfloAssistant(client, scope.region)
-        return state.eflo[key]
-
     # -- state -----------------------------------------------------------------------------
-
-
-def _forget_watches(gone: tuple[str, ...], value: dict[str, Any]) -> dict[str, Any]:
-    from lib.watches import WatchList
-
-    now = datetime.now(timezone.utc)
-    return WatchList.model_validate(value).without(gone).touched(now).model_dump(mode="json")
 
 
 def _poll_name(account: str, region: str, source: str, group: str | None) -> str:
