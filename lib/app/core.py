@@ -1,8 +1,8 @@
-"""The pass: trigger → Cloud Assistant → findings → alerts → outbox → receivers → report.
+"""The assembled watcher and its run: one pass from trigger to report, each step in its module.
 
-``build_app`` assembles it once per cold start (settings, HTTP client, store, receivers) and
-the handler caches it; credentials are never part of the cached app — each run gets them
-with its :class:`Invocation`.
+``build_app`` (lib.app.build) assembles it once per cold start (settings, HTTP client, store,
+receivers) and the handler caches it; credentials are never part of the cached app — each
+run gets them with its :class:`Invocation`.
 """
 
 from __future__ import annotations
@@ -11,41 +11,32 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from lib.alerts import (
-    Alert,
-    decide,
-    is_agent_fault,
-)
-from lib.app.agents import agent_alerts
 from lib.app.events import targets
 from lib.app.output import attach_output
-from lib.app.reminding import remind_periodic
+from lib.app.polling import poll
 from lib.app.run import Pass, RunReport, describe, merge_tally
-from lib.app.scopes import SELF_ACCOUNT, Scope, accounts_for, regions_for, scope_for
-from lib.app.state import claim, due_for_refresh, load, move_states
+from lib.app.scopes import SELF_ACCOUNT
+from lib.app.state import claim, move_states
 from lib.app.tagging import tag_lookup
-from lib.app.telling import count, unexpected
-from lib.app.watching import check_watches, watch
+from lib.app.watching import watch
 from lib.errors import AssistwatchError, ConfigError
-from lib.findings import Finding
 from lib.log import get_logger
 from lib.outbox import Outbox
-from lib.settings import Settings, Source
-from lib.state.base import Record
-from lib.triggers import Poll, Targets, Trigger, Watch
+from lib.triggers import Targets, Trigger, Watch
 
 if TYPE_CHECKING:
     import httpx
 
-    from lib.aliyun.credentials import Credentials, CurrentCredentials
+    from lib.aliyun.credentials import CurrentCredentials
     from lib.aliyun.ratelimit import RateLimiter
     from lib.aliyun.sts import AssumedRoles
     from lib.app.run import Invocation
     from lib.health import HealthReporter
     from lib.notify.base import Receiver
     from lib.routing import ExpectedExit, RoutingTable
+    from lib.settings import Settings
     from lib.state.base import StateStore
 
 __all__ = ["App"]
@@ -89,8 +80,6 @@ class App:
                 or any(r.repeat_interval is not None for r in table.routes)
             )
         )
-
-    # -- the run ---------------------------------------------------------------------------
 
     def run(self, trigger: Trigger, invocation: Invocation) -> RunReport:
         """Run one pass; raise only retryable errors (after the report is logged)."""
@@ -160,7 +149,7 @@ class App:
             elif isinstance(trigger, Watch):
                 watch(self, trigger, credentials, state)
             else:
-                self._poll(trigger, invocation, credentials, state)
+                poll(self, trigger, invocation, credentials, state)
             attach_output(self, state)
             claim(self, state)
             move_states(self, state)
@@ -172,123 +161,3 @@ class App:
             merge_tally(state.report, state.tally)
             if state.tags is not None:
                 state.report.notes.extend(state.tags.notes)
-
-    # -- finding failures ------------------------------------------------------------------
-
-    def _poll(
-        self, trigger: Poll, invocation: Invocation, credentials: Credentials, state: Pass
-    ) -> None:
-        regions = regions_for(self, trigger.regions, invocation)
-        state.report.regions = regions
-        sources = list(trigger.sources) or list(self.settings.sources)
-        for source in sources:
-            if source.startswith("eflo."):
-                state.report.notes.append(
-                    f"{source}: Lingjun nodes have no API that lists invocations; "
-                    "they are watched by invoke id (watch requests), not by this poll"
-                )
-        for account in accounts_for(self, credentials, state):
-            for region in regions:
-                scope = scope_for(self, account, region, state)
-                agent_faults: list[Finding] = []
-                for source in sources:
-                    if source.startswith("ecs."):
-                        agent_faults += self._poll_source(scope, source, trigger, state)
-                agent_faults += check_watches(self, scope, state)
-                agent_alerts(self, scope, agent_faults, state)
-
-    def _poll_source(
-        self, scope: Scope, source: Source, trigger: Poll, state: Pass
-    ) -> list[Finding]:
-        """Poll one source of one region; return its agent faults (folded per region)."""
-        from lib.poll import OVERLAP, PollState, SourcePoll, merge_poll_states
-        from lib.state.records import rebase
-
-        assistant = scope.assistant
-        name = _poll_name(scope.account, scope.region, source, trigger.resource_group_id)
-        now = state.started
-        record = self._poll_record(name, now)
-        old = load(PollState, record, name, state)
-        first_run = old.seen_through is None and old.told_through is None
-        agent_faults: list[Finding] = []
-        windows: dict[str, datetime | None] = {}
-
-        told: dict[str, datetime] = {}
-
-        def tell(found: list[Finding], periodic: list[Alert]) -> None:
-            decision = decide(unexpected(self, found, state), now=now, recent=old.recent, **windows)
-            count(decision, state)
-            told.update((a.fingerprint, a.starts_at) for a in decision.tell)
-            agent_faults.extend(a.finding for a in decision.tell if is_agent_fault(a.finding))
-            alerts = [a for a in decision.tell if not is_agent_fault(a.finding)] + periodic
-            state.report.alerts += len(alerts)
-            state.alerts.extend(alerts)
-
-        def checkpoint(found: list[Finding]) -> None:  # a long pass: claim what it has so far
-            tell(found, [])
-            claim(self, state)
-
-        poller = SourcePoll(
-            assistant,
-            account=scope.account,
-            source=source,
-            resource_group_id=trigger.resource_group_id,
-            include_cancelled=self.settings.include_cancelled,
-            log=self.log,
-            deadline_reached=state.deadline_reached,
-            checkpoint=checkpoint,
-        )
-        windows.update(baseline_until=now - self.settings.lookback, told_through=old.told_through)
-        if old.baseline_until is not None:
-            windows["baseline_until"] = old.baseline_until
-        if trigger.lookback is not None:  # asked by hand: look again this far back
-            windows.update(baseline_until=now - trigger.lookback, told_through=None)
-        before, baseline_before = len(state.alerts), state.report.baseline
-        result, new = poller.run(old, now=now, lookback=self.settings.lookback)
-        result.alerts += remind_periodic(self, new.periodic, state)
-        state.report.records += result.records
-        state.report.notes.extend(result.notes)
-        tell(result.findings, result.alerts)
-        baseline = state.report.baseline - baseline_before
-        if first_run and baseline:
-            state.report.notes.append(
-                f"first run for {assistant.region} {source}: {baseline} failure(s) "
-                f"older than {self.settings.lookback} recorded as the baseline, not sent"
-            )
-        if result.complete and (first_run or len(state.alerts) > before or agent_faults):
-            new.told_through = now - OVERLAP
-            new.recent = {
-                fp: when for fp, when in {**old.recent, **told}.items() if when >= new.told_through
-            }
-        if first_run or new != old or due_for_refresh(old.written_at, now):
-            new.written_at = now
-
-            def merged(current: dict[str, Any]) -> dict[str, Any]:
-                theirs = load(PollState, Record(value=current), name, state)
-                return merge_poll_states(old, new, theirs).model_dump(mode="json")
-
-            wanted = new.model_dump(mode="json")
-            state.updates.append((name, rebase(record.value, wanted, merged)))
-        return agent_faults
-
-    def _poll_record(self, name: str, now: datetime) -> Record:
-        """A filter's poll state; on its first run, the window is written before the pass.
-
-        If that run fails, its retry keeps the same baseline instead of letting failures age
-        into it.
-        """
-        from lib.poll import PollState
-
-        record = self.store.read(name)
-        if record.version is None:
-            start = PollState(baseline_until=now - self.settings.lookback)
-            self.store.write(name, start.model_dump(mode="json"), None)
-            record = self.store.read(name)
-        return record
-
-    # -- state -----------------------------------------------------------------------------
-
-
-def _poll_name(account: str, region: str, source: str, group: str | None) -> str:
-    """The poll state's record: keyed by the whole filter (DESIGN "State protocol")."""
-    return f"poll/{account}/{region}/{source}/{group or '*'}"
