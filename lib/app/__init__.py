@@ -1,4 +1,14 @@
-"""The pass: trigger → Cloud Assistant → findings → alerts → outbox → receivers → report."""
+"""The pass: trigger → Cloud Assistant → findings → alerts → outbox → receivers → report.
+
+Where each step lives:
+
+- ``core``: the App and its run (dispatch, report summary); ``build``: ``build_app``
+- ``run``: Invocation, the pass's bookkeeping, RunReport
+- ``scopes``: regions, accounts (assumed roles), one Cloud Assistant client per pair
+- ``polling``: the timer poll; ``events``: task events; ``watching``: watches and Lingjun
+- ``telling``: findings → this pass's alerts; ``agents``: agent alerts; ``reminding``: reminders
+- ``tagging``: instance tags; ``output``: output tails; ``state``: claims and state writes
+"""
 
 from __future__ import annotations
 

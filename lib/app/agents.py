@@ -1,4 +1,4 @@
-"""Agent alerts: ECS agent faults folded into one alert per instance, resolved once healthy again."""
+"""Agent alerts: ECS agent faults fold into one alert per instance, resolved once healthy."""
 
 from __future__ import annotations
 

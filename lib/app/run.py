@@ -1,4 +1,4 @@
-"""One run's data: what FC hands it (Invocation), its bookkeeping (Pass), what it returns (RunReport)."""
+"""One run's data: what FC hands it (Invocation), its bookkeeping (Pass), its RunReport."""
 
 from __future__ import annotations
 

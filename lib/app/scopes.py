@@ -1,4 +1,4 @@
-"""Where a pass looks: its regions, its accounts (own and assumed roles), one client for each pair."""
+"""Where a pass looks: regions, accounts (own and assumed roles), a client for each pair."""
 
 from __future__ import annotations
 

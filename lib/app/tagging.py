@@ -1,4 +1,4 @@
-"""Instance tags for a pass: read once, and only when a route, silence or expected exit needs them."""
+"""Instance tags for a pass: read once, only when a route, silence or expected exit needs them."""
 
 from __future__ import annotations
 
