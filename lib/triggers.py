@@ -153,6 +153,8 @@ def _parse(data: Any) -> Trigger:
     if action is not None:
         raise BadInput(f"unknown action {str(action)[:40]!r}: expected 'poll' or 'watch'")
     keys = ", ".join(sorted(repr(str(key)[:30]) for key in data)[:8]) or "none"
+    if len(keys) > 100:  # escaped or many keys: the line stays one readable line
+        keys = keys[:99] + "…"
     raise BadInput(
         f"not a trigger assistwatch knows (keys: {keys}); expected a timer event, an "
         f"EventBridge {TASK_COMPLETED} event, or {{'action': 'poll'|'watch'}}"

@@ -6,7 +6,7 @@ eflo has no API that lists invocations, so this is how Lingjun work is watched.
 from __future__ import annotations
 
 import functools
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from lib.app.agents import agent_alerts
@@ -99,7 +99,9 @@ def check_watches(
         # Only ECS faults fold (is_agent_fault): nodes have no agent-status API.
         faults += tell_now(app, findings, state)
         if done or due_for_refresh(watches.written_at, state.started):
-            state.updates.append((name, functools.partial(_forget_watches, tuple(done))))
+            state.updates.append(
+                (name, functools.partial(_forget_watches, tuple(done), state.started))
+            )
     return faults
 
 
@@ -178,8 +180,7 @@ def _eflo(app: App, scope: Scope, state: Pass) -> EfloAssistant:
     return state.eflo[key]
 
 
-def _forget_watches(gone: tuple[str, ...], value: dict[str, Any]) -> dict[str, Any]:
+def _forget_watches(gone: tuple[str, ...], now: datetime, value: dict[str, Any]) -> dict[str, Any]:
     from lib.watches import WatchList
 
-    now = datetime.now(timezone.utc)
     return WatchList.model_validate(value).without(gone).touched(now).model_dump(mode="json")
