@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -176,8 +177,13 @@ def interpreter_version(python: str | Path) -> str | None:
     return version if out.returncode == 0 and re.fullmatch(r"\d+\.\d+", version) else None
 
 
-def find_compiler(python_version: str, compile_with: str | None) -> tuple[str | None, str]:
+def find_compiler(
+    python_version: str, compile_with: str | None, *, pyenv_root: Path | None = None
+) -> tuple[str | None, str]:
     """(interpreter to compile with or None, why none) for ``python_version``.
+
+    Without ``compile_with``: ``pythonX.Y`` on PATH, else the newest pyenv-installed X.Y
+    (pyenv's PATH shim fails for a version not selected, though the interpreter is there).
 
     Raises:
         CompilerError: ``compile_with`` was named but is not a ``python_version`` interpreter.
@@ -191,13 +197,22 @@ def find_compiler(python_version: str, compile_with: str | None) -> tuple[str | 
             )
         return compile_with, ""
     name = f"python{python_version}"
+    why = f"no {name} on PATH"
     path = shutil.which(name)
-    if path is None:
-        return None, f"no {name} on PATH"
-    found = interpreter_version(path)
-    if found != python_version:
-        return None, f"{name} on PATH ({path}) {'is ' + found if found else 'does not run'}"
-    return path, ""
+    if path is not None:
+        found = interpreter_version(path)
+        if found == python_version:
+            return path, ""
+        why = f"{name} on PATH ({path}) {'is ' + found if found else 'does not run'}"
+    root = pyenv_root or Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv")
+    installed = sorted(
+        root.glob(f"versions/{python_version}.*/bin/{name}"),
+        key=lambda p: [int(n) if n.isdigit() else 0 for n in p.parts[-3].split(".")],
+    )
+    for candidate in reversed(installed):
+        if interpreter_version(str(candidate)) == python_version:
+            return str(candidate), ""
+    return None, f"{why}, nor in pyenv ({root})"
 
 
 def compile_tree(tree: Path, python: str | Path) -> None:

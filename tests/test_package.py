@@ -220,7 +220,23 @@ def test_a_python_on_path_that_does_not_run_means_no_bytecode_and_says_why(
     shim.chmod(0o755)
     monkeypatch.setenv("PATH", str(tmp_path))
     # WHEN the default compiler is looked up THEN there is none, and the reason names it
-    compiler, why = find_compiler("3.9", None)
+    compiler, why = find_compiler("3.9", None, pyenv_root=tmp_path / "no-pyenv")
     assert compiler is None
     assert str(shim) in why
     assert "does not run" in why
+
+
+def test_a_pyenv_installed_python_of_the_target_version_is_found(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN no python3.X on PATH, and pyenv holding two patch releases of it
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    for patch in ("1", "11"):
+        bindir = tmp_path / "versions" / f"{version}.{patch}" / "bin"
+        bindir.mkdir(parents=True)
+        (bindir / f"python{version}").symlink_to(sys.executable)
+    # WHEN the default compiler is looked up THEN the newest patch release is chosen
+    compiler, why = find_compiler(version, None, pyenv_root=tmp_path)
+    assert compiler == str(tmp_path / "versions" / f"{version}.11" / "bin" / f"python{version}")
+    assert why == ""
