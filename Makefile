@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test unit lint bench package serve deploy clean
+.PHONY: install demo test unit lint compat bench package serve deploy clean
 
 install: $(STAMP)
 
@@ -21,6 +21,22 @@ test: lint unit
 
 unit: install
 	$(PY) -m pytest
+
+# The suite again on FC's other interpreters (python3.10 is FC's default runtime), each in
+# its own .venv-X.Y, when this machine has them (PATH or pyenv); skipped, saying so, if not.
+COMPAT ?= 3.10 3.12
+compat:
+	@for v in $(COMPAT); do \
+	  py=$$(command -v python$$v 2>/dev/null); \
+	  if [ -z "$$py" ] || ! "$$py" -c pass 2>/dev/null; then \
+	    py=$$(ls -d "$${PYENV_ROOT:-$$HOME/.pyenv}"/versions/$$v.*/bin/python$$v 2>/dev/null | sort -V | tail -1); \
+	  fi; \
+	  if [ -z "$$py" ] || ! "$$py" -c pass 2>/dev/null; then echo "compat: no python$$v here, skipped"; continue; fi; \
+	  echo "compat: python$$v ($$py)"; \
+	  test -x .venv-$$v/bin/python || "$$py" -m venv .venv-$$v || exit 1; \
+	  .venv-$$v/bin/python -m pip install --quiet --disable-pip-version-check -e '.[dev]' || exit 1; \
+	  .venv-$$v/bin/python -m pytest -p no:cacheprovider || exit 1; \
+	done
 
 lint: install
 	$(VENV)/bin/ruff check .
