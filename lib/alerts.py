@@ -22,6 +22,7 @@ __all__ = [
     "Decision",
     "Outcome",
     "PeriodicTrack",
+    "Reminded",
     "agent_fingerprint",
     "decide",
     "fingerprint",
@@ -168,6 +169,15 @@ class Outcome(BaseModel):
     failure: Finding | None = None
 
 
+class Reminded(BaseModel):
+    """The last reminder of a firing claimed for one receiver."""
+
+    model_config = ConfigDict(frozen=True)
+
+    number: int
+    at: datetime
+
+
 class PeriodicTrack(BaseModel):
     """What we know of one periodic task on one instance, kept in the poll state."""
 
@@ -179,7 +189,7 @@ class PeriodicTrack(BaseModel):
     failure: Finding | None = None  # the streak's latest failure, shown when it resolves
     since: datetime | None = None  # when the told streak started (its alert's starts_at)
     told_at: datetime | None = None  # the pass that told it: reminders count from here
-    reminded: dict[str, int] = Field(default_factory=dict)  # receiver → last reminder claimed
+    reminded: dict[str, Reminded] = Field(default_factory=dict)  # by receiver (lib.reminders)
 
     def open_alert(self, now: datetime) -> Alert | None:
         """The told streak's firing alert with its latest failure (None: nothing open)."""
@@ -276,7 +286,7 @@ class AgentTrack(BaseModel):
     related: tuple[str, ...] = ()
     finding: Finding | None = None
     told_at: datetime | None = None  # the pass that opened it: reminders count from here
-    reminded: dict[str, int] = Field(default_factory=dict)  # receiver → last reminder claimed
+    reminded: dict[str, Reminded] = Field(default_factory=dict)  # by receiver (lib.reminders)
 
     def open_alert(self, now: datetime) -> Alert | None:
         """The open "agent unhealthy" alert with its latest evidence (None: not open)."""

@@ -587,10 +587,10 @@ def test_a_periodic_task_that_keeps_failing_is_reminded_each_interval_until_it_r
     watcher.poll()
     assert len(watcher.told()) == 2
     assert watcher.store.writes == writes
-    # WHEN the watcher was down for five hours: one reminder (the latest), not a backlog
+    # WHEN the watcher was down for five hours: one reminder, not a backlog
     clock.offset = timedelta(hours=6, minutes=1)
     watcher.poll()
-    assert [t.reminder for t in watcher.told()[2:]] == [6]
+    assert [t.reminder for t in watcher.told()[2:]] == [2]
     # WHEN the backup succeeds again: resolved, and no reminders after that
     with ds.lock:
         execute(backup, "Success", at=clock.at(-1))
@@ -718,3 +718,31 @@ def test_a_reminder_a_robot_refused_waits_in_the_outbox_and_is_sent_once(make_wa
     watcher.poll()
     # THEN the reminder came out of the outbox once
     assert [t.reminder for t in watcher.told()] == [0, 1]
+
+
+def routing_file(tmp_path: Path, text: str) -> dict[str, str]:
+    path = tmp_path / "routing.yaml"
+    path.write_text(text, encoding="utf-8")
+    return {"ASSISTWATCH_CONFIG": str(path)}
+
+
+def test_a_steady_pass_with_an_open_alert_and_no_reminder_due_reads_no_tags(make_watcher, tmp_path):
+    # GIVEN a tag route reminding every 4 hours, and an agent that is down (its alert open)
+    ds = Dataset()
+    ds.add(deploy(5, "Aborted", error_code="ClientNotRunning"), agent("app-1", online=False))
+    ds.tag("app-1", {"env": "prod"})
+    routing = routing_file(
+        tmp_path,
+        "repeat_interval: 4h\n"
+        "receivers:\n  - {name: people, type: console}\n"
+        "routes:\n  - match: {instance_tags: {env: prod}}\n    receivers: [people]\n",
+    )
+    clock = MovableClock()
+    watcher = make_watcher(ds, env=routing, clock=clock)
+    watcher.poll()
+    assert [t.subject for t in watcher.told()] == ["agent"]
+    # WHEN the timer polls again a minute later: nothing new, no reminder due
+    clock.offset = timedelta(minutes=1)
+    watcher.poll()
+    # THEN that pass costs no ListTagResources call (today: one per open alert's region, every pass)
+    assert [action for action, _ in watcher.calls() if action == "ListTagResources"] == []

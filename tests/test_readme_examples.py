@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from lib.alerts import fold_agent_faults
+from lib.alerts import Reminded, fold_agent_faults
 from lib.catalogue import classify
 from lib.notify.base import Notification
 from lib.notify.render import RenderOptions, render_markdown
@@ -42,7 +42,7 @@ def agent_reminder(lang: str) -> str:
         alert,
         told_at=opened,
         intervals={"ops": timedelta(hours=4)},
-        reminded={"ops": 1},
+        reminded={"ops": Reminded(number=1, at=opened + timedelta(hours=4))},
         now=opened + timedelta(hours=8, minutes=3),
     )
     notification = Notification(receiver="ops", group=reminder.group, alerts=(reminder,))

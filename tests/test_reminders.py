@@ -6,13 +6,13 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from lib.alerts import Alert
+from lib.alerts import Alert, Reminded
 from lib.config import parse_config
 from lib.errors import ConfigError
 from lib.notify.base import Notification
 from lib.notify.render import RenderOptions, message_id, render_markdown
 from lib.notify.webhook import alertmanager_payload
-from lib.reminders import due_reminders
+from lib.reminders import could_be_due, due_reminders, shortest_interval
 from lib.routing import Matcher, Route, RoutingTable, plan, repeat_intervals, route
 from lib.settings import load_settings
 from tests.factories import make_alert, make_classification, make_finding
@@ -36,7 +36,7 @@ def test_no_reminder_before_an_interval_has_passed_then_one_per_interval() -> No
     assert early == []
     assert kept == {}
     assert [(a.reminder, a.receiver, a.status) for a in due] == [(1, "ops", "firing")]
-    assert counts == {"ops": 1}
+    assert counts == {"ops": Reminded(number=1, at=TOLD + HOUR)}
     # AND a poll a minute later sends nothing more
     again, _ = due_reminders(
         alert, told_at=TOLD, intervals=hourly, reminded=counts, now=TOLD + 61 * HOUR / 60
@@ -44,28 +44,71 @@ def test_no_reminder_before_an_interval_has_passed_then_one_per_interval() -> No
     assert again == []
 
 
-def test_a_watcher_back_after_hours_sends_the_latest_reminder_not_a_backlog() -> None:
+def test_a_watcher_back_after_hours_sends_one_reminder_not_a_backlog() -> None:
+    # GIVEN reminder 1 at 03:00, and the watcher stopped until 07:30
+    now = TOLD + 5.5 * HOUR
     due, counts = due_reminders(
         make_alert(),
         told_at=TOLD,
         intervals={"ops": HOUR},
-        reminded={"ops": 1},
-        now=TOLD + 5.5 * HOUR,
+        reminded={"ops": Reminded(number=1, at=TOLD + HOUR)},
+        now=now,
     )
-    assert [a.reminder for a in due] == [5]
-    assert counts == {"ops": 5}
+    # THEN one reminder, the next in line, and the next one an hour after it
+    assert [a.reminder for a in due] == [2]
+    assert counts == {"ops": Reminded(number=2, at=now)}
 
 
 def test_each_receiver_is_reminded_on_its_own_interval() -> None:
     # GIVEN the on-call robot reminded hourly and the team's webhook every 4 hours
     intervals = {"oncall": HOUR, "team": 4 * HOUR}
     # WHEN 4 hours have passed since the alert was told
+    reminded = {"oncall": Reminded(number=3, at=TOLD + 3 * HOUR)}
     due, counts = due_reminders(
-        make_alert(), told_at=TOLD, intervals=intervals, reminded={"oncall": 3}, now=TOLD + 4 * HOUR
+        make_alert(), told_at=TOLD, intervals=intervals, reminded=reminded, now=TOLD + 4 * HOUR
     )
     # THEN the robot gets reminder 4 and the webhook its first
     assert sorted((a.receiver, a.reminder) for a in due) == [("oncall", 4), ("team", 1)]
-    assert counts == {"oncall": 4, "team": 1}
+    assert {name: mark.number for name, mark in counts.items()} == {"oncall": 4, "team": 1}
+
+
+def test_a_longer_interval_reminds_from_the_last_reminder_on_the_new_interval() -> None:
+    # GIVEN reminded hourly for a day (reminder 24 at 02:00 the next day)
+    last = Reminded(number=24, at=TOLD + 24 * HOUR)
+    # WHEN the route changes to every 4 hours
+    early, _ = due_reminders(
+        make_alert(),
+        told_at=TOLD,
+        intervals={"ops": 4 * HOUR},
+        reminded={"ops": last},
+        now=TOLD + 27 * HOUR,
+    )
+    due, _ = due_reminders(
+        make_alert(),
+        told_at=TOLD,
+        intervals={"ops": 4 * HOUR},
+        reminded={"ops": last},
+        now=TOLD + 28 * HOUR,
+    )
+    # THEN nothing 3 hours on, reminder 25 4 hours on
+    assert early == []
+    assert [a.reminder for a in due] == [25]
+
+
+def test_routing_waits_until_a_reminder_could_be_due() -> None:
+    # GIVEN the shortest interval anywhere is 1h, 4h on one route, 12h for the rest
+    table = RoutingTable(
+        routes=(Route(receivers=("ops",), repeat_interval=HOUR),), repeat_interval=12 * HOUR
+    )
+    shortest = shortest_interval(4 * HOUR, table)
+    assert shortest == HOUR
+    assert shortest_interval(timedelta(0), RoutingTable()) is None  # 0 = off: nothing reminds
+    # THEN an alert told 59 minutes ago, or last reminded 59 minutes ago, needs no routing yet
+    assert not could_be_due(TOLD, {}, HOUR, TOLD + 59 * HOUR / 60)
+    assert could_be_due(TOLD, {}, HOUR, TOLD + HOUR)
+    mark = {"ops": Reminded(number=1, at=TOLD + HOUR)}
+    assert not could_be_due(TOLD, mark, HOUR, TOLD + 1.5 * HOUR)
+    assert could_be_due(TOLD, mark, HOUR, TOLD + 2 * HOUR)
 
 
 def test_a_reminder_is_a_claim_of_its_own_and_a_message_of_its_own() -> None:
@@ -156,7 +199,7 @@ def test_a_reminder_reads_as_one(lang: str, words: str) -> None:
         make_alert(),
         told_at=TOLD,
         intervals={"ops": HOUR},
-        reminded={"ops": 2},
+        reminded={"ops": Reminded(number=2, at=TOLD + 2 * HOUR)},
         now=TOLD + 3 * HOUR,
     )
     # WHEN rendered for a robot and a webhook

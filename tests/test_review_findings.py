@@ -14,10 +14,8 @@ from pathlib import Path
 import pytest
 
 from lib import log
-from lib.reminders import due_reminders
 from tests import test_polling as polling
-from tests.factories import make_alert
-from tests.fakes.dataset import Dataset, agent
+from tests.fakes.dataset import Dataset
 
 make_watcher = polling.make_watcher  # the deployed-watcher fixture of the polling stories
 
@@ -29,26 +27,6 @@ def routing_file(tmp_path: Path, text: str) -> dict[str, str]:
     path = tmp_path / "routing.yaml"
     path.write_text(text, encoding="utf-8")
     return {"ASSISTWATCH_CONFIG": str(path)}
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="lib/reminders.py: `reminded` stores interval-relative numbers; a longer interval "
-    "makes every new number <= the stored one, so reminders stop for (n+1) new intervals",
-)
-def test_a_longer_repeat_interval_slows_reminders_down_instead_of_stopping_them() -> None:
-    # GIVEN an alert told at 02:00 and reminded hourly for a day (reminder 24 claimed)
-    alert = make_alert()
-    _, counts = due_reminders(
-        alert, told_at=TOLD, intervals={"ops": HOUR}, reminded={}, now=TOLD + 24 * HOUR
-    )
-    assert counts == {"ops": 24}
-    # WHEN the route is changed to every 4 hours, and 4 hours pass
-    due, _ = due_reminders(
-        alert, told_at=TOLD, intervals={"ops": 4 * HOUR}, reminded=counts, now=TOLD + 28 * HOUR
-    )
-    # THEN a reminder goes out, under a claim not already used (today: nothing until 02:00 + 100 h)
-    assert [a.reminder > 24 for a in due] == [True]
 
 
 @pytest.mark.xfail(
@@ -79,35 +57,6 @@ def test_after_a_receiver_outage_people_get_the_latest_reminder_not_every_missed
     watcher.poll()
     # THEN people get one reminder, the latest (today: reminders 1, 2 and 3 at once)
     assert [t.reminder for t in watcher.told()] == [0, 3]
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="lib/app/reminding.py remind() reads instance tags for every open alert on every "
-    "pass, before knowing whether any reminder could be due",
-)
-def test_a_steady_pass_with_an_open_alert_and_no_reminder_due_reads_no_tags(make_watcher, tmp_path):
-    # GIVEN a tag route reminding every 4 hours, and an agent that is down (its alert open)
-    ds = Dataset()
-    ds.add(
-        polling.deploy(5, "Aborted", error_code="ClientNotRunning"), agent("app-1", online=False)
-    )
-    ds.tag("app-1", {"env": "prod"})
-    routing = routing_file(
-        tmp_path,
-        "repeat_interval: 4h\n"
-        "receivers:\n  - {name: people, type: console}\n"
-        "routes:\n  - match: {instance_tags: {env: prod}}\n    receivers: [people]\n",
-    )
-    clock = polling.MovableClock()
-    watcher = make_watcher(ds, env=routing, clock=clock)
-    watcher.poll()
-    assert [t.subject for t in watcher.told()] == ["agent"]
-    # WHEN the timer polls again a minute later: nothing new, no reminder due
-    clock.offset = timedelta(minutes=1)
-    watcher.poll()
-    # THEN that pass costs no ListTagResources call (today: one per open alert's region, every pass)
-    assert [action for action, _ in watcher.calls() if action == "ListTagResources"] == []
 
 
 @pytest.mark.xfail(

@@ -24,6 +24,7 @@ from lib.app.watching import watch
 from lib.errors import AssistwatchError, ConfigError
 from lib.log import get_logger
 from lib.outbox import Outbox
+from lib.reminders import shortest_interval
 from lib.triggers import Targets, Trigger, Watch
 
 if TYPE_CHECKING:
@@ -73,13 +74,8 @@ class App:
         self.clock = clock or (lambda: datetime.now(timezone.utc))
         self.sleep = sleep
         self.log = get_logger()
-        self.reminding = settings.repeat_interval is not None or (
-            table is not None
-            and (
-                table.repeat_interval is not None
-                or any(r.repeat_interval is not None for r in table.routes)
-            )
-        )
+        # The shortest repeat interval configured anywhere (None: nothing ever reminds).
+        self.shortest_reminder = shortest_interval(settings.repeat_interval, table)
 
     def run(self, trigger: Trigger, invocation: Invocation) -> RunReport:
         """Run one pass; raise only retryable errors (after the report is logged)."""

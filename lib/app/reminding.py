@@ -29,17 +29,21 @@ def remind_periodic(
 
 def remind(app: App, tracks: dict[str, _Track], state: Pass) -> list[Alert]:
     """The reminders due for open tracks (periodic streaks, agents); tracks updated in place."""
-    if not app.reminding:
+    if app.shortest_reminder is None:
         return []
+    from lib.reminders import could_be_due, due_reminders
+    from lib.routing import repeat_intervals
+
     opened = {
         key: alert
         for key, track in tracks.items()
         if (alert := track.open_alert(state.started)) is not None
+        and could_be_due(
+            track.told_at or alert.starts_at, track.reminded, app.shortest_reminder, state.started
+        )
     }
     if not opened:
         return []
-    from lib.reminders import due_reminders
-    from lib.routing import repeat_intervals
 
     tags = tag_lookup(app, state, [alert.finding for alert in opened.values()])
     reminders: list[Alert] = []
