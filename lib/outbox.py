@@ -66,6 +66,7 @@ class Outbox:
         table: RoutingTable | None = None,
         budgets: Mapping[str, Budget] | None = None,
         tags: Callable[[list[Alert]], TagLookup | None] | None = None,
+        muted: Callable[[list[Alert]], list[Alert]] | None = None,
     ) -> None:
         self._store = store
         self._receivers = receivers
@@ -75,6 +76,7 @@ class Outbox:
         self._log = log
         self._table = table
         self._tags = tags  # alerts → their instance tags, when routes match on tags
+        self._muted = muted  # alerts → those a silence mutes now
         if budgets is None:
             budgets = {
                 name: Budget(store, name, limits, clock=clock)
@@ -128,9 +130,34 @@ class Outbox:
                 tally.errors.append(
                     f"outbox entry {claim.key.id} holds no readable alert; left as is"
                 )
+        for receiver, alerts in taken.items():
+            taken[receiver] = self._still_worth_sending(receiver, alerts, tally)
         before = tally.alerts_sent
         self.deliver(taken, tally)
         tally.redelivered += tally.alerts_sent - before
+
+    def _still_worth_sending(
+        self, receiver: str, alerts: list[Alert], tally: DeliveryTally
+    ) -> list[Alert]:
+        """Drop what waited in vain: older reminders, reminders of a resolved firing, and
+        what a silence added since mutes. Dropped claims are confirmed (done), never sent."""
+        from lib.reminders import superseded
+
+        send, stale = superseded(alerts)
+        muted = self._muted(send) if self._muted is not None and send else []
+        if muted:
+            keys = {alert.key for alert in muted}
+            send = [alert for alert in send if alert.key not in keys]
+        for alert in (*stale, *muted):
+            self._store.confirm(alert.claim_key(receiver), self._owner, self._clock())
+        if stale:
+            tally.notes.append(
+                f"{len(stale)} waiting reminder(s) for {receiver} dropped: a newer reminder or "
+                "the resolve tells the same"
+            )
+        if muted:
+            tally.notes.append(f"{len(muted)} waiting alert(s) for {receiver} silenced")
+        return send
 
     def deliver(self, won: Mapping[str, list[Alert]], tally: DeliveryTally) -> None:
         """Send what this run holds claims for; confirm what went out, release the rest."""

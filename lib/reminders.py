@@ -14,13 +14,13 @@ steady pass with nothing due neither claims nor writes.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
 from lib.alerts import Alert, Reminded
 from lib.routing import RoutingTable
 
-__all__ = ["could_be_due", "due_reminders", "shortest_interval"]
+__all__ = ["could_be_due", "due_reminders", "shortest_interval", "superseded"]
 
 
 def shortest_interval(default: timedelta | None, table: RoutingTable | None) -> timedelta | None:
@@ -78,3 +78,26 @@ def due_reminders(
             alert.model_copy(update={"reminder": number, "receiver": receiver, "reason": reason})
         )
     return reminders, marks
+
+
+def superseded(alerts: Sequence[Alert]) -> tuple[list[Alert], list[Alert]]:
+    """Split one receiver's waiting alerts into (to send, superseded).
+
+    Of several reminders of one firing that waited (a receiver down for hours) only the newest
+    is worth sending; none once the firing's resolve waits beside them.
+    """
+    newest: dict[tuple[str, int], int] = {}
+    resolved: set[tuple[str, int]] = set()
+    for alert in alerts:
+        firing = (alert.fingerprint, alert.firing)
+        if alert.status == "resolved":
+            resolved.add(firing)
+        elif alert.reminder:
+            newest[firing] = max(newest.get(firing, 0), alert.reminder)
+    send: list[Alert] = []
+    stale: list[Alert] = []
+    for alert in alerts:
+        firing = (alert.fingerprint, alert.firing)
+        old = alert.reminder > 0 and (firing in resolved or alert.reminder < newest[firing])
+        (stale if old else send).append(alert)
+    return send, stale

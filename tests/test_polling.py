@@ -21,6 +21,7 @@ from lib.app import App, Invocation, RunReport, build_app
 from lib.errors import ReceiverTransientError, StateError
 from lib.notify.base import Message
 from lib.settings import load_settings
+from lib.silences import add_silence
 from lib.state.file import FileStore
 from lib.triggers import Poll
 from tests.factories import RecordingReceiver
@@ -746,3 +747,51 @@ def test_a_steady_pass_with_an_open_alert_and_no_reminder_due_reads_no_tags(make
     watcher.poll()
     # THEN that pass costs no ListTagResources call (today: one per open alert's region, every pass)
     assert [action for action, _ in watcher.calls() if action == "ListTagResources"] == []
+
+
+def test_after_a_receiver_outage_people_get_the_latest_reminder_not_every_missed_one(
+    make_watcher,
+):
+    # GIVEN hourly reminders of a failing hourly backup, told at the start
+    ds = Dataset()
+    backup = hourly_backup(ds)
+    clock = MovableClock()
+    watcher = make_watcher(ds, env={"ASSISTWATCH_REPEAT_INTERVAL": "1h"}, clock=clock)
+    watcher.poll()
+    with ds.lock:
+        execute(backup, "Failed", at=ago(5), error_code="ExitCodeNonzero")
+    watcher.poll()
+    # WHEN the robot is down for three hours of polls
+    watcher.receiver.down = True
+    for minutes in (61, 121, 181):
+        clock.offset = timedelta(minutes=minutes)
+        watcher.poll()
+    # AND it is back
+    watcher.receiver.down = False
+    clock.offset = timedelta(minutes=182)
+    watcher.poll()
+    # THEN people get one reminder, the latest
+    assert [t.reminder for t in watcher.told()] == [0, 3]
+
+
+def test_alerts_waiting_in_the_outbox_are_not_sent_once_a_silence_mutes_them(make_watcher):
+    # GIVEN a failure told while the robot is down: it waits in the outbox
+    ds = Dataset().add(deploy(5, name="noisy.sh"))
+    watcher = make_watcher(ds)
+    watcher.receiver.down = True
+    assert watcher.poll().deferred == 1
+    # WHEN someone silences that task before the robot is back
+    add_silence(
+        watcher.store,
+        {"name": ["noisy*"]},
+        reason="known noisy",
+        duration_seconds=3600,
+        now=datetime.now(timezone.utc).timestamp(),
+    )
+    watcher.receiver.down = False
+    report = watcher.poll()
+    # THEN it is not sent, the report says so, and it does not wait any longer
+    assert watcher.told() == []
+    assert any("silenced" in note for note in report.notes)
+    assert watcher.poll().deferred == 0
+    assert watcher.told() == []

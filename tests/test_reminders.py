@@ -12,7 +12,7 @@ from lib.errors import ConfigError
 from lib.notify.base import Notification
 from lib.notify.render import RenderOptions, message_id, render_markdown
 from lib.notify.webhook import alertmanager_payload
-from lib.reminders import could_be_due, due_reminders, shortest_interval
+from lib.reminders import could_be_due, due_reminders, shortest_interval, superseded
 from lib.routing import Matcher, Route, RoutingTable, plan, repeat_intervals, route
 from lib.settings import load_settings
 from tests.factories import make_alert, make_classification, make_finding
@@ -215,3 +215,17 @@ def test_a_reminder_reads_as_one(lang: str, words: str) -> None:
 
 def make_notification_for(alert: Alert) -> Notification:
     return Notification(receiver="ops", group=alert.group, alerts=(alert,))
+
+
+def test_of_reminders_that_waited_only_the_newest_is_sent_and_none_beside_its_resolve() -> None:
+    # GIVEN reminders 1 and 2 of one firing waiting, with another alert's reminder 1 and resolve
+    one, two = make_alert(reminder=1), make_alert(reminder=2)
+    other = make_finding(instance_id="i-other")
+    other_reminder = make_alert(other, reminder=1)
+    other_resolve = make_alert(other, status="resolved")
+    first_notice = make_alert(make_finding(instance_id="i-third"))
+    # WHEN the outbox sorts what is still worth sending
+    send, stale = superseded([one, two, other_reminder, other_resolve, first_notice])
+    # THEN the newest reminder, the resolve and the first notice go; the rest are superseded
+    assert send == [two, other_resolve, first_notice]
+    assert stale == [one, other_reminder]

@@ -31,36 +31,6 @@ def routing_file(tmp_path: Path, text: str) -> dict[str, str]:
 
 @pytest.mark.xfail(
     strict=True,
-    reason="each due reminder is a new claim while the older ones wait in the outbox: after a "
-    "receiver outage flush_pending delivers every one of them, the backlog reminders exist to avoid",
-)
-def test_after_a_receiver_outage_people_get_the_latest_reminder_not_every_missed_one(
-    make_watcher,
-):
-    # GIVEN hourly reminders of a failing hourly backup, told at the start
-    ds = Dataset()
-    backup = polling.hourly_backup(ds)
-    clock = polling.MovableClock()
-    watcher = make_watcher(ds, env={"ASSISTWATCH_REPEAT_INTERVAL": "1h"}, clock=clock)
-    watcher.poll()
-    with ds.lock:
-        polling.execute(backup, "Failed", at=polling.ago(5), error_code="ExitCodeNonzero")
-    watcher.poll()
-    # WHEN the robot is down for three hours of polls
-    watcher.receiver.down = True
-    for minutes in (61, 121, 181):
-        clock.offset = timedelta(minutes=minutes)
-        watcher.poll()
-    # AND it is back
-    watcher.receiver.down = False
-    clock.offset = timedelta(minutes=182)
-    watcher.poll()
-    # THEN people get one reminder, the latest (today: reminders 1, 2 and 3 at once)
-    assert [t.reminder for t in watcher.told()] == [0, 3]
-
-
-@pytest.mark.xfail(
-    strict=True,
     reason="periodic failures become alerts in lib/alerts.track_periodic and never pass "
     "lib/app/telling.unexpected(); with reminders the expected exit is told again every interval",
 )

@@ -18,7 +18,7 @@ from lib.app.output import attach_output
 from lib.app.polling import poll
 from lib.app.run import Pass, RunReport, describe, merge_tally
 from lib.app.scopes import SELF_ACCOUNT
-from lib.app.state import claim, move_states
+from lib.app.state import claim, move_states, silenced
 from lib.app.tagging import tag_lookup
 from lib.app.watching import watch
 from lib.errors import AssistwatchError, ConfigError
@@ -126,6 +126,7 @@ class App:
             log=self.log,
             table=self.table,
             tags=lambda alerts: tag_lookup(self, state, [alert.finding for alert in alerts]),
+            muted=lambda alerts: silenced(self, alerts, state),
         )
         # Leave a fifth of the timeout (at least 20 s) to claim, send and write state.
         budget = invocation.timeout_seconds - max(20.0, invocation.timeout_seconds / 5)

@@ -12,11 +12,12 @@ from lib.app.tagging import tag_lookup
 from lib.routing import route
 
 if TYPE_CHECKING:
+    from lib.alerts import Alert
     from lib.app.core import App
     from lib.app.run import Pass
     from lib.state.base import Record
 
-__all__ = ["REFRESH_AFTER", "claim", "due_for_refresh", "load", "move_states"]
+__all__ = ["REFRESH_AFTER", "claim", "due_for_refresh", "load", "move_states", "silenced"]
 
 # State expires 6 weeks + 1 day after its last write (DESIGN): a record that stays open
 # (a periodic task's failing streak, an unhealthy agent, a watch) is rewritten before half
@@ -58,6 +59,20 @@ def claim(app: App, state: Pass) -> None:
     for receiver, won in state.outbox.claim(routed, state.tally).items():
         state.won.setdefault(receiver, []).extend(won)
     state.alerts = []
+
+
+def silenced(app: App, alerts: list[Alert], state: Pass) -> list[Alert]:
+    """The alerts a silence mutes now (outbox entries that waited while one was added)."""
+    from lib.silences import apply_silences, list_silences
+
+    now = app.clock().timestamp()
+    silences = list_silences(app.store, now)
+    if not silences:
+        return []
+    tags = tag_lookup(app, state, [alert.finding for alert in alerts], silences)
+    _, muted = apply_silences(alerts, silences, now, tags=tags)
+    state.report.silenced += len(muted)
+    return [alert for alert, _ in muted]
 
 
 def move_states(app: App, state: Pass) -> None:
