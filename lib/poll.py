@@ -108,6 +108,7 @@ class SourcePoll:
         log: Any,
         deadline_reached: Callable[[], bool] = lambda: False,
         checkpoint: Callable[[list[Finding]], None] | None = None,
+        expected: Callable[[Finding], bool] = lambda finding: False,
     ) -> None:
         self.api = assistant
         self.account = account
@@ -118,6 +119,7 @@ class SourcePoll:
         self.log = log
         self.deadline_reached = deadline_reached
         self.checkpoint = checkpoint
+        self.expected = expected  # an exit the routing file expects: a success, not a failure
         self.commands = source == "ecs.command"
         self.now = datetime.now(timezone.utc)  # replaced by each run()'s clock
 
@@ -282,15 +284,18 @@ class SourcePoll:
         tracks = dict(state.periodic.get(inv.invoke_id, {}))
         latest: dict[str, list[Outcome]] = {}
         need_history = False
-        failures = {
-            f.instance_id: f
-            for f in findings_from_invocation(
-                inv,
-                account=self.account,
-                region=self.region,
-                include_cancelled=self.include_cancelled,
-            )
-        }
+        failures: dict[str, Finding] = {}
+        expected: set[str] = set()  # instances whose latest exit the routing file expects
+        for found in findings_from_invocation(
+            inv,
+            account=self.account,
+            region=self.region,
+            include_cancelled=self.include_cancelled,
+        ):
+            if self.expected(found):
+                expected.add(found.instance_id)
+            else:
+                failures[found.instance_id] = found
         for inst in inv.invoke_instances:
             track = tracks.get(inst.instance_id, PeriodicTrack())
             repeats = inst.repeats or 0
@@ -299,7 +304,8 @@ class SourcePoll:
             status = inst.invocation_status or inst.instance_invoke_status or ""
             finished = inst.finish_time or inst.update_time
             one_more = repeats == track.repeats + 1 and is_terminal(status)
-            if one_more and (status == "Success" or inst.instance_id in failures):
+            decided = status == "Success" or inst.instance_id in failures
+            if one_more and (decided or inst.instance_id in expected):
                 latest[inst.instance_id] = [
                     Outcome(
                         instance_id=inst.instance_id,
@@ -347,6 +353,8 @@ class SourcePoll:
                 include_cancelled=self.include_cancelled,
                 invocation=inv,
             )
+            if self.expected(failure[0]):  # e.g. grep's 1: as good as a success
+                return Outcome(instance_id=record.instance_id, finished_at=finished)
             return Outcome(instance_id=record.instance_id, finished_at=finished, failure=failure[0])
         if status == "Success":
             return Outcome(instance_id=record.instance_id, finished_at=finished)

@@ -795,3 +795,50 @@ def test_alerts_waiting_in_the_outbox_are_not_sent_once_a_silence_mutes_them(mak
     assert any("silenced" in note for note in report.notes)
     assert watcher.poll().deferred == 0
     assert watcher.told() == []
+
+
+def test_an_expected_exit_of_a_periodic_task_is_not_told_nor_reminded(make_watcher, tmp_path):
+    # GIVEN exit 1 of the hourly backup is expected (say it greps for errors), reminders hourly
+    ds = Dataset()
+    backup = hourly_backup(ds)
+    routing = routing_file(
+        tmp_path,
+        "repeat_interval: 1h\n"
+        "receivers:\n  - {name: people, type: console}\n"
+        "expected_exit_codes:\n  - match: {name: 'hourly-backup*'}\n    codes: [1]\n",
+    )
+    clock = MovableClock()
+    watcher = make_watcher(ds, env=routing, clock=clock)
+    watcher.poll()
+    # WHEN its latest run exits 1, and an hour passes
+    with ds.lock:
+        execute(backup, "Failed", at=ago(5), error_code="ExitCodeNonzero")
+    watcher.poll()
+    clock.offset = timedelta(minutes=61)
+    watcher.poll()
+    # THEN nobody was told
+    assert [(t.status, t.reminder) for t in watcher.told()] == []
+
+
+def test_expected_exits_of_a_periodic_task_read_from_its_history_are_not_failures(
+    make_watcher, tmp_path
+):
+    # GIVEN exit 1 of the hourly backup is expected, and two runs between two polls
+    ds = Dataset()
+    backup = hourly_backup(ds)
+    routing = routing_file(
+        tmp_path,
+        "receivers:\n  - {name: people, type: console}\n"
+        "expected_exit_codes:\n  - match: {name: 'hourly-backup*'}\n    codes: [1]\n",
+    )
+    watcher = make_watcher(ds, env=routing)
+    watcher.poll()
+    with ds.lock:
+        execute(backup, "Failed", at=ago(6), error_code="ExitCodeNonzero")
+        execute(backup, "Failed", at=ago(5), error_code="ExitCodeNonzero")
+    # WHEN the poll reads both from the task's history
+    report = watcher.poll()
+    # THEN neither is a failure
+    assert watcher.told() == []
+    assert report.expected >= 1
+    assert any(p.get("IncludeHistory") == "true" for _, p in watcher.calls())

@@ -15,7 +15,6 @@ import pytest
 
 from lib import log
 from tests import test_polling as polling
-from tests.fakes.dataset import Dataset
 
 make_watcher = polling.make_watcher  # the deployed-watcher fixture of the polling stories
 
@@ -27,34 +26,6 @@ def routing_file(tmp_path: Path, text: str) -> dict[str, str]:
     path = tmp_path / "routing.yaml"
     path.write_text(text, encoding="utf-8")
     return {"ASSISTWATCH_CONFIG": str(path)}
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="periodic failures become alerts in lib/alerts.track_periodic and never pass "
-    "lib/app/telling.unexpected(); with reminders the expected exit is told again every interval",
-)
-def test_an_expected_exit_of_a_periodic_task_is_not_told_nor_reminded(make_watcher, tmp_path):
-    # GIVEN exit 1 of the hourly backup is expected (say it greps for errors), reminders hourly
-    ds = Dataset()
-    backup = polling.hourly_backup(ds)
-    routing = routing_file(
-        tmp_path,
-        "repeat_interval: 1h\n"
-        "receivers:\n  - {name: people, type: console}\n"
-        "expected_exit_codes:\n  - match: {name: 'hourly-backup*'}\n    codes: [1]\n",
-    )
-    clock = polling.MovableClock()
-    watcher = make_watcher(ds, env=routing, clock=clock)
-    watcher.poll()
-    # WHEN its latest run exits 1, and an hour passes
-    with ds.lock:
-        polling.execute(backup, "Failed", at=polling.ago(5), error_code="ExitCodeNonzero")
-    watcher.poll()
-    clock.offset = timedelta(minutes=61)
-    watcher.poll()
-    # THEN nobody was told (today: told, then reminded every hour while it keeps exiting 1)
-    assert [(t.status, t.reminder) for t in watcher.told()] == []
 
 
 @pytest.mark.xfail(

@@ -92,6 +92,7 @@ def _poll_source(
         log=app.log,
         deadline_reached=state.deadline_reached,
         checkpoint=checkpoint,
+        expected=lambda finding: not unexpected(app, [finding], state),
     )
     windows.update(baseline_until=now - app.settings.lookback, told_through=old.told_through)
     if old.baseline_until is not None:
