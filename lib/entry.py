@@ -14,6 +14,8 @@ import threading
 from collections.abc import Mapping
 from typing import Any, TextIO
 
+from pydantic import SecretStr
+
 from lib.app import App, Invocation, RunReport, build_app
 from lib.errors import AssistwatchError, BadInput
 from lib.log import bind_request, configure, get_logger, register_secret
@@ -103,11 +105,8 @@ def handle(
 
 
 def _register_setting_secrets(settings: Settings) -> None:
-    for secret in (
-        settings.dingtalk_url,
-        settings.dingtalk_secret,
-        settings.webhook_url,
-        settings.webhook_secret,
-    ):
-        if secret is not None:
-            register_secret(secret.get_secret_value())
+    """Every secret setting (robot URLs and secrets) is masked in every log line."""
+    for name in type(settings).model_fields:
+        value = getattr(settings, name)
+        if isinstance(value, SecretStr):
+            register_secret(value.get_secret_value(), lasting=True)

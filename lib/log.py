@@ -12,6 +12,7 @@ secret by pattern (a key in command output, a token in a URL).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import threading
@@ -34,7 +35,8 @@ __all__ = [
 
 _MASK = "****"
 _MIN_SECRET = 6  # shorter values would mask ordinary words
-_secrets: set[str] = set()
+_secrets: set[str] = set()  # per-invocation values (STS secrets, tokens): they rotate
+_lasting: set[str] = set()  # configured for the process's life (robot URLs and secrets)
 _lock = threading.Lock()
 _write_lock = threading.Lock()  # one line at a time, whole, whatever thread logs
 _stream: TextIO | None = None  # None: sys.stdout as it is when the line is written
@@ -42,11 +44,18 @@ _context: ContextVar[Mapping[str, Any] | None] = ContextVar("assistwatch_log", d
 _captures: list[list[dict[str, Any]]] = []
 
 
-def register_secret(*values: str | None) -> None:
-    """Remember secret values so no log line can show them (process-wide, bounded)."""
+def register_secret(*values: str | None, lasting: bool = False) -> None:
+    """Remember secret values so no log line can show them (process-wide).
+
+    ``lasting``: configuration (a robot's URL or secret), kept for the process's life;
+    otherwise a credential that rotates, kept among the last few hundred.
+    """
     with _lock:
         for value in values:
             if value and len(value) >= _MIN_SECRET:
+                if lasting:
+                    _lasting.add(value)
+                    continue
                 if len(_secrets) > 256:  # credentials rotate; never grow without bound
                     _secrets.clear()
                 _secrets.add(value)
@@ -62,7 +71,7 @@ def scrub(text: str) -> str:
     from lib.redact import redact_text
 
     with _lock:
-        known = sorted(_secrets, key=len, reverse=True)
+        known = sorted(_secrets | _lasting, key=len, reverse=True)
     for secret in known:
         if secret in text:
             text = text.replace(secret, _MASK)
@@ -72,8 +81,8 @@ def scrub(text: str) -> str:
 def _scrub_value(value: Any) -> Any:
     if isinstance(value, str):
         return scrub(value)
-    if isinstance(value, Mapping):
-        return {key: _scrub_value(item) for key, item in value.items()}
+    if isinstance(value, Mapping):  # keys too: JSON wants strings, and a key can leak
+        return {scrub(str(key)): _scrub_value(item) for key, item in value.items()}
     if isinstance(value, list | tuple | set):
         return [_scrub_value(item) for item in value]
     if isinstance(value, BaseException):
@@ -112,10 +121,18 @@ def _emit(level: str, event: str, fields: Mapping[str, Any]) -> None:
     for key, value in record.items():
         line.setdefault(key, value)  # the three keys above are ours; a field cannot fake them
     text = json.dumps(_scrub_value(line), ensure_ascii=False, default=str)
+    # A lone surrogate (valid JSON "\\ud800" in an API answer) is not UTF-8: escape it.
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
     stream = _stream if _stream is not None else sys.stdout
     with _write_lock:
-        stream.write(text + "\n")
-        stream.flush()  # FC may freeze the instance right after the invocation returns
+        try:
+            stream.write(text + "\n")
+            stream.flush()  # FC may freeze the instance right after the invocation returns
+        except (OSError, ValueError):  # stdout closed or broken: logging must not fail the run
+            fallback = sys.__stderr__
+            if fallback is not None and fallback is not stream:
+                with contextlib.suppress(OSError, ValueError):
+                    fallback.write(text + "\n")
 
 
 class Logger:

@@ -143,6 +143,13 @@ def _from_spec(
     sleep: Callable[[float], None] | None,
 ) -> Receiver:
     """A receiver from the routing file, with its own language, zone and output switch."""
+    from lib.log import register_secret
+
+    # A robot's URL carries its token: neither it nor the signing secret may reach a log line.
+    register_secret(
+        *(value.get_secret_value() for value in (spec.url, spec.secret) if value is not None),
+        lasting=True,
+    )
     updates = {
         key: value
         for key, value in (

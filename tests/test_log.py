@@ -133,3 +133,45 @@ def test_without_configure_lines_go_to_stdout(capsys: pytest.CaptureFixture[str]
     configure(None)
     get_logger().info("hello")
     assert json.loads(capsys.readouterr().out)["event"] == "hello"
+
+
+def test_a_line_with_an_unencodable_character_is_written_and_never_breaks_the_caller() -> None:
+    # GIVEN stdout as FC gives it (utf-8, strict) and a value decoded from an API's JSON
+    stream = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", errors="strict")
+    configure(stream)
+    try:
+        # WHEN it is logged, with a non-string key too
+        get_logger().error("api failed", message="bad \ud800 answer", counts={1: "one"})
+        stream.flush()
+        # THEN the call returns and the line is valid JSON with the value escaped
+        [line] = [json.loads(raw) for raw in stream.buffer.getvalue().splitlines()]  # type: ignore[attr-defined]
+        assert line["event"] == "api failed"
+        assert line["counts"] == {"1": "one"}
+    finally:
+        configure(None)
+
+
+def test_a_closed_stdout_does_not_fail_the_run() -> None:
+    # GIVEN the log stream was closed under us
+    stream = io.StringIO()
+    stream.close()
+    configure(stream)
+    try:
+        # WHEN an event is logged THEN the caller goes on
+        get_logger().info("run finished", ok=True)
+    finally:
+        configure(None)
+
+
+def test_configured_secrets_stay_masked_however_many_credentials_rotate(
+    buffer: io.StringIO,
+) -> None:
+    # GIVEN a robot secret configured at start, then hundreds of rotating STS secrets
+    robot = "SEC" + "9f3a" * 10
+    register_secret(robot, lasting=True)
+    for n in range(600):
+        register_secret(f"rotating-secret-{n:04d}")
+    # WHEN the robot secret turns up in a log line
+    get_logger().error("delivery failed", reason=f"refused {robot}")
+    # THEN it is masked
+    assert robot not in buffer.getvalue()

@@ -489,3 +489,69 @@ def test_no_backend_is_handed_a_credential_or_a_receiver_secret(tmp_path, backen
     assert "ExitCodeNonzero" in handed
     for secret in (DEMO_ACCESS_KEY_SECRET, ROBOT_TOKEN, ROBOT_SECRET):
         assert secret not in handed
+
+
+def test_hostile_feishu_and_wecom_robots_echoing_their_tokens_never_get_them_into_logs(
+    tmp_path, cloud
+):
+    feishu_hook = "0f9e" * 9
+    feishu_secret = "lark" + "5b7d" * 6
+    wecom_key = "wc" + "3a1c" * 8
+    with (
+        Echo(500, knows=(feishu_hook, feishu_secret)) as lark,
+        Echo(500, knows=(wecom_key,)) as wecom,
+    ):
+        # GIVEN a Feishu bot and a WeCom robot (set by env) that refuse everything, quoting
+        # their URLs (which carry the token) and the signing secret back
+        environ = {
+            "ASSISTWATCH_REGIONS": "cn-hangzhou",
+            "ASSISTWATCH_ECS_ENDPOINT": cloud.url,
+            "ASSISTWATCH_STATE_URL": f"file://{tmp_path / 'state'}",
+            "ASSISTWATCH_FEISHU_URL": f"{lark.url}/open-apis/bot/v2/hook/{feishu_hook}",
+            "ASSISTWATCH_FEISHU_SECRET": feishu_secret,
+            "ASSISTWATCH_WECOM_URL": f"{wecom.url}/cgi-bin/webhook/send?key={wecom_key}",
+        }
+        # WHEN the timer fires
+        output = run_entry(environ)
+        assert lark.bodies, "the bot was never tried"
+        assert wecom.bodies, "the robot was never tried"
+    # THEN no token nor secret appears in anything the run produced
+    assert [s for s in (feishu_hook, feishu_secret, wecom_key) if s in output] == []
+
+
+def test_every_configured_robot_url_and_secret_is_masked_in_any_log_line(tmp_path):
+    # GIVEN robots set by env (Feishu, WeCom) and by the routing file (a DingTalk robot)
+    import httpx
+
+    from lib.log import configure, get_logger
+    from lib.receivers import build_delivery
+
+    feishu = "https://open.feishu.cn/open-apis/bot/v2/hook/" + "6c1d" * 9
+    wecom = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=" + "8e2b" * 9
+    file_secret = "SEC" + "4d6f" * 10
+    routing = tmp_path / "routing.yaml"
+    routing.write_text(
+        "receivers:\n  - name: ops\n    type: dingtalk\n"
+        "    url: https://oapi.dingtalk.com/robot/send?access_token=${OPS_TOKEN}\n"
+        "    secret: ${OPS_SECRET}\n",
+        encoding="utf-8",
+    )
+    environ = {"OPS_TOKEN": "a1b2" * 16, "OPS_SECRET": file_secret}
+    settings = load_settings(
+        {
+            "ASSISTWATCH_FEISHU_URL": feishu,
+            "ASSISTWATCH_WECOM_URL": wecom,
+            "ASSISTWATCH_CONFIG": str(routing),
+        }
+    )
+    with httpx.Client() as http:
+        build_delivery(settings, http=http, environ=environ)
+    # WHEN any of them turns up in a log line (an exception quoting a request, say)
+    stream = io.StringIO()
+    configure(stream)
+    try:
+        get_logger().error("unexpected", detail=f"{feishu} {wecom} {file_secret}")
+    finally:
+        configure(None)
+    # THEN none is readable
+    assert [s for s in (feishu, wecom, file_secret, "a1b2" * 16) if s in stream.getvalue()] == []
