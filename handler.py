@@ -6,9 +6,17 @@ request id, short-lived STS credentials, the function's settings and its region.
 
 from __future__ import annotations
 
+import os
+import sys
 from typing import Any
 
-from lib.entry import handle
+# The zip's dependencies (python/) come first: FC's runtime has modules of its own on the path
+# (tablestore 5.4.1, an old pyOpenSSL …), and the versions we ship and test with must win.
+_DEPENDENCIES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "python")
+if os.path.isdir(_DEPENDENCIES) and sys.path[:1] != [_DEPENDENCIES]:
+    sys.path.insert(0, _DEPENDENCIES)
+
+from lib.entry import handle  # noqa: E402  # after the path is set
 
 __all__ = ["handler"]
 

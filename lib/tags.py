@@ -27,17 +27,23 @@ __all__ = [
     "BATCH",
     "Fetch",
     "InstanceTags",
+    "NotYet",
     "fetch_from",
 ]
 
 Fetch = Callable[[str, str, list[str]], dict[str, dict[str, str]]]
 """(account, region, instance ids) → {instance id: {key: value}}; untagged ids absent.
 
-Raises LookupError when that account cannot be asked yet (its role not assumed so early in
+Raises :class:`NotYet` when that account cannot be asked yet (its role not assumed so early in
 the run): nothing is cached, a later prefetch asks again.
 """
 
 BATCH = 50  # ResourceId.N per ListTagResources call (lib.cloudassist.api.MAX_TAG_IDS)
+
+
+class NotYet(Exception):  # not an error: a question for later in the run
+    """Raised by a :data:`Fetch` for an account it cannot ask yet."""
+
 
 _EMPTY: Mapping[str, str] = MappingProxyType({})
 _PERMISSION_CODES = ("Forbidden", "NoPermission", "ActionUnauthorized", "AccessDenied")
@@ -113,7 +119,7 @@ class InstanceTags:
             batch = list(ids[start : start + self._batch])
             try:
                 found = self._fetch(scope[0], scope[1], batch)
-            except LookupError:
+            except NotYet:
                 return  # not reachable yet: ask again later in the run
             except ApiError as error:
                 # Stop asking this account and region: the next batch would fail the same way.

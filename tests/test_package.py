@@ -240,3 +240,27 @@ def test_a_pyenv_installed_python_of_the_target_version_is_found(
     compiler, why = find_compiler(version, None, pyenv_root=tmp_path)
     assert compiler == str(tmp_path / "versions" / f"{version}.11" / "bin" / f"python{version}")
     assert why == ""
+
+
+def test_the_zips_dependencies_win_over_the_runtimes_own_modules(tmp_path: Path) -> None:
+    # GIVEN the zip's layout, whose python/ holds a module the runtime also has on its path
+    code = tmp_path / "code"
+    (code / "python" / "shadowed").mkdir(parents=True)
+    (code / "python" / "shadowed" / "__init__.py").write_text("WHO = 'shipped'\n")
+    shutil.copy2(Path(__file__).parents[1] / "handler.py", code / "handler.py")
+    shutil.copytree(Path(__file__).parents[1] / "lib", code / "lib")
+    runtime = tmp_path / "runtime"
+    (runtime / "shadowed").mkdir(parents=True)
+    (runtime / "shadowed" / "__init__.py").write_text("WHO = 'runtime'\n")
+    # WHEN FC imports the handler with its own modules first on the path
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(runtime), str(code)])}
+    out = subprocess.run(
+        [sys.executable, "-c", "import handler, shadowed; print(shadowed.WHO)"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    # THEN the shipped version is the one imported
+    assert out.stdout.strip() == "shipped"

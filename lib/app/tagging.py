@@ -29,11 +29,11 @@ def tag_lookup(
     if not needs_tags(app.table, matchers, app.expected):
         return None
     if state.tags is None:
-        from lib.tags import InstanceTags
+        from lib.tags import InstanceTags, NotYet
 
         def fetch(account: str, region: str, ids: list[str]) -> dict[str, dict[str, str]]:
             if account not in state.credentials:
-                raise LookupError(account)  # its role is assumed later in the run
+                raise NotYet(account)  # its role is assumed later in the run
             return scope_for(app, account, region, state).assistant.instance_tags(ids)
 
         state.tags = InstanceTags(fetch)
