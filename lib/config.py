@@ -111,10 +111,19 @@ class _Match(_Strict):
     category: list[str] = Field(default_factory=list)
     severity: list[Literal["critical", "warning", "info"]] = Field(default_factory=list)
     name: list[str] = Field(default_factory=list)
+    instance_id: list[str] = Field(default_factory=list)
     instance_tags: dict[str, str] = Field(default_factory=dict)
 
     _split = field_validator(
-        "source", "kind", "region", "error_code", "category", "severity", "name", mode="before"
+        "source",
+        "kind",
+        "region",
+        "error_code",
+        "category",
+        "severity",
+        "name",
+        "instance_id",
+        mode="before",
     )(classmethod(lambda cls, value: _listed(value)))
 
     @field_validator("source")
@@ -134,6 +143,7 @@ class _Match(_Strict):
             categories=frozenset(self.category),
             severities=frozenset(self.severity),
             names=tuple(self.name),
+            instances=tuple(self.instance_id),
             instance_tags=tuple(sorted(self.instance_tags.items())),
         )
 

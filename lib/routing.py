@@ -81,7 +81,8 @@ class Matcher:
     """Conditions an alert must all meet; an empty condition matches anything.
 
     ``names`` are shell globs on the command name (or the file name of a send), e.g.
-    ``backup-*``; ``instance_tags`` must all be present with these values.
+    ``backup-*``; ``instances`` globs on the instance (or node) id; ``instance_tags`` must
+    all be present with these values.
     """
 
     sources: frozenset[str] = frozenset()
@@ -91,6 +92,7 @@ class Matcher:
     categories: frozenset[str] = frozenset()
     severities: frozenset[str] = frozenset()
     names: tuple[str, ...] = ()
+    instances: tuple[str, ...] = ()
     instance_tags: tuple[tuple[str, str], ...] = ()
 
     def matches(self, finding: Finding, tags: TagLookup | None = None) -> bool:
@@ -110,6 +112,10 @@ class Matcher:
             candidates = [n for n in (finding.name, finding.command_id) if n]
             if not any(fnmatch.fnmatchcase(c, g) for c in candidates for g in self.names):
                 return False
+        if self.instances and not any(
+            fnmatch.fnmatchcase(finding.instance_id, glob) for glob in self.instances
+        ):
+            return False
         if self.instance_tags:
             have = tags(finding) if tags is not None else {}
             if any(have.get(key) != value for key, value in self.instance_tags):

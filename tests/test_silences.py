@@ -66,3 +66,18 @@ def test_a_bad_condition_or_expiring_an_unknown_silence_fails_clearly(tmp_path: 
     assert "silence.severity" in out
     status, out = cli(env, "expire", "s-00000000")
     assert (status, out) == (1, "no active silence s-00000000\n")
+
+
+def test_an_instance_being_decommissioned_is_muted_by_its_id(tmp_path: Path) -> None:
+    """GIVEN `assistwatch silence add --match instance_id=i-old* --for 7d`
+    WHEN alerts (an agent alert among them) are screened THEN only that instance's are muted."""
+    env = {"ASSISTWATCH_STATE_URL": f"file://{tmp_path}"}
+    status, _ = cli(
+        env, "add", "--match", "instance_id=i-old*", "--for", "7d", "--reason", "decommissioning"
+    )
+    assert status == 0
+    old = make_alert(make_finding(instance_id="i-old-1", error_code="ClientNotRunning"))
+    other = make_alert(make_finding(instance_id="i-new-1"))
+    told, muted = apply_silences([old, other], list_silences(FileStore(tmp_path), NOW), NOW + 60)
+    assert told == [other]
+    assert [alert for alert, _ in muted] == [old]

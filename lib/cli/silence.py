@@ -20,7 +20,7 @@ from lib.cli.common import EXIT_FAILED, EXIT_OK
 
 __all__ = ["add_parser", "run", "silence"]
 
-_LISTS = {"source", "kind", "region", "error_code", "category", "severity", "name"}
+_LISTS = {"source", "kind", "region", "error_code", "category", "severity", "name", "instance_id"}
 
 
 def add_parser(subparsers: Any) -> None:
@@ -39,8 +39,8 @@ def add_parser(subparsers: Any) -> None:
         action="append",
         default=[],
         metavar="FIELD=VALUE",
-        help="source, kind, region, error_code, category, severity, name (glob) or "
-        "tag:KEY; repeat a field for any of several values",
+        help="source, kind, region, error_code, category, severity, name (glob), "
+        "instance_id (glob) or tag:KEY; repeat a field for any of several values",
     )
     add.add_argument("--for", dest="duration", required=True, help="how long: 30m, 2h, 1d")
     add.add_argument("--reason", required=True, help="why (shown by list)")
