@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -27,6 +27,7 @@ __all__ = [
     "decide",
     "fingerprint",
     "fold_agent_faults",
+    "forget_closed_agents",
     "is_agent_fault",
     "resolve_agents",
     "track_periodic",
@@ -344,6 +345,20 @@ def resolve_agents(
             result[instance] = closed
             alerts.append(_agent_alert(closed, "resolved", now).model_copy(update={"ends_at": now}))
     return result, alerts
+
+
+# Cloud Assistant keeps at most about six weeks of history: evidence older than that is never
+# listed again, so a closed agent track older than this guards nothing and is forgotten.
+CLOSED_AGENT_KEPT = timedelta(weeks=6)
+
+
+def forget_closed_agents(tracks: dict[str, AgentTrack], *, now: datetime) -> dict[str, AgentTrack]:
+    """Drop agent tracks closed longer ago than any evidence can reach (the record stays small)."""
+    return {
+        instance: track
+        for instance, track in tracks.items()
+        if track.open or track.resolved_at is None or now - track.resolved_at < CLOSED_AGENT_KEPT
+    }
 
 
 def _agent_alert(track: AgentTrack, status: AlertStatus, now: datetime) -> Alert:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
-from lib.alerts import decide, fingerprint
+from lib.alerts import AgentTrack, decide, fingerprint, forget_closed_agents
 from tests.factories import T1, make_finding
 
 NOW = T1 + timedelta(minutes=5)
@@ -61,3 +61,15 @@ def test_a_fingerprint_names_account_region_kind_invocation_and_instance():
         {"provider": "eflo"},
     ):
         assert fingerprint(make_finding(**change)) != fingerprint(base), change
+
+
+def test_agent_tracks_closed_longer_ago_than_any_history_are_forgotten() -> None:
+    # GIVEN an open track, one closed a week ago and one closed seven weeks ago
+    now = datetime(2026, 11, 23, tzinfo=timezone.utc)
+    open_track = AgentTrack(open=True, firing=1)
+    recent = AgentTrack(open=False, firing=1, resolved_at=now - timedelta(weeks=1))
+    ancient = AgentTrack(open=False, firing=3, resolved_at=now - timedelta(weeks=7))
+    # WHEN the agents record is tidied
+    kept = forget_closed_agents({"i-1": open_track, "i-2": recent, "i-3": ancient}, now=now)
+    # THEN the open and the recently closed stay (the latter still guards against old evidence)
+    assert sorted(kept) == ["i-1", "i-2"]

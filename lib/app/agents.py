@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from lib.alerts import AgentTrack, fold_agent_faults, resolve_agents
+from lib.alerts import AgentTrack, fold_agent_faults, forget_closed_agents, resolve_agents
 from lib.app.reminding import remind
 from lib.app.state import due_for_refresh, load
 from lib.state.base import Record
@@ -38,6 +38,7 @@ def agent_alerts(app: App, scope: Scope, faults: list[Finding], state: Pass) -> 
             for status in page.instance_cloud_assistant_status_set:
                 healthy[status.instance_id] = status.healthy
     settled, resolved = resolve_agents(folded, healthy, now=state.started)
+    settled = forget_closed_agents(settled, now=state.started)
     reminders = remind(app, settled, state)
     state.alerts.extend(fired + resolved + reminders)
     state.report.alerts += len(fired) + len(resolved) + len(reminders)
