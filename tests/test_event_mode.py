@@ -240,3 +240,37 @@ def test_a_role_we_may_not_assume_is_reported_and_the_own_account_still_polled(w
     assert report["ok"] is False
     assert any("9999999999999999" in error for error in report["errors"])
     assert len(world.messages()) == 1  # the own account's failure still went out
+
+
+def test_a_redelivery_from_another_account_keeps_its_tag_route(world, tmp_path):
+    # GIVEN a second account, and a route that mentions the DBA on-call for env=prod instances
+    routing = tmp_path / "routing.yaml"
+    routing.write_text(
+        "routes:\n"
+        "  - match: {instance_tags: {env: prod}}\n"
+        "    receivers: [dingtalk]\n"
+        "    mentions: {mobiles: ['13800138000']}\n",
+        encoding="utf-8",
+    )
+    world.environ["ASSISTWATCH_CONFIG"] = str(routing)
+    world.environ["ASSISTWATCH_ACCOUNTS"] = OTHER_ROLE
+    world.cloud.dataset.add(
+        command(
+            created=ago(4),
+            name="patch.sh",
+            invoke="t-hzpatch000002",
+            instances=[run("i-db9", "Failed", error_code="ExitCodeNonzero")],
+        )
+    )
+    world.cloud.dataset.tag("i-db9", {"env": "prod"})
+    # WHEN the robot is down for the first run (both accounts' alerts wait in the outbox)
+    world.dingtalk.fail_next(500, times=3)  # every attempt of the one message
+    world.invoke(TIMER)
+    assert world.messages() == []
+    # AND the next run redelivers them, before it assumes the other account's role itself
+    reset()  # a new FC instance: nothing cached
+    world.invoke({"action": "poll", "lookback": "1m"})
+    # THEN both alerts came with the route's mention, the other account's too
+    texts = world.messages()
+    assert sum("1234567890123456" in text for text in texts) == 1
+    assert all("@13800138000" in text for text in texts), texts

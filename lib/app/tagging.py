@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from lib.app.scopes import scope_for
+from lib.app.scopes import SELF_ACCOUNT, assumed_roles, scope_for
 
 if TYPE_CHECKING:
     from lib.app.core import App
@@ -32,10 +32,26 @@ def tag_lookup(
         from lib.tags import InstanceTags, NotYet
 
         def fetch(account: str, region: str, ids: list[str]) -> dict[str, dict[str, str]]:
-            if account not in state.credentials:
-                raise NotYet(account)  # its role is assumed later in the run
+            if account not in state.credentials and not _assume(app, account, state):
+                raise NotYet(account)
             return scope_for(app, account, region, state).assistant.instance_tags(ids)
 
         state.tags = InstanceTags(fetch)
     state.tags.prefetch(findings)
     return state.tags.lookup
+
+
+def _assume(app: App, account: str, state: Pass) -> bool:
+    """Assume ``account``'s role early (an outbox redelivery, before the pass assumes it).
+
+    False when the run has no credentials of its own yet or no role names that account.
+    An STS failure raises ApiError: the tag source notes it and reads no tags there.
+    """
+    from lib.aliyun.sts import account_of
+
+    own = state.credentials.get(SELF_ACCOUNT)
+    role = next((arn for arn in app.settings.accounts if account_of(arn) == account), None)
+    if own is None or role is None:
+        return False
+    state.credentials[account] = assumed_roles(app).credentials_for(role, own)
+    return True
