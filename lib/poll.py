@@ -395,16 +395,31 @@ def merge_poll_states(base: PollState, ours: PollState, theirs: PollState) -> Po
     """Fold a concurrent pass's state into ours, erring towards looking again.
 
     Watermarks take the earlier value (the next pass re-reads a little more; claims keep that
-    free of duplicates); in-flight and periodic entries merge per invocation.
+    free of duplicates); in-flight entries merge per invocation, periodic tracks per
+    invocation and instance (two passes may each move a different instance of one task);
+    fingerprints either pass claimed stay known.
     """
 
     def earlier(a: datetime | None, b: datetime | None) -> datetime | None:
         return min((t for t in (a, b) if t is not None), default=None)
 
-    def dump(state: PollState) -> dict[str, Any]:
-        return {k: {i: t.model_dump() for i, t in v.items()} for k, v in state.periodic.items()}
+    def later(a: datetime | None, b: datetime | None) -> datetime | None:
+        return max((t for t in (a, b) if t is not None), default=None)
 
-    periodic = merge_maps(dump(base), dump(ours), dump(theirs))
+    def flat(state: PollState) -> dict[str, Any]:
+        return {
+            f"{invoke_id}\x1f{instance}": track.model_dump()
+            for invoke_id, tracks in state.periodic.items()
+            for instance, track in tracks.items()
+        }
+
+    periodic: dict[str, dict[str, PeriodicTrack]] = {}
+    for key, track in merge_maps(flat(base), flat(ours), flat(theirs)).items():
+        invoke_id, instance = key.split("\x1f", 1)
+        periodic.setdefault(invoke_id, {})[instance] = PeriodicTrack.model_validate(track)
+    recent = dict(theirs.recent)
+    for fingerprint_, when in ours.recent.items():
+        recent[fingerprint_] = later(recent.get(fingerprint_), when) or when
     return PollState(
         baseline_until=theirs.baseline_until or ours.baseline_until,
         told_through=earlier(ours.told_through, theirs.told_through),
@@ -413,8 +428,7 @@ def merge_poll_states(base: PollState, ours: PollState, theirs: PollState) -> Po
             **theirs.inflight,
             **ours.inflight,
         },  # follow both: a terminal one drops next pass
-        periodic={
-            k: {i: PeriodicTrack.model_validate(t) for i, t in v.items()}
-            for k, v in periodic.items()
-        },
+        recent=recent,
+        periodic=periodic,
+        written_at=later(ours.written_at, theirs.written_at),
     )

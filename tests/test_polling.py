@@ -441,6 +441,29 @@ def test_concurrent_passes_merge_their_state_instead_of_overwriting(make_watcher
     assert merged.seen_through == ago(5)  # the earlier: the next pass looks again, never less
 
 
+def test_concurrent_passes_keep_each_others_periodic_tracks_and_claimed_fingerprints():
+    from lib.alerts import PeriodicTrack
+    from lib.poll import PollState, merge_poll_states
+
+    # GIVEN two passes that each moved a different instance of one periodic task
+    quiet = PeriodicTrack(repeats=1)
+    base = PollState(periodic={"t-p": {"i-1": quiet, "i-2": quiet}})
+    ours = PollState(
+        periodic={"t-p": {"i-1": PeriodicTrack(repeats=2, failing=True), "i-2": quiet}},
+        recent={"fp-ours": ago(2)},
+    )
+    theirs = PollState(
+        periodic={"t-p": {"i-1": quiet, "i-2": PeriodicTrack(repeats=2)}},
+        recent={"fp-theirs": ago(3)},
+    )
+    # WHEN the second to write merges
+    merged = merge_poll_states(base, ours, theirs)
+    # THEN both instances' moves survive, and both passes' claimed fingerprints stay known
+    assert merged.periodic["t-p"]["i-1"].failing is True
+    assert merged.periodic["t-p"]["i-2"].repeats == 2
+    assert set(merged.recent) == {"fp-ours", "fp-theirs"}
+
+
 def test_an_event_and_a_later_poll_agree_on_an_agent_fault(make_watcher):
     from lib.triggers import Target, Targets
 
