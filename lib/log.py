@@ -35,7 +35,7 @@ __all__ = [
 
 _MASK = "****"
 _MIN_SECRET = 6  # shorter values would mask ordinary words
-_secrets: set[str] = set()  # per-invocation values (STS secrets, tokens): they rotate
+_secrets: dict[str, None] = {}  # per-invocation values (STS secrets, tokens), oldest first
 _lasting: set[str] = set()  # configured for the process's life (robot URLs and secrets)
 _lock = threading.Lock()
 _write_lock = threading.Lock()  # one line at a time, whole, whatever thread logs
@@ -56,9 +56,10 @@ def register_secret(*values: str | None, lasting: bool = False) -> None:
                 if lasting:
                     _lasting.add(value)
                     continue
-                if len(_secrets) > 256:  # credentials rotate; never grow without bound
-                    _secrets.clear()
-                _secrets.add(value)
+                _secrets.pop(value, None)  # registered again: now the newest
+                _secrets[value] = None
+                while len(_secrets) > 256:  # credentials rotate: forget the oldest only
+                    del _secrets[next(iter(_secrets))]
 
 
 def register_secrets(values: Iterable[str | None]) -> None:
@@ -71,7 +72,7 @@ def scrub(text: str) -> str:
     from lib.redact import redact_text
 
     with _lock:
-        known = sorted(_secrets | _lasting, key=len, reverse=True)
+        known = sorted({*_secrets, *_lasting}, key=len, reverse=True)
     for secret in known:
         if secret in text:
             text = text.replace(secret, _MASK)

@@ -23,6 +23,7 @@ from pydantic import ValidationError
 from lib.alerts import Alert
 from lib.budget import Budget, Limit
 from lib.errors import (
+    AssistwatchError,
     DeliveryError,
     ReceiverConfigError,
     ReceiverRateLimited,
@@ -144,7 +145,12 @@ class Outbox:
         from lib.reminders import superseded
 
         send, stale = superseded(alerts)
-        muted = self._muted(send) if self._muted is not None and send else []
+        muted: list[Alert] = []
+        if self._muted is not None and send:
+            try:
+                muted = self._muted(send)
+            except AssistwatchError as error:  # fail open: an alert sent beats one held back
+                tally.errors.append(f"silences unreadable, waiting alerts sent anyway: {error}")
         if muted:
             keys = {alert.key for alert in muted}
             send = [alert for alert in send if alert.key not in keys]

