@@ -296,3 +296,19 @@ def test_the_default_endpoint_is_the_public_sts():
     assert request.headers["x-acs-version"] == "2015-04-01"
     assert request.headers["x-acs-security-token"] == FN_TOKEN
     assert request.headers["authorization"].startswith("ACS3-HMAC-SHA256 Credential=STS.fn-key,")
+
+
+def test_an_assumed_roles_secret_and_token_are_masked_in_any_log_line(http, sts, clock):
+    # GIVEN a role assumed for another account
+    assumed = roles(http, sts, clock).credentials_for(ROLE, BASE)
+    secret = assumed.access_key_secret.get_secret_value()
+    assert assumed.security_token is not None
+    token = assumed.security_token.get_secret_value()
+    # WHEN either turns up in a log line (an error quoting a request, say)
+    from lib.log import capture_logs, scrub
+
+    with capture_logs():
+        line = scrub(f"refused: {secret} {token}")
+    # THEN neither is readable
+    assert secret not in line
+    assert token not in line

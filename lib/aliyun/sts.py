@@ -245,6 +245,13 @@ class AssumedRoles:
             access_key_secret=issued.access_key_secret,
             security_token=issued.security_token,
         )
+        from lib.log import register_secret
+
+        # Masked by value in every log line, like the function's own credentials.
+        register_secret(
+            credentials.access_key_secret.get_secret_value(),
+            credentials.security_token.get_secret_value() if credentials.security_token else None,
+        )
         return _Cached(credentials, expires)
 
 
