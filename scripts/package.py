@@ -72,6 +72,13 @@ class CompilerError(Exception):
     """The interpreter named to compile .pyc cannot produce the target version's bytecode."""
 
 
+class ShadowError(Exception):
+    """A dependency ships a top-level name of our own code (python/ comes first on FC)."""
+
+
+OWN_NAMES = ("lib", "handler")  # handler.py puts python/ first: these must stay ours
+
+
 def runtime_requirements(extras: Sequence[str] = ()) -> list[str]:
     """The runtime dependencies plus those of ``extras`` (e.g. the state backend's SDK)."""
     chosen = []
@@ -271,6 +278,16 @@ def build(
         tree = Path(tmp) / "code"
         (tree / "python").mkdir(parents=True)
         (installer or _install_resolved)(tree / "python", python_version, requirements)
+        clash = [
+            name
+            for name in OWN_NAMES
+            if (tree / "python" / name).exists() or (tree / "python" / f"{name}.py").exists()
+        ]
+        if clash:
+            raise ShadowError(
+                f"a dependency ships a top-level {', '.join(clash)}, which would shadow ours "
+                "(python/ comes first on the path): pin another version of it"
+            )
         stage_code(tree)
         if compiler is not None:
             compile_tree(tree, compiler)
@@ -319,7 +336,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"the code from source (~150 ms); install python{args.python_version} and pass "
             "--compile-with PATH (or put it on PATH)"
         )
-    names = build(args.output, args.python_version, requirements, compiler)
+    try:
+        names = build(args.output, args.python_version, requirements, compiler)
+    except ShadowError as error:
+        print(f"package: {error}", file=sys.stderr)
+        return 2
     size = args.output.stat().st_size
     pyc = sum(name.endswith(".pyc") for name in names)
     print(f"{args.output}: {size / 1024 / 1024:.1f} MiB, {len(names)} files ({pyc} .pyc)")

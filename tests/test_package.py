@@ -18,6 +18,7 @@ import zipfile
 from collections.abc import Iterator, Sequence
 from importlib.metadata import distribution
 from pathlib import Path
+from typing import Any
 
 import pytest
 from packaging.requirements import Requirement
@@ -25,6 +26,7 @@ from packaging.requirements import Requirement
 from scripts.package import (
     EXCLUDED,
     CompilerError,
+    ShadowError,
     build,
     find_compiler,
     runtime_requirements,
@@ -264,3 +266,16 @@ def test_the_zips_dependencies_win_over_the_runtimes_own_modules(tmp_path: Path)
     )
     # THEN the shipped version is the one imported
     assert out.stdout.strip() == "shipped"
+
+
+def test_a_dependency_that_would_shadow_our_lib_is_refused(tmp_path: Path) -> None:
+    # GIVEN a dependency that (badly packaged) installs a top-level `lib` package
+    def installer(target: Path, *_: Any) -> None:
+        (target / "lib").mkdir()
+        (target / "lib" / "__init__.py").write_text("")
+
+    # WHEN the zip is built THEN the build stops, naming the clash, and writes no zip
+    output = tmp_path / "fc.zip"
+    with pytest.raises(ShadowError, match="top-level lib"):
+        build(output, HERE, [], None, installer=installer)
+    assert not output.exists()
