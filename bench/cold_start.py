@@ -213,29 +213,48 @@ def _nopyc_code() -> Path:
     return tree
 
 
-def measure(python: Path, where: str, imports: str, repeat: int) -> dict[str, float]:
-    """Median import time and peak RSS of ``imports`` over ``repeat`` fresh interpreters."""
+def _sample(python: Path, where: str, imports: str) -> dict[str, float]:
+    """One fresh interpreter: its import time (s) and peak RSS (KiB)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
     cwd = ROOT
     if where in ("fc", "nopyc"):
         cwd = FC_CODE if where == "fc" else FC_ENV / "nopyc"
         env["PYTHONPATH"] = str(cwd / "python")  # FC puts /code/python on sys.path
         env["PYTHONDONTWRITEBYTECODE"] = "1"  # /code is read-only on FC: no .pyc is ever written
-    samples = []
-    for n in range(repeat + 1):
-        out = subprocess.run(
-            [str(python), "-c", PROBE.format(imports=imports.strip())],
-            cwd=cwd,
-            env=env,
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        if n:  # the first run only warms the disk cache (and writes .pyc where it may)
-            samples.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    out = subprocess.run(
+        [str(python), "-c", PROBE.format(imports=imports.strip())],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    sample: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
+    return sample
+
+
+def measure_all(
+    pythons: dict[str, Path], cases: dict[str, tuple[str, str]], repeat: int
+) -> dict[str, dict[str, float]]:
+    """Median import time and peak RSS of every case over ``repeat`` fresh interpreters.
+
+    Round-robin: each round runs every case once, so a slow spell of this shared machine
+    slows ours and the SDK's alike instead of skewing one ratio (the SDK's own median moved
+    from 341 to 567 ms between sequential runs). One untimed round first warms the disk
+    cache.
+    """
+    samples: dict[str, list[dict[str, float]]] = {name: [] for name in cases}
+    for round_ in range(repeat + 1):
+        for name, (where, imports) in cases.items():
+            sample = _sample(pythons[where], where, imports)
+            if round_:
+                samples[name].append(sample)
     return {
-        "ms": statistics.median(s["seconds"] for s in samples) * 1000,
-        "rss_mb": statistics.median(s["rss_kb"] for s in samples) / 1024,
+        name: {
+            "ms": statistics.median(s["seconds"] for s in taken) * 1000,
+            "rss_mb": statistics.median(s["rss_kb"] for s in taken) / 1024,
+        }
+        for name, taken in samples.items()
     }
 
 
@@ -246,13 +265,11 @@ def main() -> int:
     args = parser.parse_args()
     pythons = {"fc": fc_python(), "dev": Path(sys.executable), "sdk": sdk_python()}
     pythons["nopyc"] = pythons["fc"]
-    results = {
-        name: measure(pythons[where], where, imports, args.repeat)
-        for name, (where, imports) in CASES.items()
-    }
+    results = measure_all(pythons, CASES, args.repeat)
     sdk = results[SDK_CASE]
     print(
-        f"cold start, median of {args.repeat} fresh interpreters (python {sys.version.split()[0]})"
+        f"cold start, median of {args.repeat} fresh interpreters per case, cases run round-robin "
+        f"(python {sys.version.split()[0]})"
     )
     for key, text in ENVIRONMENTS.items():
         print(f"  [{key}] {text}")

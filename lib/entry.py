@@ -14,8 +14,6 @@ import threading
 from collections.abc import Mapping
 from typing import Any, TextIO
 
-from pydantic import SecretStr
-
 from lib.app import App, Invocation, RunReport, build_app
 from lib.errors import AssistwatchError, BadInput
 from lib.log import bind_request, configure, get_logger, register_secret
@@ -108,5 +106,6 @@ def _register_setting_secrets(settings: Settings) -> None:
     """Every secret setting (robot URLs and secrets) is masked in every log line."""
     for name in type(settings).model_fields:
         value = getattr(settings, name)
-        if isinstance(value, SecretStr):
-            register_secret(value.get_secret_value(), lasting=True)
+        reveal = getattr(value, "get_secret_value", None)  # a SecretStr
+        if callable(reveal):
+            register_secret(reveal(), lasting=True)
