@@ -583,18 +583,37 @@ def hourly_backup(ds: Dataset) -> Command:
     return backup
 
 
-def test_a_periodic_task_that_keeps_failing_is_reminded_each_interval_until_it_recovers(
-    make_watcher,
-):
-    # GIVEN reminders every hour, and an hourly backup whose last run failed and was told
+@dataclass
+class FailingBackup:
+    """An hourly backup whose latest run failed, and the watcher that told it."""
+
+    ds: Dataset
+    backup: Command
+    clock: MovableClock
+    watcher: Watcher
+
+
+def backup_failing_and_told(
+    make_watcher: Any, *, env: dict[str, str] | None = None, store: CountingStore | None = None
+) -> FailingBackup:
+    """A first poll (healthy), then the backup fails and the second poll tells it."""
     ds = Dataset()
     backup = hourly_backup(ds)
     clock = MovableClock()
-    watcher = make_watcher(ds, env={"ASSISTWATCH_REPEAT_INTERVAL": "1h"}, clock=clock)
+    watcher = make_watcher(ds, env=env, clock=clock, store=store)
     watcher.poll()
     with ds.lock:
         execute(backup, "Failed", at=ago(5), error_code="ExitCodeNonzero")
     watcher.poll()
+    return FailingBackup(ds, backup, clock, watcher)
+
+
+def test_a_periodic_task_that_keeps_failing_is_reminded_each_interval_until_it_recovers(
+    make_watcher,
+):
+    # GIVEN reminders every hour, and an hourly backup whose last run failed and was told
+    given = backup_failing_and_told(make_watcher, env={"ASSISTWATCH_REPEAT_INTERVAL": "1h"})
+    ds, backup, clock, watcher = given.ds, given.backup, given.clock, given.watcher
     assert [(t.status, t.reminder) for t in watcher.told()] == [("firing", 0)]
     # WHEN half an hour passes with the streak still open: nothing more
     clock.offset = timedelta(minutes=30)
@@ -625,15 +644,9 @@ def test_a_periodic_task_that_keeps_failing_is_reminded_each_interval_until_it_r
 
 
 def test_without_a_repeat_interval_an_open_streak_is_told_once(make_watcher):
-    # GIVEN no repeat interval anywhere (the default)
-    ds = Dataset()
-    backup = hourly_backup(ds)
-    clock = MovableClock()
-    watcher = make_watcher(ds, clock=clock)
-    watcher.poll()
-    with ds.lock:
-        execute(backup, "Failed", at=ago(5), error_code="ExitCodeNonzero")
-    watcher.poll()
+    # GIVEN no repeat interval anywhere (the default), and a backup failing, told
+    given = backup_failing_and_told(make_watcher)
+    clock, watcher = given.clock, given.watcher
     # WHEN a day passes with the task still failing
     clock.offset = timedelta(days=1)
     watcher.poll()
@@ -697,15 +710,11 @@ class StoreThatFailsRecordWrites(CountingStore):
 
 def test_a_reminder_whose_track_was_not_written_is_not_sent_twice(make_watcher, tmp_path):
     # GIVEN an hourly reminder due, and a store that fails the writes after the claims
-    ds = Dataset()
-    backup = hourly_backup(ds)
-    clock = MovableClock()
     store = StoreThatFailsRecordWrites(tmp_path / "flaky")
-    watcher = make_watcher(ds, env={"ASSISTWATCH_REPEAT_INTERVAL": "1h"}, clock=clock, store=store)
-    watcher.poll()
-    with ds.lock:
-        execute(backup, "Failed", at=ago(5), error_code="ExitCodeNonzero")
-    watcher.poll()
+    given = backup_failing_and_told(
+        make_watcher, env={"ASSISTWATCH_REPEAT_INTERVAL": "1h"}, store=store
+    )
+    clock, watcher = given.clock, given.watcher
     clock.offset = timedelta(minutes=61)
     store.failing = True
     # WHEN the run that sends the reminder cannot record it in the track (FC retries it)
@@ -723,14 +732,8 @@ def test_a_reminder_whose_track_was_not_written_is_not_sent_twice(make_watcher, 
 
 def test_a_reminder_a_robot_refused_waits_in_the_outbox_and_is_sent_once(make_watcher):
     # GIVEN an hourly reminder due, and a receiver that is down for one run
-    ds = Dataset()
-    backup = hourly_backup(ds)
-    clock = MovableClock()
-    watcher = make_watcher(ds, env={"ASSISTWATCH_REPEAT_INTERVAL": "1h"}, clock=clock)
-    watcher.poll()
-    with ds.lock:
-        execute(backup, "Failed", at=ago(5), error_code="ExitCodeNonzero")
-    watcher.poll()
+    given = backup_failing_and_told(make_watcher, env={"ASSISTWATCH_REPEAT_INTERVAL": "1h"})
+    clock, watcher = given.clock, given.watcher
     clock.offset = timedelta(minutes=61)
     watcher.receiver.down = True
     report = watcher.poll()
@@ -776,14 +779,8 @@ def test_after_a_receiver_outage_people_get_the_latest_reminder_not_every_missed
     make_watcher,
 ):
     # GIVEN hourly reminders of a failing hourly backup, told at the start
-    ds = Dataset()
-    backup = hourly_backup(ds)
-    clock = MovableClock()
-    watcher = make_watcher(ds, env={"ASSISTWATCH_REPEAT_INTERVAL": "1h"}, clock=clock)
-    watcher.poll()
-    with ds.lock:
-        execute(backup, "Failed", at=ago(5), error_code="ExitCodeNonzero")
-    watcher.poll()
+    given = backup_failing_and_told(make_watcher, env={"ASSISTWATCH_REPEAT_INTERVAL": "1h"})
+    clock, watcher = given.clock, given.watcher
     # WHEN the robot is down for three hours of polls
     watcher.receiver.down = True
     for minutes in (61, 121, 181):
