@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-__all__ = ["Claim", "ClaimKey", "ClaimOutcome", "Record", "StateStore"]
+__all__ = ["Claim", "ClaimKey", "ClaimOutcome", "Record", "StateStore", "record_stem"]
 
 
 @dataclass(frozen=True)
@@ -143,3 +144,22 @@ class StateStore(Protocol):
         Unconfirmed claims are never pruned: they are the outbox.
         """
         ...
+
+
+_SAFE_NAME_CHAR = re.compile(r"[A-Za-z0-9_-]")
+
+
+def record_stem(name: str, *, max_length: int, hash_chars: int | None = None) -> str:
+    """An injective, slash-free key part for a record name, for files and object keys.
+
+    Unsafe characters are percent-encoded; a stem longer than ``max_length`` keeps 80
+    characters and ends in the name's SHA-256 (``hash_chars`` of it; None: all). Each backend
+    keeps its own figures: they name records already stored.
+    """
+    stem = "".join(
+        ch if _SAFE_NAME_CHAR.fullmatch(ch) else "".join(f"%{b:02X}" for b in ch.encode())
+        for ch in name
+    )
+    if len(stem) > max_length:
+        stem = f"{stem[:80]}~{hashlib.sha256(name.encode()).hexdigest()[:hash_chars]}"
+    return f"r-{stem}"

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import json
 import os
 import re
@@ -39,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from lib.errors import ConfigError, StateError
-from lib.state.base import Claim, ClaimKey, ClaimOutcome, Record
+from lib.state.base import Claim, ClaimKey, ClaimOutcome, Record, record_stem
 
 __all__ = ["EXPIRY_SECONDS", "FileStore"]
 
@@ -47,7 +46,6 @@ DAY = 86_400.0
 EXPIRY_SECONDS = (6 * 7 + 1) * DAY  # DESIGN: state expires 6 weeks + 1 day after its last write
 _TMP_MAX_AGE = DAY  # a temp file or bare outbox marker this old was left by a crash
 _NAMESPACE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
-_SAFE_NAME_CHAR = re.compile(r"[A-Za-z0-9_-]")
 _MAX_STEM = 120  # keeps record file names well under the 255-byte limit
 
 # flock excludes open file descriptions, but NFS emulates it with per-process POSIX locks:
@@ -62,14 +60,7 @@ def _thread_lock(path: Path) -> threading.Lock:
 
 
 def _record_stem(name: str) -> str:
-    """An injective, filesystem-safe file name for a record name (long names end in a hash)."""
-    stem = "".join(
-        ch if _SAFE_NAME_CHAR.fullmatch(ch) else "".join(f"%{b:02X}" for b in ch.encode())
-        for ch in name
-    )
-    if len(stem) > _MAX_STEM:
-        stem = f"{stem[:80]}~{hashlib.sha256(name.encode()).hexdigest()[:32]}"
-    return f"r-{stem}"
+    return record_stem(name, max_length=_MAX_STEM, hash_chars=32)
 
 
 def _day(now: float) -> int:

@@ -53,7 +53,6 @@ are used without rebuilding the store.
 from __future__ import annotations
 
 import functools
-import hashlib
 import importlib.util
 import json
 import re
@@ -67,7 +66,7 @@ from typing import Any, NoReturn
 
 from lib.aliyun.credentials import Credentials
 from lib.errors import AssistwatchError, ConfigError, StateError
-from lib.state.base import Claim, ClaimKey, ClaimOutcome, Record
+from lib.state.base import Claim, ClaimKey, ClaimOutcome, Record, record_stem
 from lib.urls import require_secure_url
 
 __all__ = ["EXPIRY_DAYS", "OssStore", "default_endpoint", "open_oss_store"]
@@ -78,7 +77,6 @@ _DAY = 86_400.0
 _NAMESPACE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]")
 _REGION = re.compile(r"[a-z0-9-]{2,40}")
-_SAFE_NAME_CHAR = re.compile(r"[A-Za-z0-9_-]")
 _MAX_STEM = 200
 _GEN_DIGITS = 10
 _READ_TRIES = 5  # a head pruned between listing and reading is looked up again
@@ -685,11 +683,4 @@ def _innermost(exc: BaseException) -> BaseException:
 
 
 def _record_stem(name: str) -> str:
-    """An injective, slash-free key part for a record name (long names end in a hash)."""
-    stem = "".join(
-        ch if _SAFE_NAME_CHAR.fullmatch(ch) else "".join(f"%{b:02X}" for b in ch.encode())
-        for ch in name
-    )
-    if len(stem) > _MAX_STEM:
-        stem = f"{stem[:80]}~{hashlib.sha256(name.encode()).hexdigest()}"
-    return f"r-{stem}"
+    return record_stem(name, max_length=_MAX_STEM)
