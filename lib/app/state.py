@@ -15,6 +15,8 @@ if TYPE_CHECKING:
     from lib.alerts import Alert
     from lib.app.core import App
     from lib.app.run import Pass
+    from lib.routing import TagLookup
+    from lib.silences import Silence
     from lib.state.base import Record
 
 __all__ = ["REFRESH_AFTER", "claim", "due_for_refresh", "load", "move_states", "silenced"]
@@ -45,14 +47,8 @@ def claim(app: App, state: Pass) -> None:
     """Claim every alert decided so far (for every receiver it is routed to)."""
     if state.outbox is None or not state.alerts:
         return
-    from lib.silences import apply_silences, list_silences
-
-    now = app.clock().timestamp()
-    silences = list_silences(app.store, now)
-    tags = tag_lookup(app, state, [alert.finding for alert in state.alerts], silences)
-    told, muted = apply_silences(state.alerts, silences, now, tags=tags)
+    told, muted, tags = _screen(app, state.alerts, state)
     if muted:
-        state.report.silenced += len(muted)
         reasons = sorted({silence.reason or silence.id for _, silence in muted})
         state.report.notes.append(f"{len(muted)} alert(s) silenced ({'; '.join(reasons)})")
     routed = route(told, list(app.receivers), app.table, tags=tags)
@@ -63,16 +59,22 @@ def claim(app: App, state: Pass) -> None:
 
 def silenced(app: App, alerts: list[Alert], state: Pass) -> list[Alert]:
     """The alerts a silence mutes now (outbox entries that waited while one was added)."""
+    _, muted, _ = _screen(app, alerts, state)
+    return [alert for alert, _ in muted]
+
+
+def _screen(
+    app: App, alerts: list[Alert], state: Pass
+) -> tuple[list[Alert], list[tuple[Alert, Silence]], TagLookup | None]:
+    """Apply the store's silences now: (to tell, muted with their silence, the tags used)."""
     from lib.silences import apply_silences, list_silences
 
     now = app.clock().timestamp()
     silences = list_silences(app.store, now)
-    if not silences:
-        return []
     tags = tag_lookup(app, state, [alert.finding for alert in alerts], silences)
-    _, muted = apply_silences(alerts, silences, now, tags=tags)
+    told, muted = apply_silences(alerts, silences, now, tags=tags)
     state.report.silenced += len(muted)
-    return [alert for alert, _ in muted]
+    return told, muted, tags
 
 
 def move_states(app: App, state: Pass) -> None:
