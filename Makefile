@@ -42,6 +42,7 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 bench: install
 	$(PY) bench/cold_start.py
@@ -52,11 +53,11 @@ bench: install
 package: install
 	$(PY) scripts/package.py $(if $(COMPILE_WITH),--compile-with $(COMPILE_WITH))
 
-# The local FC (lib/serve.py): POST /invoke and HTTP-trigger calls on 127.0.0.1:$(PORT).
+# The local FC (lib/edges/serve.py): POST /invoke and HTTP-trigger calls on 127.0.0.1:$(PORT).
 # Needs ASSISTWATCH_SERVE_TOKEN (callers send `Authorization: Bearer <token>`).
 PORT ?= 9000
 serve: install
-	$(VENV)/bin/functions-framework --target fc --source lib/serve.py --host 127.0.0.1 --port $(PORT)
+	$(VENV)/bin/functions-framework --target fc --source lib/edges/serve.py --host 127.0.0.1 --port $(PORT)
 
 # Serverless Devs (`npm i -g @serverless-devs/s`, `s config add`): see README "Deploy".
 deploy: package

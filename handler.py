@@ -16,7 +16,7 @@ _DEPENDENCIES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "python
 if os.path.isdir(_DEPENDENCIES) and sys.path[:1] != [_DEPENDENCIES]:
     sys.path.insert(0, _DEPENDENCIES)
 
-from lib.entry import handle  # noqa: E402  # after the path is set
+from lib.edges.entry import handle  # noqa: E402  # after the path is set
 
 __all__ = ["handler"]
 

@@ -1,6 +1,6 @@
 """Per-event overhead in event mode, beside a timer poll that tells the same kind of failure.
 
-Both go through the handler's entry (``lib.entry.handle``: parse the event, read the
+Both go through the handler's entry (``lib.edges.entry.handle``: parse the event, read the
 settings, reuse the warm app, run) against the Cloud Assistant fake and a signed webhook
 sink, both in a separate process, with a ``file://`` state:
 
@@ -78,7 +78,7 @@ def _environ(fake: Any, state: Path) -> dict[str, str]:
 
 def _invoke(event: bytes, environ: Mapping[str, str], request_id: str) -> dict[str, Any]:
     """One handler call, timed; returns its figures and the report it answered."""
-    from lib.entry import handle
+    from lib.edges.entry import handle
 
     context = SimpleNamespace(request_id=request_id, function=SimpleNamespace(timeout=600))
     with open(os.devnull, "w") as quiet:

@@ -54,11 +54,11 @@ def _build(endpoint: str, state_dir: Path) -> tuple[Any, Any, Any]:
     from pydantic import SecretStr
 
     from bench.stores import CountingReceiver, CountingStore
-    from lib.aliyun.credentials import Credentials
     from lib.app import build_app
-    from lib.log import configure
-    from lib.settings import load_settings
     from lib.state.file import FileStore
+    from lib.support.credentials import Credentials
+    from lib.support.log import configure
+    from lib.support.settings import load_settings
     from tests.fakes.cloudassist import DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET
 
     configure(open(_devnull(), "w"))  # noqa: SIM115  # the run's log lines: not measured
@@ -88,7 +88,7 @@ def _devnull() -> str:
 
 def _one_run(app: Any, store: Any, credentials: Any, fake: Any, name: str) -> dict[str, Any]:
     from lib.app import Invocation
-    from lib.triggers import Poll
+    from lib.core.triggers import Poll
 
     writes = store.writes
     wall, cpu = time.perf_counter(), time.process_time()

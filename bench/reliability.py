@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script: import the repo's lib and tests
     sys.path.insert(0, str(ROOT))
 
-from lib.errors import ReceiverRateLimited, ReceiverTransientError  # noqa: E402
+from lib.support.errors import ReceiverRateLimited, ReceiverTransientError  # noqa: E402
 from tests.chaos import STORE_METHODS, FaultyStore, World  # noqa: E402
 from tests.fakes.cloudassist import CloudAssistantFake  # noqa: E402
 from tests.fakes.scenario import demo_dataset  # noqa: E402

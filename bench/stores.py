@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from lib.notify.base import Message, Notification
-from lib.state.base import Claim, ClaimKey, ClaimOutcome, Record, StateStore
+from lib.core.claims import ClaimKey
+from lib.core.notification import Message, Notification
+from lib.state.base import Claim, ClaimOutcome, Record, StateStore
 
 __all__ = ["CountingReceiver", "CountingStore"]
 

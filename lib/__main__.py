@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from lib.cli import main
+from lib.edges.cli import main
 
 __all__: list[str] = []
 

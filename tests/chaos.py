@@ -22,15 +22,16 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
-from lib.aliyun.credentials import Credentials
 from lib.app import App, Invocation, RunReport, build_app
-from lib.errors import AssistwatchError, DeliveryError, StateError
-from lib.log import configure
-from lib.notify.base import Message
-from lib.settings import load_settings
-from lib.state.base import Claim, ClaimKey, ClaimOutcome, Record
+from lib.core.claims import ClaimKey
+from lib.core.notification import Message
+from lib.core.triggers import Poll, Trigger
+from lib.state.base import Claim, ClaimOutcome, Record
 from lib.state.file import FileStore
-from lib.triggers import Poll, Trigger
+from lib.support.credentials import Credentials
+from lib.support.errors import AssistwatchError, DeliveryError, StateError
+from lib.support.log import configure
+from lib.support.settings import load_settings
 from tests.factories import RecordingReceiver
 from tests.fakes.cloudassist import DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET, CloudAssistantFake
 from tests.fakes.scenario import EXPECTED_ALERTS, demo_dataset

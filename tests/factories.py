@@ -9,9 +9,9 @@ import threading
 from datetime import datetime, timezone
 from typing import Any
 
-from lib.alerts import Alert, fingerprint
-from lib.findings import Classification, Finding
-from lib.notify.base import Message, Notification
+from lib.core.alerts import Alert, fingerprint
+from lib.core.findings import Classification, Finding
+from lib.core.notification import Message, Notification
 
 __all__ = [
     "NOW",

@@ -25,7 +25,8 @@ from typing import Any, Protocol
 
 import pytest
 
-from lib.state.base import Claim, ClaimKey, ClaimOutcome, StateStore
+from lib.core.claims import ClaimKey
+from lib.state.base import Claim, ClaimOutcome, StateStore
 
 __all__ = ["NOW", "StateStoreContract", "StoreFactory", "increment"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from lib.alerts import AgentTrack, decide, fingerprint, forget_closed_agents
+from lib.core.alerts import AgentTrack, decide, fingerprint, forget_closed_agents
 from tests.factories import T1, make_finding
 
 NOW = T1 + timedelta(minutes=5)

@@ -15,10 +15,10 @@ from alibabacloud_openapi_util.client import Client as OpenApiUtil
 from pydantic import SecretStr
 from Tea.request import TeaRequest
 
-from lib.aliyun.client import OpenApiClient, RateLimiter, RetryPolicy, endpoint_for
-from lib.aliyun.credentials import Credentials
-from lib.aliyun.params import flatten_params
-from lib.errors import ApiAuthError, ApiRequestError, ApiTransientError, ConfigError
+from lib.cloud.aliyun.client import OpenApiClient, RateLimiter, RetryPolicy, endpoint_for
+from lib.cloud.aliyun.params import flatten_params
+from lib.support.credentials import Credentials
+from lib.support.errors import ApiAuthError, ApiRequestError, ApiTransientError, ConfigError
 
 SECRET = "AccessKeySecret-very-secret-42"
 TOKEN = "CAIS-sts-security-token-77"

@@ -7,13 +7,13 @@ from types import SimpleNamespace
 import pytest
 from pydantic import SecretStr
 
-from lib.aliyun.credentials import (
+from lib.support.credentials import (
     Credentials,
     credentials_from_context,
     credentials_from_env,
     resolve_credentials,
 )
-from lib.errors import ConfigError
+from lib.support.errors import ConfigError
 
 SECRET = "s3cr3t-AccessKeySecret-value"
 TOKEN = "CAIS-sts-token-value-xyz"

@@ -12,14 +12,14 @@ from hypothesis import strategies as st
 from pydantic import SecretStr
 from Tea.request import TeaRequest
 
-from lib.aliyun.credentials import Credentials
-from lib.aliyun.signer import (
+from lib.cloud.aliyun.signer import (
     canonical_query,
     canonical_request,
     percent_encode,
     sign_request,
     signed_header_subset,
 )
+from lib.support.credentials import Credentials
 
 EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 

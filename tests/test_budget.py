@@ -8,7 +8,8 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lib.budget import Budget, Limit, available, pause, spend
+from lib.core.budget import Limit, available, pause, spend
+from lib.state.budget import Budget
 from lib.state.file import FileStore
 from tests.factories import Clock
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from lib.catalogue import CATALOGUE, EXIT_CODE_NONZERO, classify, known_codes
-from lib.findings import Kind
+from lib.core.catalogue import CATALOGUE, EXIT_CODE_NONZERO, classify, known_codes
+from lib.core.findings import Kind
 
 SEEDS = Path(__file__).parents[2] / "shared" / "seeds"
 

@@ -9,11 +9,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from lib.cli import COMMANDS, build_parser, main
-from lib.cli.check import checks, report
-from lib.cli.replay import replay
-from lib.cli.send_test import send_test
-from lib.entry import reset
+from lib.edges.cli import COMMANDS, build_parser, main
+from lib.edges.cli.check import checks, report
+from lib.edges.cli.replay import replay
+from lib.edges.cli.send_test import send_test
+from lib.edges.entry import reset
 from tests.fakes.cloudassist import DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET, CloudAssistantFake
 from tests.fakes.dingtalk import DingTalkFake
 

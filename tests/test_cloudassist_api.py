@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from lib.cloudassist.api import CloudAssistant
-from lib.errors import ApiTransientError, ConfigError
+from lib.cloud.cloudassist.api import CloudAssistant
+from lib.support.errors import ApiTransientError, ConfigError
 
 
 class FakeCaller:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from lib.cloudassist.models import (
+from lib.core.records.ecs import (
     InvocationResultsPage,
     InvocationsPage,
     SendFileResultsPage,

@@ -36,8 +36,8 @@ NOT_ON_A_PLAIN_IMPORT = (
     "lib.notify.webhook",
     "lib.notify.wecom",
     "lib.notify.feishu",
-    "lib.cli",
-    "lib.serve",
+    "lib.edges.cli",
+    "lib.edges.serve",
 )
 
 POLL = f"""
@@ -89,7 +89,7 @@ def test_importing_the_handler_loads_no_backend_receiver_or_logger_a_run_does_no
     loaded = fresh_python(
         f"import handler, json, sys; print({MARK!r} + json.dumps(sorted(sys.modules)))"
     )
-    assert "lib.entry" in loaded
+    assert "lib.edges.entry" in loaded
     assert sorted(set(NOT_ON_A_PLAIN_IMPORT) & set(loaded)) == []
 
 

@@ -7,12 +7,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from lib.config import load_config, parse_config
-from lib.errors import ConfigError
+from lib.app.config import load_config, parse_config
+from lib.app.receivers import build_delivery
 from lib.notify.dingtalk import DingTalkReceiver
 from lib.notify.feishu import FeishuReceiver
-from lib.receivers import build_delivery
-from lib.settings import load_settings
+from lib.support.errors import ConfigError
+from lib.support.settings import load_settings
 from tests.factories import make_alert, make_finding
 
 ROBOT_URL = "https://oapi.dingtalk.com/robot/send?access_token=" + "abcdef0123456789" * 2

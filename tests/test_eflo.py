@@ -14,11 +14,11 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from lib.aliyun.credentials import Credentials
-from lib.cloudassist.eflo import EFLO_VERSION, EfloAssistant, eflo_client
-from lib.cloudassist.eflo_models import EfloInvocationsPage
-from lib.errors import ApiAuthError, ApiRequestError, ApiTransientError
-from lib.findings import findings_from_eflo_invocation, findings_from_eflo_send_file
+from lib.cloud.cloudassist.eflo import EFLO_VERSION, EfloAssistant, eflo_client
+from lib.core.findings import findings_from_eflo_invocation, findings_from_eflo_send_file
+from lib.core.records.eflo import EfloInvocationsPage
+from lib.support.credentials import Credentials
+from lib.support.errors import ApiAuthError, ApiRequestError, ApiTransientError
 from tests.fakes.cloudassist import CloudAssistantFake
 from tests.fakes.dataset import Dataset, eflo_command, eflo_file_send, node_id, run, target
 

@@ -7,8 +7,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from lib.cloudassist.eflo_models import EfloSendFileInvocation, EfloSendFileResultsPage
-from lib.findings import findings_from_eflo_send_file
+from lib.core.findings import findings_from_eflo_send_file
+from lib.core.records.eflo import EfloSendFileInvocation, EfloSendFileResultsPage
 
 EVENTS = Path(__file__).parent / "events"
 

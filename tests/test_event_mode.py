@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from lib.entry import handle, reset
+from lib.edges.entry import handle, reset
 from tests.fakes.cloudassist import DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET, CloudAssistantFake
 from tests.fakes.dataset import (
     Dataset,

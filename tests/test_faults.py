@@ -28,13 +28,13 @@ from typing import Any
 import pytest
 
 from lib.app import RunReport
-from lib.errors import (
+from lib.core.triggers import parse_event
+from lib.support.errors import (
     ApiTransientError,
     ReceiverRateLimited,
     ReceiverTransientError,
     StateError,
 )
-from lib.triggers import parse_event
 from tests.chaos import EXPECTED, Journal, Killed, Outcome, People, World
 from tests.fakes.dingtalk import DingTalkFake
 from tests.fakes.scenario import EXPECTED_ALERTS, ID_ROLLOUT
@@ -446,7 +446,7 @@ def test_a_first_run_failing_for_a_while_does_not_age_failures_into_the_baseline
 def test_through_the_fc_entry_a_retryable_fault_is_one_line_besides_the_summary(world, tmp_path):
     from types import SimpleNamespace
 
-    from lib.entry import handle, reset
+    from lib.edges.entry import handle, reset
     from tests.fakes.cloudassist import DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET
 
     reset()

@@ -9,15 +9,7 @@ from typing import Any
 
 import pytest
 
-from lib.cloudassist.models import (
-    Invocation,
-    InvocationResult,
-    InvocationResultsPage,
-    InvocationsPage,
-    SendFileInvocation,
-    SendFileResultsPage,
-)
-from lib.findings import (
+from lib.core.findings import (
     IN_FLIGHT_STATUSES,
     OUTPUT_LIMIT,
     findings_from_invocation,
@@ -25,6 +17,14 @@ from lib.findings import (
     findings_from_send_file,
     is_finding,
     is_terminal,
+)
+from lib.core.records.ecs import (
+    Invocation,
+    InvocationResult,
+    InvocationResultsPage,
+    InvocationsPage,
+    SendFileInvocation,
+    SendFileResultsPage,
 )
 
 EVENTS = Path(__file__).parent / "events"

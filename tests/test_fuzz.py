@@ -29,14 +29,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import SecretStr, ValidationError
 
-from lib.aliyun.client import OpenApiClient, RetryPolicy
-from lib.aliyun.credentials import Credentials
-from lib.cloudassist.api import CloudAssistant
-from lib.cloudassist.eflo_models import EfloSendFileResultsPage
-from lib.entry import handle, reset
-from lib.errors import ApiTransientError, BadInput, ConfigError
-from lib.settings import Settings, load_settings
-from lib.triggers import TASK_COMPLETED, ParsedEvent, parse_event
+from lib.cloud.aliyun.client import OpenApiClient, RetryPolicy
+from lib.cloud.cloudassist.api import CloudAssistant
+from lib.core.records.eflo import EfloSendFileResultsPage
+from lib.core.triggers import TASK_COMPLETED, ParsedEvent, parse_event
+from lib.edges.entry import handle, reset
+from lib.support.credentials import Credentials
+from lib.support.errors import ApiTransientError, BadInput, ConfigError
+from lib.support.settings import Settings, load_settings
 
 settings.register_profile(
     "ci", max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow]

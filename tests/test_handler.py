@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from lib.entry import handle, reset
-from lib.errors import ApiTransientError
+from lib.edges.entry import handle, reset
+from lib.support.errors import ApiTransientError
 from tests.fakes.cloudassist import DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET, CloudAssistantFake
 from tests.fakes.dingtalk import DingTalkFake
 from tests.fakes.scenario import EXPECTED_ALERTS, ID_MIGRATE, SECRET_IN_OUTPUT, demo_dataset

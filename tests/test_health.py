@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lib.errors import ApiAuthError, ApiTransientError, ReceiverConfigError, StateError
-from lib.health import HealthReporter
-from lib.notify.base import Message, Notification
+from lib.app.health import HealthReporter
+from lib.core.notification import Message, Notification
 from lib.state.file import FileStore
+from lib.support.errors import ApiAuthError, ApiTransientError, ReceiverConfigError, StateError
 from tests.factories import Clock
 
 

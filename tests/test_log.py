@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from lib.log import bind_request, capture_logs, configure, get_logger, register_secret
+from lib.support.log import bind_request, capture_logs, configure, get_logger, register_secret
 
 SECRET = "sk-" + "7c2f" * 6  # built, so no scanner mistakes it for a real key
 

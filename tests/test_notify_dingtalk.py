@@ -9,14 +9,14 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from lib.errors import (
+from lib.notify.dingtalk import DingTalkReceiver
+from lib.notify.render import RenderOptions, compact_json
+from lib.support.errors import (
     DeliveryError,
     ReceiverConfigError,
     ReceiverRateLimited,
     ReceiverTransientError,
 )
-from lib.notify.dingtalk import DingTalkReceiver
-from lib.notify.render import RenderOptions, compact_json
 from tests.factories import NOW, Clock, make_alert, make_finding, make_notification
 from tests.fakes.dingtalk import DingTalkFake
 

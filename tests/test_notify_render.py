@@ -214,7 +214,7 @@ def test_split_never_exceeds_the_limit_and_keeps_fitting_entries_whole(
 
 
 def test_an_agent_alert_names_the_instance_and_the_invocations_behind_it() -> None:
-    from lib.notify.base import Notification
+    from lib.core.notification import Notification
     from lib.notify.render import RenderOptions, render_markdown
     from tests.factories import make_alert, make_finding
 
@@ -236,7 +236,7 @@ def test_an_agent_alert_names_the_instance_and_the_invocations_behind_it() -> No
 
 
 def test_another_accounts_alert_names_the_account() -> None:
-    from lib.notify.base import Notification
+    from lib.core.notification import Notification
     from lib.notify.render import RenderOptions, render_markdown
     from tests.factories import make_alert, make_finding
 

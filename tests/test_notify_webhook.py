@@ -9,14 +9,14 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from lib.errors import (
+from lib.notify.render import RenderOptions
+from lib.notify.webhook import ZERO_TIME, WebhookReceiver, standard_webhook_signature
+from lib.support.errors import (
     ConfigError,
     ReceiverConfigError,
     ReceiverRateLimited,
     ReceiverTransientError,
 )
-from lib.notify.render import RenderOptions
-from lib.notify.webhook import ZERO_TIME, WebhookReceiver, standard_webhook_signature
 from tests.factories import make_alert, make_finding, make_notification
 from tests.fakes.webhook import WebhookSink
 

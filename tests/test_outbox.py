@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from lib.alerts import Alert
-from lib.errors import DeliveryError, ReceiverRateLimited, ReceiverTransientError
-from lib.log import get_logger
-from lib.notify.base import Message, Notification
-from lib.outbox import DeliveryTally, Outbox
+from lib.app.outbox import DeliveryTally, Outbox
+from lib.core.alerts import Alert
+from lib.core.notification import Message, Notification
 from lib.state.file import FileStore
+from lib.support.errors import DeliveryError, ReceiverRateLimited, ReceiverTransientError
+from lib.support.log import get_logger
 from tests.factories import T1, make_alert, make_finding
 
 

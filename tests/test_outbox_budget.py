@@ -10,11 +10,11 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from lib.alerts import Alert
-from lib.log import get_logger
+from lib.app.outbox import DeliveryTally, Outbox
+from lib.core.alerts import Alert
 from lib.notify.dingtalk import DingTalkReceiver
-from lib.outbox import DeliveryTally, Outbox
 from lib.state.file import FileStore
+from lib.support.log import get_logger
 from tests.factories import T1, Clock, make_alert, make_finding
 from tests.fakes.dingtalk import DingTalkFake
 

@@ -109,7 +109,7 @@ def test_the_zip_carries_unchecked_hash_bytecode_of_the_target_version(
     # GIVEN the zip built with an interpreter of the target version
     code, names = extracted
     # THEN every shipped module of ours has its .pyc beside it, of that version only
-    for module in ("handler", "lib/settings", "lib/state/ots", "lib/poll"):
+    for module in ("handler", "lib/support/settings", "lib/state/ots", "lib/app/paging"):
         folder, _, stem = f"./{module}".rpartition("/")
         assert f"{folder}/__pycache__/{stem}.{TAG}.pyc".removeprefix("./") in names
     assert all(name.endswith(f".{TAG}.pyc") for name in names if name.endswith(".pyc"))
@@ -126,7 +126,7 @@ def test_handler_imports_from_a_read_only_copy_without_compiling_anything(
     # GIVEN the unpacked, read-only zip
     code, _ = extracted
     # WHEN a fresh interpreter imports the handler and a poll's modules, verbosely
-    out = run_in(code, "import handler, lib.poll, lib.state.ots, httpx, tablestore", "-v")
+    out = run_in(code, "import handler, lib.app.paging, lib.state.ots, httpx, tablestore", "-v")
     assert out.returncode == 0, out.stderr[-2000:]
     # THEN every module from the zip came from a .pyc ("code object from" names the file
     # the code was loaded from: the .py when it had to be compiled)
@@ -145,7 +145,7 @@ def test_without_a_compiler_the_zip_ships_sources_only(tmp_path: Path) -> None:
     names = build(output, HERE, [], None, installer=lambda *_: None)
     # THEN it holds the code, no bytecode (not even this interpreter's leftovers)
     assert "handler.py" in names
-    assert "lib/settings.py" in names
+    assert "lib/support/settings.py" in names
     assert not [name for name in names if name.endswith(".pyc") or "__pycache__" in name]
 
 
@@ -164,8 +164,8 @@ def test_the_table_store_state_works_from_the_zip_without_numpy_or_aiohttp(
         script = f"""
 import json
 from pydantic import SecretStr
-from lib.aliyun.credentials import Credentials
-from lib.state.base import ClaimKey
+from lib.support.credentials import Credentials
+from lib.core.claims import ClaimKey
 from lib.state.ots import OtsStore
 store = OtsStore("assistwatch", "state", endpoint={fake.endpoint!r},
     credentials=lambda: Credentials("LTAIfakeZip01", SecretStr("zip-s3cret"), None))

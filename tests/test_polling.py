@@ -16,14 +16,14 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from lib.aliyun.credentials import Credentials
 from lib.app import App, Invocation, RunReport, build_app
-from lib.errors import ReceiverTransientError, StateError
-from lib.notify.base import Message
-from lib.settings import load_settings
-from lib.silences import add_silence
+from lib.core.notification import Message
+from lib.core.triggers import Poll
 from lib.state.file import FileStore
-from lib.triggers import Poll
+from lib.state.silences import add_silence
+from lib.support.credentials import Credentials
+from lib.support.errors import ReceiverTransientError, StateError
+from lib.support.settings import load_settings
 from tests.factories import RecordingReceiver
 from tests.fakes.cloudassist import DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET, CloudAssistantFake
 from tests.fakes.dataset import Command, Dataset, agent, command, execution, instance_id, run
@@ -431,7 +431,7 @@ def test_nothing_new_costs_the_same_calls_whatever_the_history_and_writes_nothin
 
 
 def test_concurrent_passes_merge_their_state_instead_of_overwriting(make_watcher):
-    from lib.poll import PollState, merge_poll_states
+    from lib.app.paging import PollState, merge_poll_states
 
     base = PollState(inflight={"t-a": "Running"})
     ours = PollState(inflight={"t-a": "Running", "t-b": "Pending"}, seen_through=ago(1))
@@ -442,8 +442,8 @@ def test_concurrent_passes_merge_their_state_instead_of_overwriting(make_watcher
 
 
 def test_concurrent_passes_keep_each_others_periodic_tracks_and_claimed_fingerprints():
-    from lib.alerts import PeriodicTrack
-    from lib.poll import PollState, merge_poll_states
+    from lib.app.paging import PollState, merge_poll_states
+    from lib.core.alerts import PeriodicTrack
 
     # GIVEN two passes that each moved a different instance of one periodic task
     quiet = PeriodicTrack(repeats=1)
@@ -465,7 +465,7 @@ def test_concurrent_passes_keep_each_others_periodic_tracks_and_claimed_fingerpr
 
 
 def test_an_event_and_a_later_poll_agree_on_an_agent_fault(make_watcher):
-    from lib.triggers import Target, Targets
+    from lib.core.triggers import Target, Targets
 
     # GIVEN EventBridge tells us about a task the agent could not run
     ds = Dataset()
@@ -485,7 +485,7 @@ def test_an_event_and_a_later_poll_agree_on_an_agent_fault(make_watcher):
 
 
 def watch(watcher: Watcher, *ids: str, provider: str = "ecs", kind: str | None = None) -> RunReport:
-    from lib.triggers import Watch
+    from lib.core.triggers import Watch
 
     credentials = Credentials(DEMO_ACCESS_KEY_ID, SecretStr(DEMO_ACCESS_KEY_SECRET))
     trigger = Watch(provider, "cn-hangzhou", ids, kind)  # type: ignore[arg-type]

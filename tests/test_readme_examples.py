@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from lib.alerts import Reminded, fold_agent_faults
-from lib.catalogue import classify
-from lib.notify.base import Notification
+from lib.core.alerts import Reminded, fold_agent_faults
+from lib.core.catalogue import classify
+from lib.core.notification import Notification
+from lib.core.reminders import due_reminders
 from lib.notify.render import RenderOptions, render_markdown
-from lib.reminders import due_reminders
 from tests.factories import make_finding
 
 README = Path(__file__).parents[1] / "README.md"

@@ -17,22 +17,23 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from lib.budget import Limit
-from lib.errors import (
-    DeliveryError,
-    ReceiverConfigError,
-    ReceiverRateLimited,
-    ReceiverTransientError,
-)
-from lib.log import capture_logs, get_logger
-from lib.notify.base import Message, Receiver
+from lib.app.outbox import DeliveryTally, Outbox
+from lib.core.budget import Limit
+from lib.core.notification import Message
+from lib.notify.base import Receiver
 from lib.notify.dingtalk import DingTalkReceiver
 from lib.notify.feishu import FeishuReceiver
 from lib.notify.render import RenderOptions, compact_json
 from lib.notify.webhook import WebhookReceiver
 from lib.notify.wecom import WeComReceiver
-from lib.outbox import DeliveryTally, Outbox
 from lib.state.file import FileStore
+from lib.support.errors import (
+    DeliveryError,
+    ReceiverConfigError,
+    ReceiverRateLimited,
+    ReceiverTransientError,
+)
+from lib.support.log import capture_logs, get_logger
 from tests.factories import Clock, make_notification
 from tests.fakes.dingtalk import DingTalkFake
 from tests.fakes.feishu import FeishuFake

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lib.redact import mask_url, redact_text
+from lib.support.redact import mask_url, redact_text
 
 # A realistic AccessKey id, assembled so that no file holds one whole (credential scanners).
 _AK = "LTAI" + "5tAbCdEfGhIjKlMn12"

@@ -10,12 +10,12 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from lib.alerts import Alert
-from lib.entry import invocation_from_context
-from lib.errors import ReceiverTransientError, StateError
-from lib.log import get_logger, register_secret, scrub
-from lib.outbox import DeliveryTally, Outbox
+from lib.app.outbox import DeliveryTally, Outbox
+from lib.core.alerts import Alert
+from lib.edges.entry import invocation_from_context
 from lib.state.file import FileStore
+from lib.support.errors import ReceiverTransientError, StateError
+from lib.support.log import get_logger, register_secret, scrub
 from tests import test_outbox as outbox_stories
 from tests import test_polling as polling
 from tests.fakes.dataset import Dataset, command, run

@@ -6,15 +6,15 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from lib.alerts import Alert, Reminded
-from lib.config import parse_config
-from lib.errors import ConfigError
-from lib.notify.base import Notification
+from lib.app.config import parse_config
+from lib.core.alerts import Alert, Reminded
+from lib.core.notification import Notification
+from lib.core.reminders import could_be_due, due_reminders, shortest_interval, superseded
+from lib.core.routing import Matcher, Route, RoutingTable, plan, repeat_intervals, route
 from lib.notify.render import RenderOptions, message_id, render_markdown
 from lib.notify.webhook import alertmanager_payload
-from lib.reminders import could_be_due, due_reminders, shortest_interval, superseded
-from lib.routing import Matcher, Route, RoutingTable, plan, repeat_intervals, route
-from lib.settings import load_settings
+from lib.support.errors import ConfigError
+from lib.support.settings import load_settings
 from tests.factories import make_alert, make_classification, make_finding
 
 TOLD = datetime(2026, 11, 23, 2, 0, tzinfo=timezone.utc)

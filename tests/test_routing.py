@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from lib.notify.overrides import Mentions, Overrides
-from lib.routing import (
+from lib.core.overrides import Mentions, Overrides
+from lib.core.routing import (
     ExpectedExit,
     Matcher,
     Route,

@@ -15,12 +15,12 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from lib.aliyun.credentials import Credentials
 from lib.app import App, Invocation, build_app
-from lib.errors import StateError
-from lib.notify.base import Message
-from lib.settings import load_settings
-from lib.triggers import Poll
+from lib.core.notification import Message
+from lib.core.triggers import Poll
+from lib.support.credentials import Credentials
+from lib.support.errors import StateError
+from lib.support.settings import load_settings
 from tests.factories import RecordingReceiver
 from tests.fakes.cloudassist import DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET, CloudAssistantFake
 from tests.fakes.oss import OssFake

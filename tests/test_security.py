@@ -20,12 +20,12 @@ from typing import Any
 
 import pytest
 
-from lib.cli import main as cli_main
-from lib.config import load_config
-from lib.entry import handle, reset
-from lib.errors import AssistwatchError, ConfigError
-from lib.serve import make_target
-from lib.settings import load_settings
+from lib.app.config import load_config
+from lib.edges.cli import main as cli_main
+from lib.edges.entry import handle, reset
+from lib.edges.serve import make_target
+from lib.support.errors import AssistwatchError, ConfigError
+from lib.support.settings import load_settings
 from tests.chaos import LEASE_PASSED
 from tests.fakes.cloudassist import CloudAssistantFake
 from tests.fakes.scenario import SECRET_IN_OUTPUT, demo_dataset
@@ -523,8 +523,8 @@ def test_every_configured_robot_url_and_secret_is_masked_in_any_log_line(tmp_pat
     # GIVEN robots set by env (Feishu, WeCom) and by the routing file (a DingTalk robot)
     import httpx
 
-    from lib.log import configure, get_logger
-    from lib.receivers import build_delivery
+    from lib.app.receivers import build_delivery
+    from lib.support.log import configure, get_logger
 
     feishu = "https://open.feishu.cn/open-apis/bot/v2/hook/" + "6c1d" * 9
     wecom = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=" + "8e2b" * 9

@@ -14,8 +14,8 @@ import pytest
 from functions_framework import create_app
 from werkzeug.serving import make_server
 
-from lib.errors import ApiTransientError
-from lib.serve import FcCredentials, make_target
+from lib.edges.serve import FcCredentials, make_target
+from lib.support.errors import ApiTransientError
 
 TOKEN = "local0serve0token0for0tests"
 STS_SECRET = "sts0secret0value0000000000"
@@ -33,7 +33,7 @@ AUTH = {"authorization": f"Bearer {TOKEN}"}
 
 
 class Recorder:
-    """An entry that records what it was handed and answers like lib.entry.handle."""
+    """An entry that records what it was handed and answers like lib.edges.entry.handle."""
 
     def __init__(self, answer: Any = None, raises: Exception | None = None) -> None:
         self.calls: list[tuple[Any, Any]] = []
@@ -197,7 +197,7 @@ def test_inside_fc_the_platform_authenticates(tmp_path, recorder):
 
 
 def test_the_real_entry_answers_bad_input_through_the_http_trigger_with_400(tmp_path):
-    """GIVEN the shim on lib.entry.handle WHEN the HTTP trigger gets a body that is no trigger
+    """GIVEN the shim on lib.edges.entry.handle WHEN the HTTP trigger gets a body that is no trigger
     THEN the reply is the entry's own 400 report."""
     environ = {"ASSISTWATCH_SERVE_TOKEN": TOKEN, "ASSISTWATCH_STATE_URL": f"file://{tmp_path}/s"}
     with Server(tmp_path, environ, None) as running:
@@ -209,13 +209,13 @@ def test_the_real_entry_answers_bad_input_through_the_http_trigger_with_400(tmp_
 
 
 def test_the_module_target_loads_in_functions_framework(monkeypatch):
-    """GIVEN `make serve`'s command line (target fc, source lib/serve.py) WHEN it loads
+    """GIVEN `make serve`'s command line (target fc, source lib/edges/serve.py) WHEN it loads
     THEN functions-framework finds the target, and without a token it refuses requests."""
-    import lib.serve
+    import lib.edges.serve
 
     monkeypatch.delenv("ASSISTWATCH_SERVE_TOKEN", raising=False)
     monkeypatch.delenv("FC_FUNCTION_NAME", raising=False)
-    app = create_app("fc", lib.serve.__file__)  # type: ignore[no-untyped-call]
+    app = create_app("fc", lib.edges.serve.__file__)  # type: ignore[no-untyped-call]
 
     reply = app.test_client().post("/invoke", data=b"{}")
 

@@ -6,8 +6,8 @@ from datetime import timedelta
 
 import pytest
 
-from lib.errors import ConfigError
-from lib.settings import load_settings
+from lib.support.errors import ConfigError
+from lib.support.settings import load_settings
 
 
 def test_defaults_watch_ecs_commands_and_files_with_a_one_hour_lookback():
@@ -104,7 +104,7 @@ def test_secrets_are_not_shown_in_the_settings_repr():
 def test_every_variable_is_documented_in_the_readme():
     from pathlib import Path
 
-    from lib.settings import Settings
+    from lib.support.settings import Settings
 
     readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
     missing = [

@@ -5,10 +5,11 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-from lib.cli import build_parser
-from lib.cli.silence import silence
-from lib.silences import add_silence, apply_silences, list_silences
+from lib.core.silences import apply_silences
+from lib.edges.cli import build_parser
+from lib.edges.cli.silence import silence
 from lib.state.file import FileStore
+from lib.state.silences import add_silence, list_silences
 from tests.factories import make_alert, make_finding
 
 NOW = 1_764_000_000.0

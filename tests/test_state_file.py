@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from lib.errors import ConfigError, StateError
 from lib.state import nas_mount_covering, open_store
 from lib.state.base import ClaimOutcome, StateStore
 from lib.state.file import DAY, EXPIRY_SECONDS, FileStore
+from lib.support.errors import ConfigError, StateError
 from tests.factories import Clock
 from tests.state_contract import NOW, StateStoreContract, StoreFactory, alert_payload, key
 

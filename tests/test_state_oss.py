@@ -19,11 +19,11 @@ import alibabacloud_oss_v2 as oss
 import pytest
 from pydantic import SecretStr
 
-from lib.aliyun.credentials import Credentials
-from lib.errors import ConfigError, StateError
 from lib.state import open_store
 from lib.state.base import ClaimOutcome, StateStore
 from lib.state.oss import OssStore, default_endpoint
+from lib.support.credentials import Credentials
+from lib.support.errors import ConfigError, StateError
 from tests.fakes.oss import OssFake, canonical_request, v4_signature
 from tests.state_contract import NOW, StateStoreContract, StoreFactory, alert_payload, key
 

@@ -9,11 +9,11 @@ from collections.abc import Callable, Iterator
 import pytest
 from pydantic import SecretStr
 
-from lib.aliyun.credentials import Credentials
-from lib.errors import ConfigError, StateError
 from lib.state import open_store
 from lib.state.base import ClaimOutcome, StateStore
 from lib.state.ots import DAY, TTL_SECONDS, OtsStore, default_endpoint
+from lib.support.credentials import Credentials
+from lib.support.errors import ConfigError, StateError
 from tests.factories import Clock
 from tests.fakes.ots import FakeTableStore, request_signature, response_signature
 from tests.state_contract import NOW, StateStoreContract, StoreFactory, alert_payload, key

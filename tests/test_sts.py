@@ -11,18 +11,18 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from lib.aliyun.client import OpenApiClient
-from lib.aliyun.credentials import Credentials
-from lib.aliyun.sts import (
+from lib.cloud.aliyun.client import OpenApiClient
+from lib.cloud.aliyun.sts import (
     DEFAULT_ENDPOINT,
     REFRESH_BEFORE,
     STS_VERSION,
     AssumedRoles,
-    account_of,
     sts_endpoint,
 )
-from lib.cloudassist.api import CloudAssistant
-from lib.errors import ApiAuthError, ApiRequestError, ApiTransientError, ConfigError
+from lib.cloud.cloudassist.api import CloudAssistant
+from lib.support.arn import account_of
+from lib.support.credentials import Credentials
+from lib.support.errors import ApiAuthError, ApiRequestError, ApiTransientError, ConfigError
 from tests.fakes.cloudassist import CloudAssistantFake
 from tests.fakes.dataset import Dataset
 from tests.fakes.sts import StsFake
@@ -305,7 +305,7 @@ def test_an_assumed_roles_secret_and_token_are_masked_in_any_log_line(http, sts,
     assert assumed.security_token is not None
     token = assumed.security_token.get_secret_value()
     # WHEN either turns up in a log line (an error quoting a request, say)
-    from lib.log import capture_logs, scrub
+    from lib.support.log import capture_logs, scrub
 
     with capture_logs():
         line = scrub(f"refused: {secret} {token}")

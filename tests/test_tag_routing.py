@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from lib.aliyun.credentials import Credentials
 from lib.app import App, Invocation, RunReport, build_app
-from lib.notify.base import Message
-from lib.settings import load_settings
-from lib.silences import add_silence
+from lib.core.notification import Message
+from lib.core.triggers import Poll
 from lib.state.file import FileStore
-from lib.triggers import Poll
+from lib.state.silences import add_silence
+from lib.support.credentials import Credentials
+from lib.support.settings import load_settings
 from tests.factories import RecordingReceiver
 from tests.fakes.cloudassist import DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET, CloudAssistantFake
 from tests.fakes.dataset import Dataset, command, run

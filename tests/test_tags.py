@@ -14,15 +14,15 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from lib.aliyun.client import OpenApiClient
-from lib.aliyun.credentials import Credentials
-from lib.aliyun.retry import RetryPolicy
-from lib.cloudassist.api import CloudAssistant
-from lib.errors import ApiAuthError, ApiTransientError, ConfigError
-from lib.findings import Finding
-from lib.routing import Matcher, Route, RoutingTable, needs_tags, route
-from lib.silences import Silence
-from lib.tags import InstanceTags, fetch_from
+from lib.cloud.aliyun.client import OpenApiClient
+from lib.cloud.aliyun.retry import RetryPolicy
+from lib.cloud.cloudassist.api import CloudAssistant
+from lib.cloud.tags import InstanceTags, fetch_from
+from lib.core.findings import Finding
+from lib.core.routing import Matcher, Route, RoutingTable, needs_tags, route
+from lib.core.silences import Silence
+from lib.support.credentials import Credentials
+from lib.support.errors import ApiAuthError, ApiTransientError, ConfigError
 from tests.factories import make_alert, make_finding
 from tests.fakes.cloudassist import CloudAssistantFake
 from tests.fakes.dataset import Dataset

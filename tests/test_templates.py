@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from lib.settings import Settings, load_settings
+from lib.support.settings import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE: dict[str, Any] = yaml.safe_load((ROOT / "template.yml").read_text(encoding="utf-8"))
@@ -238,7 +238,7 @@ def test_the_eventbridge_trigger_takes_task_completed_events_in_batches():
 
 def test_the_timer_payload_is_a_poll_the_code_accepts():
     """GIVEN the timer trigger's payload WHEN FC delivers it THEN it parses as a poll."""
-    from lib.triggers import Poll, parse_event
+    from lib.core.triggers import Poll, parse_event
 
     config = _template_triggers()["poll"]["TriggerConfig"]
     event = {

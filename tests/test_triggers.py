@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from lib.errors import BadInput
-from lib.triggers import Poll, Target, Targets, Watch, parse_event
+from lib.core.triggers import Poll, Target, Targets, Watch, parse_event
+from lib.support.errors import BadInput
 
 EVENTS = Path(__file__).parent / "events"
 

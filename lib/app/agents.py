@@ -5,23 +5,22 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from lib.alerts import AgentTrack, fold_agent_faults, forget_closed_agents, resolve_agents
 from lib.app.reminding import remind
 from lib.app.state import due_for_refresh, load
+from lib.core.alerts import AgentTrack, fold_agent_faults, forget_closed_agents, resolve_agents
 from lib.state.base import Record
 
 if TYPE_CHECKING:
-    from lib.app.core import App
-    from lib.app.run import Pass
-    from lib.app.scopes import Scope
-    from lib.findings import Finding
+    from lib.app.context import Context
+    from lib.app.run import Pass, Scope
+    from lib.core.findings import Finding
 
 __all__ = ["agent_alerts"]
 
 
-def agent_alerts(app: App, scope: Scope, faults: list[Finding], state: Pass) -> None:
+def agent_alerts(app: Context, scope: Scope, faults: list[Finding], state: Pass) -> None:
     """Fold agent faults into one alert per instance; resolve those whose agent is back."""
-    from lib.cloudassist.api import MAX_AGENT_IDS
+    from lib.cloud.cloudassist.api import MAX_AGENT_IDS
 
     assistant = scope.assistant
     name = f"agents/{scope.account}/{scope.region}"
@@ -44,7 +43,7 @@ def agent_alerts(app: App, scope: Scope, faults: list[Finding], state: Pass) -> 
     state.report.alerts += len(fired) + len(resolved) + len(reminders)
     written = _time(record.value.get("written_at"))
     if settled != tracks or (tracks and due_for_refresh(written, state.started)):
-        from lib.poll import merge_maps
+        from lib.app.paging import merge_maps
         from lib.state.records import rebase
 
         dump = {instance: track.model_dump(mode="json") for instance, track in settled.items()}

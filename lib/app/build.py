@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from lib.app.core import App
-from lib.log import get_logger
+from lib.support.log import get_logger
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -15,8 +15,8 @@ if TYPE_CHECKING:
     import httpx
 
     from lib.notify.base import Receiver
-    from lib.settings import Settings
     from lib.state.base import StateStore
+    from lib.support.settings import Settings
 
 __all__ = ["build_app"]
 
@@ -34,10 +34,10 @@ def build_app(
     """Assemble the watcher once; every seam can be injected (tests, demo, benchmarks)."""
     import httpx
 
-    from lib.aliyun.credentials import CurrentCredentials
-    from lib.aliyun.ratelimit import RateLimiter
-    from lib.receivers import build_delivery
+    from lib.app.receivers import build_delivery
+    from lib.cloud.aliyun.ratelimit import RateLimiter
     from lib.state import open_store
+    from lib.support.credentials import CurrentCredentials
 
     env = os.environ if environ is None else environ
     http = httpx.Client(transport=transport, timeout=httpx.Timeout(10.0, connect=5.0))
@@ -54,7 +54,7 @@ def build_app(
     chosen_receivers = receivers if receivers is not None else delivery.receivers
     health = None
     if delivery.fallback is not None and delivery.fallback in chosen_receivers:
-        from lib.health import HealthReporter
+        from lib.app.health import HealthReporter
 
         health = HealthReporter(
             chosen_receivers[delivery.fallback],

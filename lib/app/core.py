@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Mapping
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
+from lib.app.context import Context
 from lib.app.events import targets
+from lib.app.outbox import Outbox
 from lib.app.output import attach_output
 from lib.app.polling import poll
 from lib.app.run import Pass, RunReport, describe, merge_tally
@@ -21,61 +21,17 @@ from lib.app.scopes import SELF_ACCOUNT
 from lib.app.state import claim, move_states, silenced
 from lib.app.tagging import tag_lookup
 from lib.app.watching import watch
-from lib.errors import AssistwatchError, ConfigError
-from lib.log import get_logger
-from lib.outbox import Outbox
-from lib.reminders import shortest_interval
-from lib.triggers import Targets, Trigger, Watch
+from lib.core.triggers import Targets, Trigger, Watch
+from lib.support.errors import AssistwatchError, ConfigError
 
 if TYPE_CHECKING:
-    import httpx
-
-    from lib.aliyun.credentials import CurrentCredentials
-    from lib.aliyun.ratelimit import RateLimiter
-    from lib.aliyun.sts import AssumedRoles
     from lib.app.run import Invocation
-    from lib.health import HealthReporter
-    from lib.notify.base import Receiver
-    from lib.routing import ExpectedExit, RoutingTable
-    from lib.settings import Settings
-    from lib.state.base import StateStore
 
 __all__ = ["App"]
 
 
-class App:
+class App(Context):
     """One assembled watcher. ``run`` is safe to call again and again (warm FC instances)."""
-
-    def __init__(
-        self,
-        settings: Settings,
-        *,
-        http: httpx.Client,
-        store: StateStore,
-        receivers: Mapping[str, Receiver],
-        limiter: RateLimiter,
-        clock: Callable[[], datetime] | None = None,
-        sleep: Callable[[float], None] | None = None,
-        current_credentials: CurrentCredentials | None = None,
-        table: RoutingTable | None = None,
-        expected: tuple[ExpectedExit, ...] = (),
-        health: HealthReporter | None = None,
-    ) -> None:
-        self.settings = settings
-        self.current_credentials = current_credentials
-        self.table = table
-        self.expected = expected
-        self.health = health
-        self.roles: AssumedRoles | None = None  # STS, built when ASSISTWATCH_ACCOUNTS is set
-        self.http = http
-        self.store = store
-        self.receivers = dict(receivers)
-        self.limiter = limiter
-        self.clock = clock or (lambda: datetime.now(timezone.utc))
-        self.sleep = sleep
-        self.log = get_logger()
-        # The shortest repeat interval configured anywhere (None: nothing ever reminds).
-        self.shortest_reminder = shortest_interval(settings.repeat_interval, table)
 
     def run(self, trigger: Trigger, invocation: Invocation) -> RunReport:
         """Run one pass; raise only retryable errors (after the report is logged)."""

@@ -10,19 +10,18 @@ from lib.app.scopes import SELF_ACCOUNT, accounts_for, regions_for, scope_for
 from lib.app.telling import tell_now
 
 if TYPE_CHECKING:
-    from lib.aliyun.credentials import Credentials
-    from lib.app.core import App
-    from lib.app.run import Invocation, Pass
-    from lib.app.scopes import Scope
-    from lib.findings import Finding
-    from lib.poll import Listed
-    from lib.triggers import Targets
+    from lib.app.context import Context
+    from lib.app.paging import Listed
+    from lib.app.run import Invocation, Pass, Scope
+    from lib.core.findings import Finding
+    from lib.core.triggers import Targets
+    from lib.support.credentials import Credentials
 
 __all__ = ["ask_ecs", "targets"]
 
 
 def targets(
-    app: App, trigger: Targets, invocation: Invocation, credentials: Credentials, state: Pass
+    app: Context, trigger: Targets, invocation: Invocation, credentials: Credentials, state: Pass
 ) -> None:
     """Fetch the invocations an event names and tell their failures now."""
     region = regions_for(app, (trigger.region,) if trigger.region else (), invocation)[0]
@@ -40,13 +39,13 @@ def targets(
 
 
 def ask_ecs(
-    app: App, scope: Scope, invoke_id: str, kind: Literal["command", "file"], state: Pass
+    app: Context, scope: Scope, invoke_id: str, kind: Literal["command", "file"], state: Pass
 ) -> tuple[list[Finding], bool | None]:
     """One ECS command invocation's or file send's failures, and whether it ended.
 
     None: the id is unknown to that API.
     """
-    from lib.findings import findings_from_invocation, findings_from_send_file
+    from lib.core.findings import findings_from_invocation, findings_from_send_file
 
     if kind == "command":
         pages = scope.assistant.invocation_pages(invoke_id=invoke_id)
@@ -58,14 +57,14 @@ def ask_ecs(
 
 
 def _ask(
-    app: App,
+    app: Context,
     scope: Scope,
     listed: Iterable[Listed],
     build: Callable[..., list[Finding]],
     state: Pass,
 ) -> tuple[list[Finding], bool | None]:
     """The failures of what an InvokeId lookup listed, and whether all of it ended."""
-    from lib.poll import IN_FLIGHT, overall_status
+    from lib.app.paging import IN_FLIGHT, overall_status
 
     findings: list[Finding] = []
     ended: bool | None = None

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from lib.app.scopes import scope_for
 
 if TYPE_CHECKING:
-    from lib.app.core import App
+    from lib.app.context import Context
     from lib.app.run import Pass
 
 __all__ = ["MAX_OUTPUT_FETCHES", "attach_output"]
@@ -15,9 +15,9 @@ __all__ = ["MAX_OUTPUT_FETCHES", "attach_output"]
 MAX_OUTPUT_FETCHES = 20  # DescribeInvocationResults calls per run to attach output tails
 
 
-def attach_output(app: App, state: Pass) -> None:
+def attach_output(app: Context, state: Pass) -> None:
     """Fetch the output tail of failed commands (list calls cannot include it)."""
-    from lib.findings import bounded_output
+    from lib.core.findings import bounded_output
 
     if not app.settings.show_output or not state.alerts:
         return

@@ -4,32 +4,31 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from lib.alerts import decide, is_agent_fault
 from lib.app.agents import agent_alerts
 from lib.app.reminding import remind_periodic
 from lib.app.scopes import accounts_for, regions_for, scope_for
 from lib.app.state import claim, due_for_refresh, load
 from lib.app.telling import count, unexpected
 from lib.app.watching import check_watches
+from lib.core.alerts import decide, is_agent_fault
 from lib.state.base import Record
 
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from lib.alerts import Alert
-    from lib.aliyun.credentials import Credentials
-    from lib.app.core import App
-    from lib.app.run import Invocation, Pass
-    from lib.app.scopes import Scope
-    from lib.findings import Finding
-    from lib.settings import Source
-    from lib.triggers import Poll
+    from lib.app.context import Context
+    from lib.app.run import Invocation, Pass, Scope
+    from lib.core.alerts import Alert
+    from lib.core.findings import Finding
+    from lib.core.triggers import Poll
+    from lib.support.credentials import Credentials
+    from lib.support.settings import Source
 
 __all__ = ["poll"]
 
 
 def poll(
-    app: App, trigger: Poll, invocation: Invocation, credentials: Credentials, state: Pass
+    app: Context, trigger: Poll, invocation: Invocation, credentials: Credentials, state: Pass
 ) -> None:
     """Poll every source of every account and region; then watches and agent alerts."""
     regions = regions_for(app, trigger.regions, invocation)
@@ -53,10 +52,10 @@ def poll(
 
 
 def _poll_source(
-    app: App, scope: Scope, source: Source, trigger: Poll, state: Pass
+    app: Context, scope: Scope, source: Source, trigger: Poll, state: Pass
 ) -> list[Finding]:
     """Poll one source of one region; return its agent faults (folded per region)."""
-    from lib.poll import OVERLAP, PollState, SourcePoll, merge_poll_states
+    from lib.app.paging import OVERLAP, PollState, SourcePoll, merge_poll_states
     from lib.state.records import rebase
 
     assistant = scope.assistant
@@ -128,13 +127,13 @@ def _poll_source(
     return agent_faults
 
 
-def _poll_record(app: App, name: str, now: datetime) -> Record:
+def _poll_record(app: Context, name: str, now: datetime) -> Record:
     """A filter's poll state; on its first run, the window is written before the pass.
 
     If that run fails, its retry keeps the same baseline instead of letting failures age
     into it.
     """
-    from lib.poll import PollState
+    from lib.app.paging import PollState
 
     record = app.store.read(name)
     if record.version is None:
@@ -149,7 +148,7 @@ def _poll_name(account: str, region: str, source: str, group: str | None) -> str
     return f"poll/{account}/{region}/{source}/{group or '*'}"
 
 
-def _expected(app: App, found: list[Finding], state: Pass) -> list[Finding]:
+def _expected(app: Context, found: list[Finding], state: Pass) -> list[Finding]:
     """Those of ``found`` whose exit the routing file expects (for periodic tasks)."""
     kept = {id(finding) for finding in unexpected(app, found, state)}
     return [finding for finding in found if id(finding) not in kept]

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, TypeVar
 
-from lib.alerts import AgentTrack, PeriodicTrack
 from lib.app.tagging import tag_lookup
+from lib.core.alerts import AgentTrack, PeriodicTrack
 
 if TYPE_CHECKING:
-    from lib.alerts import Alert
-    from lib.app.core import App
+    from lib.app.context import Context
     from lib.app.run import Pass
+    from lib.core.alerts import Alert
 
 __all__ = ["remind", "remind_periodic"]
 
@@ -18,7 +18,7 @@ _Track = TypeVar("_Track", PeriodicTrack, AgentTrack)
 
 
 def remind_periodic(
-    app: App, periodic: dict[str, dict[str, PeriodicTrack]], state: Pass
+    app: Context, periodic: dict[str, dict[str, PeriodicTrack]], state: Pass
 ) -> list[Alert]:
     """Reminders of the failing streaks still open; their tracks updated in place."""
     reminders: list[Alert] = []
@@ -27,12 +27,12 @@ def remind_periodic(
     return reminders
 
 
-def remind(app: App, tracks: dict[str, _Track], state: Pass) -> list[Alert]:
+def remind(app: Context, tracks: dict[str, _Track], state: Pass) -> list[Alert]:
     """The reminders due for open tracks (periodic streaks, agents); tracks updated in place."""
     if app.shortest_reminder is None:
         return []
-    from lib.reminders import could_be_due, due_reminders
-    from lib.routing import repeat_intervals
+    from lib.core.reminders import could_be_due, due_reminders
+    from lib.core.routing import repeat_intervals
 
     opened = {
         key: alert

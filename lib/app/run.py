@@ -10,19 +10,28 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
-from lib.outbox import DeliveryTally
-from lib.triggers import Poll, Targets, Trigger
+from lib.app.outbox import DeliveryTally
+from lib.core.triggers import Poll, Targets, Trigger
 
 if TYPE_CHECKING:
-    from lib.alerts import Alert
-    from lib.aliyun.client import OpenApiClient
-    from lib.aliyun.credentials import Credentials
-    from lib.app.scopes import Scope
-    from lib.cloudassist.eflo import EfloAssistant
-    from lib.outbox import Outbox
-    from lib.tags import InstanceTags
+    from lib.app.outbox import Outbox
+    from lib.cloud.aliyun.client import OpenApiClient
+    from lib.cloud.cloudassist.api import CloudAssistant
+    from lib.cloud.cloudassist.eflo import EfloAssistant
+    from lib.cloud.tags import InstanceTags
+    from lib.core.alerts import Alert
+    from lib.support.credentials import Credentials
 
-__all__ = ["Invocation", "Pass", "RunReport", "describe", "merge_tally"]
+__all__ = ["Invocation", "Pass", "RunReport", "Scope", "describe", "merge_tally"]
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Where a part of the pass looks: one account's Cloud Assistant in one region."""
+
+    account: str
+    region: str
+    assistant: CloudAssistant
 
 
 @dataclass(frozen=True)

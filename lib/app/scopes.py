@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from lib.errors import ApiError, ConfigError
+from lib.app.run import Scope
+from lib.support.errors import ApiError, ConfigError
 
 if TYPE_CHECKING:
-    from lib.aliyun.credentials import Credentials
-    from lib.aliyun.sts import AssumedRoles
-    from lib.app.core import App
+    from lib.app.context import Context
     from lib.app.run import Invocation, Pass
-    from lib.cloudassist.api import CloudAssistant
+    from lib.cloud.aliyun.sts import AssumedRoles
+    from lib.support.credentials import Credentials
 
 __all__ = [
     "ECS_VERSION",
     "SELF_ACCOUNT",
-    "Scope",
     "accounts_for",
     "assumed_roles",
     "regions_for",
@@ -28,16 +26,7 @@ ECS_VERSION = "2014-05-26"
 SELF_ACCOUNT = "self"
 
 
-@dataclass(frozen=True)
-class Scope:
-    """Where a part of the pass looks: one account's Cloud Assistant in one region."""
-
-    account: str
-    region: str
-    assistant: CloudAssistant
-
-
-def regions_for(app: App, wanted: tuple[str, ...], invocation: Invocation) -> list[str]:
+def regions_for(app: Context, wanted: tuple[str, ...], invocation: Invocation) -> list[str]:
     """The regions asked for, else the configured ones, else the function's own."""
     regions = list(wanted) or list(app.settings.regions)
     if not regions and invocation.region:
@@ -49,13 +38,13 @@ def regions_for(app: App, wanted: tuple[str, ...], invocation: Invocation) -> li
     return regions
 
 
-def scope_for(app: App, account: str, region: str, state: Pass) -> Scope:
+def scope_for(app: Context, account: str, region: str, state: Pass) -> Scope:
     """One client per account, region and run: that run's credentials, shared connections."""
     if (account, region) in state.scopes:
         return state.scopes[account, region]
-    from lib.aliyun.client import OpenApiClient
-    from lib.aliyun.endpoints import endpoint_for
-    from lib.cloudassist.api import CloudAssistant
+    from lib.cloud.aliyun.client import OpenApiClient
+    from lib.cloud.aliyun.endpoints import endpoint_for
+    from lib.cloud.cloudassist.api import CloudAssistant
 
     endpoint = app.settings.ecs_endpoint or endpoint_for(
         "ecs", region, vpc=app.settings.vpc_endpoints
@@ -74,13 +63,13 @@ def scope_for(app: App, account: str, region: str, state: Pass) -> Scope:
     return scope
 
 
-def accounts_for(app: App, credentials: Credentials, state: Pass) -> list[str]:
+def accounts_for(app: Context, credentials: Credentials, state: Pass) -> list[str]:
     """The function's own account, then every account it may assume a role in."""
     state.credentials[SELF_ACCOUNT] = credentials
     accounts = [SELF_ACCOUNT]
     if not app.settings.accounts:
         return accounts
-    from lib.aliyun.sts import account_of
+    from lib.support.arn import account_of
 
     for role in app.settings.accounts:
         account = account_of(role)
@@ -93,10 +82,10 @@ def accounts_for(app: App, credentials: Credentials, state: Pass) -> list[str]:
     return accounts
 
 
-def assumed_roles(app: App) -> AssumedRoles:
+def assumed_roles(app: Context) -> AssumedRoles:
     """The STS client, built on first use and kept warm with its cache of role credentials."""
     if app.roles is None:
-        from lib.aliyun.sts import AssumedRoles
+        from lib.cloud.aliyun.sts import AssumedRoles
 
         app.roles = AssumedRoles(app.http, endpoint=app.settings.sts_endpoint, limiter=app.limiter)
     return app.roles

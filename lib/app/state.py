@@ -9,14 +9,14 @@ from typing import TYPE_CHECKING, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from lib.app.tagging import tag_lookup
-from lib.routing import route
+from lib.core.routing import route
 
 if TYPE_CHECKING:
-    from lib.alerts import Alert
-    from lib.app.core import App
+    from lib.app.context import Context
     from lib.app.run import Pass
-    from lib.routing import TagLookup
-    from lib.silences import Silence
+    from lib.core.alerts import Alert
+    from lib.core.routing import TagLookup
+    from lib.core.silences import Silence
     from lib.state.base import Record
 
 __all__ = ["REFRESH_AFTER", "claim", "due_for_refresh", "load", "move_states", "silenced"]
@@ -43,7 +43,7 @@ def load(model: type[_Model], record: Record, name: str, state: Pass) -> _Model:
         return model()
 
 
-def claim(app: App, state: Pass) -> None:
+def claim(app: Context, state: Pass) -> None:
     """Claim every alert decided so far (for every receiver it is routed to)."""
     if state.outbox is None or not state.alerts:
         return
@@ -57,17 +57,18 @@ def claim(app: App, state: Pass) -> None:
     state.alerts = []
 
 
-def silenced(app: App, alerts: list[Alert], state: Pass) -> list[Alert]:
+def silenced(app: Context, alerts: list[Alert], state: Pass) -> list[Alert]:
     """The alerts a silence mutes now (outbox entries that waited while one was added)."""
     _, muted, _ = _screen(app, alerts, state)
     return [alert for alert, _ in muted]
 
 
 def _screen(
-    app: App, alerts: list[Alert], state: Pass
+    app: Context, alerts: list[Alert], state: Pass
 ) -> tuple[list[Alert], list[tuple[Alert, Silence]], TagLookup | None]:
     """Apply the store's silences now: (to tell, muted with their silence, the tags used)."""
-    from lib.silences import apply_silences, list_silences
+    from lib.core.silences import apply_silences
+    from lib.state.silences import list_silences
 
     now = app.clock().timestamp()
     silences = list_silences(app.store, now)
@@ -77,7 +78,7 @@ def _screen(
     return told, muted, tags
 
 
-def move_states(app: App, state: Pass) -> None:
+def move_states(app: Context, state: Pass) -> None:
     """After this pass's alerts are claimed, never before: a crash loses nothing.
 
     Every record is written with a version check; a concurrent run's update is merged,

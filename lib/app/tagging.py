@@ -5,32 +5,32 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from lib.app.scopes import SELF_ACCOUNT, assumed_roles, scope_for
-from lib.errors import ApiError
+from lib.support.errors import ApiError
 
 if TYPE_CHECKING:
-    from lib.app.core import App
+    from lib.app.context import Context
     from lib.app.run import Pass
-    from lib.findings import Finding
-    from lib.routing import TagLookup
-    from lib.silences import Silence
+    from lib.core.findings import Finding
+    from lib.core.routing import TagLookup
+    from lib.core.silences import Silence
 
 __all__ = ["tag_lookup"]
 
 
 def tag_lookup(
-    app: App, state: Pass, findings: list[Finding], silences: list[Silence] | None = None
+    app: Context, state: Pass, findings: list[Finding], silences: list[Silence] | None = None
 ) -> TagLookup | None:
     """Instance tags of ``findings``, when a route, silence or expected exit needs them.
 
     None (and no API call) when nothing matches on tags.
     """
-    from lib.routing import needs_tags
+    from lib.core.routing import needs_tags
 
     matchers = [silence.matcher() for silence in silences or ()]
     if not needs_tags(app.table, matchers, app.expected):
         return None
     if state.tags is None:
-        from lib.tags import InstanceTags, NotYet
+        from lib.cloud.tags import InstanceTags, NotYet
 
         def fetch(account: str, region: str, ids: list[str]) -> dict[str, dict[str, str]]:
             if account not in state.credentials and not _assume(app, account, state):
@@ -42,13 +42,13 @@ def tag_lookup(
     return state.tags.lookup
 
 
-def _assume(app: App, account: str, state: Pass) -> bool:
+def _assume(app: Context, account: str, state: Pass) -> bool:
     """Assume ``account``'s role early (an outbox redelivery, before the pass assumes it).
 
     False when the run has no credentials of its own yet, no role names that account, or
     STS refuses (then the pass's own attempt reports it, not as a tag error).
     """
-    from lib.aliyun.sts import account_of
+    from lib.support.arn import account_of
 
     own = state.credentials.get(SELF_ACCOUNT)
     role = next((arn for arn in app.settings.accounts if account_of(arn) == account), None)

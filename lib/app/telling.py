@@ -4,22 +4,22 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from lib.alerts import Decision, decide, is_agent_fault
 from lib.app.tagging import tag_lookup
+from lib.core.alerts import Decision, decide, is_agent_fault
 
 if TYPE_CHECKING:
-    from lib.app.core import App
+    from lib.app.context import Context
     from lib.app.run import Pass
-    from lib.findings import Finding
+    from lib.core.findings import Finding
 
 __all__ = ["count", "tell_now", "unexpected"]
 
 
-def unexpected(app: App, findings: list[Finding], state: Pass) -> list[Finding]:
+def unexpected(app: Context, findings: list[Finding], state: Pass) -> list[Finding]:
     """Drop exits the routing file says are expected (e.g. grep's 1): not failures."""
     if not app.expected:
         return findings
-    from lib.routing import drop_expected, needs_tags
+    from lib.core.routing import drop_expected, needs_tags
 
     tags = tag_lookup(app, state, findings) if needs_tags(expected=app.expected) else None
     kept, expected = drop_expected(findings, app.expected, tags=tags)
@@ -35,7 +35,7 @@ def count(decision: Decision, state: Pass) -> None:
     state.report.known += len(decision.known)
 
 
-def tell_now(app: App, findings: list[Finding], state: Pass) -> list[Finding]:
+def tell_now(app: Context, findings: list[Finding], state: Pass) -> list[Finding]:
     """Decide on findings that are news by construction (events, watches).
 
     Returns the agent faults among them, for the region's agent alerts.

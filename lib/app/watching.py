@@ -14,29 +14,28 @@ from lib.app.events import ask_ecs
 from lib.app.scopes import SELF_ACCOUNT, accounts_for, scope_for
 from lib.app.state import due_for_refresh, load
 from lib.app.telling import tell_now
-from lib.errors import BadInput
+from lib.support.errors import BadInput
 
 if TYPE_CHECKING:
-    from lib.aliyun.credentials import Credentials
-    from lib.app.core import App
-    from lib.app.run import Pass
-    from lib.app.scopes import Scope
-    from lib.cloudassist.eflo import EfloAssistant
-    from lib.findings import Finding
-    from lib.triggers import Watch
+    from lib.app.context import Context
+    from lib.app.run import Pass, Scope
+    from lib.cloud.cloudassist.eflo import EfloAssistant
+    from lib.core.findings import Finding
+    from lib.core.triggers import Watch
+    from lib.support.credentials import Credentials
 
 __all__ = ["check_watches", "watch"]
 
 
-def watch(app: App, trigger: Watch, credentials: Credentials, state: Pass) -> None:
+def watch(app: Context, trigger: Watch, credentials: Credentials, state: Pass) -> None:
     """Remember invocations to follow until terminal, and look at them right away."""
+    from lib.core.watches import WatchList, record_name
     from lib.state.records import update_record
-    from lib.watches import WatchList, record_name
 
     accounts = accounts_for(app, credentials, state)
     account = trigger.account or SELF_ACCOUNT
     if account.startswith("acs:ram::"):  # a role ARN from ASSISTWATCH_ACCOUNTS
-        from lib.aliyun.sts import account_of
+        from lib.support.arn import account_of
 
         account = account_of(account)
     if account not in accounts:
@@ -65,13 +64,13 @@ def watch(app: App, trigger: Watch, credentials: Credentials, state: Pass) -> No
 
 
 def check_watches(
-    app: App, scope: Scope, state: Pass, *, providers: tuple[str, ...] = ("ecs", "eflo")
+    app: Context, scope: Scope, state: Pass, *, providers: tuple[str, ...] = ("ecs", "eflo")
 ) -> list[Finding]:
     """Ask about every watched invocation of this account and region; forget ended ones.
 
     Returns the agent faults among the failures (ECS only), for the region's agent alerts.
     """
-    from lib.watches import WatchList, record_name
+    from lib.core.watches import WatchList, record_name
 
     faults: list[Finding] = []
     for provider in providers:
@@ -106,7 +105,7 @@ def check_watches(
 
 
 def _ask_watched(
-    app: App,
+    app: Context,
     scope: Scope,
     provider: str,
     invoke_id: str,
@@ -130,11 +129,11 @@ def _ask_watched(
 
 
 def _ask_eflo(
-    app: App, scope: Scope, invoke_id: str, kind: str | None, state: Pass
+    app: Context, scope: Scope, invoke_id: str, kind: str | None, state: Pass
 ) -> tuple[list[Finding], bool | None]:
     """A watched Lingjun invocation: eflo-controller answers by InvokeId only."""
-    from lib.findings import findings_from_eflo_invocation, findings_from_eflo_send_file
-    from lib.poll import IN_FLIGHT
+    from lib.app.paging import IN_FLIGHT
+    from lib.core.findings import findings_from_eflo_invocation, findings_from_eflo_send_file
 
     eflo = _eflo(app, scope, state)
     where = {"account": scope.account, "region": scope.region}
@@ -161,11 +160,11 @@ def _ask_eflo(
     return findings, (all(verdicts) if verdicts else None)
 
 
-def _eflo(app: App, scope: Scope, state: Pass) -> EfloAssistant:
+def _eflo(app: Context, scope: Scope, state: Pass) -> EfloAssistant:
     """The eflo-controller client of a scope's account and region, built on first use."""
     key = (scope.account, scope.region)
     if key not in state.eflo:
-        from lib.cloudassist.eflo import EfloAssistant, eflo_client
+        from lib.cloud.cloudassist.eflo import EfloAssistant, eflo_client
 
         client = eflo_client(
             app.http,
@@ -181,6 +180,6 @@ def _eflo(app: App, scope: Scope, state: Pass) -> EfloAssistant:
 
 
 def _forget_watches(gone: tuple[str, ...], now: datetime, value: dict[str, Any]) -> dict[str, Any]:
-    from lib.watches import WatchList
+    from lib.core.watches import WatchList
 
     return WatchList.model_validate(value).without(gone).touched(now).model_dump(mode="json")

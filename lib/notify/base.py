@@ -1,39 +1,14 @@
-"""What every receiver shares: the Notification it is given and the Messages it sends."""
+"""What every receiver is: it renders a Notification into Messages and sends them (and may be
+customised per route)."""
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Protocol, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict
+from lib.core.notification import Message, Notification
+from lib.core.overrides import Overrides
 
-from lib.alerts import Alert
-
-__all__ = ["Message", "Notification", "Receiver"]
-
-
-class Notification(BaseModel):
-    """A group of alerts for one receiver (default group: one invoke id)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    receiver: str
-    group: str
-    alerts: tuple[Alert, ...]
-
-
-class Message(BaseModel):
-    """One rendered message, ready to send; ``id`` is stable for the same alerts."""
-
-    model_config = ConfigDict(frozen=True)
-
-    receiver: str
-    id: str
-    title: str
-    text: str  # the human-readable body (markdown for robots), shown by the console/demo
-    payload: dict[str, Any]  # the JSON body the receiver's API takes (unsigned)
-    # The alerts this message tells, as Alert.key ("fingerprint/firing"): the outbox confirms
-    # exactly these when the send succeeds, so a split notification never resends a part.
-    covers: tuple[str, ...] = ()
+__all__ = ["Customizable", "Receiver"]
 
 
 class Receiver(Protocol):
@@ -47,4 +22,13 @@ class Receiver(Protocol):
 
     def send(self, message: Message) -> None:
         """Deliver one message; raise a DeliveryError subclass when it was not taken."""
+        ...
+
+
+@runtime_checkable
+class Customizable(Protocol):
+    """A receiver that can render differently for one route."""
+
+    def customized(self, overrides: Overrides) -> Receiver:
+        """A copy of this receiver with ``overrides`` applied, under the same name."""
         ...

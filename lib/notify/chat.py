@@ -1,7 +1,7 @@
 """What WeCom and Feishu robots share: markdown parts within a byte limit, keyword, mentions.
 
 Each robot module supplies its payload shape, its size measure, how a mention is written
-and how its answers map to :mod:`lib.errors`. Rendering is pure; ``send`` posts once per
+and how its answers map to :mod:`lib.support.errors`. Rendering is pure; ``send`` posts once per
 attempt and :func:`lib.notify.retry.send_with_retries` retries what may be retried.
 """
 
@@ -15,10 +15,9 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
-from lib.budget import Limit
-from lib.errors import ReceiverConfigError, ReceiverRateLimited, ReceiverTransientError
-from lib.notify.base import Message, Notification
-from lib.notify.overrides import Mentions, Overrides
+from lib.core.budget import Limit
+from lib.core.notification import Message, Notification
+from lib.core.overrides import Mentions, Overrides
 from lib.notify.render import (
     RenderOptions,
     message_id,
@@ -28,7 +27,8 @@ from lib.notify.render import (
     render_title,
 )
 from lib.notify.retry import RetryPolicy, send_with_retries
-from lib.redact import mask_url, redact_text
+from lib.support.errors import ReceiverConfigError, ReceiverRateLimited, ReceiverTransientError
+from lib.support.redact import mask_url, redact_text
 
 __all__ = ["ChatRobot", "errcode_of", "safe_text"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from typing import TextIO
 
-from lib.notify.base import Message, Notification
+from lib.core.notification import Message, Notification
 from lib.notify.render import RenderOptions, message_id, render_markdown, render_title
 
 __all__ = ["ConsoleReceiver"]

@@ -3,7 +3,7 @@
 Rules (DESIGN "Messages", VECTORS "DingTalk"): the whole JSON body ≤ 20,000 bytes; ≤ 20
 messages a minute a robot, else 130101 and a pause of about ten minutes; HTTP 200 with
 ``errcode`` ≠ 0 is a failure. The robot's URL carries its access token, so it is a
-SecretStr and only ever shown through :func:`lib.redact.mask_url`.
+SecretStr and only ever shown through :func:`lib.support.redact.mask_url`.
 """
 
 from __future__ import annotations
@@ -20,11 +20,10 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
-from lib.budget import Limit
-from lib.errors import ReceiverConfigError, ReceiverRateLimited, ReceiverTransientError
-from lib.notify.base import Message, Notification
+from lib.core.budget import Limit
+from lib.core.notification import Message, Notification
+from lib.core.overrides import Overrides
 from lib.notify.chat import errcode_of, safe_text
-from lib.notify.overrides import Overrides
 from lib.notify.render import (
     RenderOptions,
     compact_json,
@@ -36,7 +35,8 @@ from lib.notify.render import (
     render_title,
 )
 from lib.notify.retry import RetryPolicy, send_with_retries
-from lib.redact import mask_url
+from lib.support.errors import ReceiverConfigError, ReceiverRateLimited, ReceiverTransientError
+from lib.support.redact import mask_url
 
 __all__ = [
     "LIMITS",

@@ -19,13 +19,13 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
-from lib.budget import Limit
-from lib.errors import ReceiverConfigError, ReceiverRateLimited, ReceiverTransientError
-from lib.notify.base import Message
+from lib.core.budget import Limit
+from lib.core.notification import Message
+from lib.core.overrides import Mentions
 from lib.notify.chat import ChatRobot, safe_text
-from lib.notify.overrides import Mentions
 from lib.notify.render import RenderOptions, compact_json, json_text_bytes
 from lib.notify.retry import RetryPolicy
+from lib.support.errors import ReceiverConfigError, ReceiverRateLimited, ReceiverTransientError
 
 __all__ = ["MAX_BODY_BYTES", "FeishuReceiver", "feishu_sign"]
 

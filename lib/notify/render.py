@@ -19,10 +19,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from lib.alerts import Alert
-from lib.findings import Finding
-from lib.notify.base import Notification
-from lib.redact import redact_text
+from lib.core.alerts import Alert
+from lib.core.findings import Finding
+from lib.core.notification import Notification
+from lib.support.redact import redact_text
 
 __all__ = [
     "Entry",

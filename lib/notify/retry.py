@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from lib.errors import ReceiverRateLimited, ReceiverTransientError
+from lib.support.errors import ReceiverRateLimited, ReceiverTransientError
 
 __all__ = ["RetryPolicy", "send_with_retries"]
 

@@ -22,16 +22,10 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
-from lib.alerts import Alert
-from lib.budget import Limit
-from lib.errors import (
-    ConfigError,
-    ReceiverConfigError,
-    ReceiverRateLimited,
-    ReceiverTransientError,
-)
-from lib.notify.base import Message, Notification
-from lib.notify.overrides import Overrides
+from lib.core.alerts import Alert
+from lib.core.budget import Limit
+from lib.core.notification import Message, Notification
+from lib.core.overrides import Overrides
 from lib.notify.render import (
     RenderOptions,
     compact_json,
@@ -42,7 +36,13 @@ from lib.notify.render import (
     render_title,
 )
 from lib.notify.retry import RetryPolicy, send_with_retries
-from lib.redact import mask_url
+from lib.support.errors import (
+    ConfigError,
+    ReceiverConfigError,
+    ReceiverRateLimited,
+    ReceiverTransientError,
+)
+from lib.support.redact import mask_url
 
 __all__ = ["ZERO_TIME", "WebhookReceiver", "alertmanager_payload", "standard_webhook_signature"]
 

@@ -14,11 +14,11 @@ from typing import Any
 
 import httpx
 
-from lib.budget import Limit
-from lib.errors import ReceiverConfigError, ReceiverRateLimited
-from lib.notify.base import Message
+from lib.core.budget import Limit
+from lib.core.notification import Message
 from lib.notify.chat import ChatRobot, errcode_of, safe_text
 from lib.notify.render import compact_json, utf8_bytes
+from lib.support.errors import ReceiverConfigError, ReceiverRateLimited
 
 __all__ = ["MAX_CONTENT_BYTES", "WeComReceiver"]
 

@@ -11,11 +11,12 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lib.errors import ConfigError
-from lib.state.base import Claim, ClaimKey, ClaimOutcome, Record, StateStore
+from lib.core.claims import ClaimKey
+from lib.state.base import Claim, ClaimOutcome, Record, StateStore
+from lib.support.errors import ConfigError
 
 if TYPE_CHECKING:
-    from lib.aliyun.credentials import Credentials
+    from lib.support.credentials import Credentials
 
 __all__ = [
     "Claim",

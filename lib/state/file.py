@@ -37,8 +37,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from lib.errors import ConfigError, StateError
-from lib.state.base import Claim, ClaimKey, ClaimOutcome, Record, record_stem
+from lib.core.claims import ClaimKey
+from lib.state.base import Claim, ClaimOutcome, Record, record_stem
+from lib.support.errors import ConfigError, StateError
 
 __all__ = ["EXPIRY_SECONDS", "FileStore"]
 

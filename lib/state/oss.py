@@ -64,10 +64,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NoReturn
 
-from lib.aliyun.credentials import Credentials
-from lib.errors import AssistwatchError, ConfigError, StateError
-from lib.state.base import Claim, ClaimKey, ClaimOutcome, Record, record_stem
-from lib.urls import require_secure_url
+from lib.core.claims import ClaimKey
+from lib.state.base import Claim, ClaimOutcome, Record, record_stem
+from lib.support.credentials import Credentials
+from lib.support.errors import AssistwatchError, ConfigError, StateError
+from lib.support.urls import require_secure_url
 
 __all__ = ["EXPIRY_DAYS", "OssStore", "default_endpoint", "open_oss_store"]
 
@@ -124,7 +125,7 @@ def open_oss_store(
     if importlib.util.find_spec("alibabacloud_oss_v2") is None:
         raise ConfigError(f"{_SETTING}: oss:// needs the OSS SDK: pip install 'assistwatch[oss]'")
     if credentials is None:
-        from lib.aliyun.credentials import resolve_credentials
+        from lib.support.credentials import resolve_credentials
 
         def from_environment() -> Credentials:
             return resolve_credentials(None, environ)

@@ -44,7 +44,7 @@ claims are rewritten by every take-over and, if nothing touched them for half th
 
 Credentials are read for every call (FC hands new STS credentials with each invocation);
 the SDK client is rebuilt only when they change. Every SDK or network failure becomes a
-:class:`~lib.errors.StateError` naming the instance and table, never the key or token.
+:class:`~lib.support.errors.StateError` naming the instance and table, never the key or token.
 """
 
 from __future__ import annotations
@@ -60,10 +60,11 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from lib.aliyun.credentials import Credentials
-from lib.errors import ConfigError, StateError
-from lib.state.base import Claim, ClaimKey, ClaimOutcome, Record
-from lib.urls import require_secure_url
+from lib.core.claims import ClaimKey
+from lib.state.base import Claim, ClaimOutcome, Record
+from lib.support.credentials import Credentials
+from lib.support.errors import ConfigError, StateError
+from lib.support.urls import require_secure_url
 
 __all__ = [
     "DAY",

@@ -13,8 +13,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from lib.errors import StateError
 from lib.state.base import StateStore
+from lib.support.errors import StateError
 
 __all__ = ["ATTEMPTS", "rebase", "update_record"]
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from lib.entry import handle, reset
+from lib.edges.entry import handle, reset
 from tests.fakes.cloudassist import DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET, CloudAssistantFake
 from tests.fakes.dingtalk import DingTalkFake
 from tests.fakes.scenario import demo_dataset

@@ -15,7 +15,7 @@ files), which differ from ECS on purpose so a client that assumes ECS trips here
 
 Both actions require ``InvokeId`` (there is no listing). An id the fake does not know gets
 ``InvalidInvokeId.NotFound`` (HTTP 404): the eflo references name no code for it, so the
-fake answers what ECS's Cloud Assistant answers (see ``lib.cloudassist.eflo``).
+fake answers what ECS's Cloud Assistant answers (see ``lib.cloud.cloudassist.eflo``).
 """
 
 from __future__ import annotations

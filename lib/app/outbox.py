@@ -1,0 +1,281 @@
+"""Claim before sending, confirm after: the delivery half of the state protocol.
+
+Every (alert firing, receiver) pair is claimed in the store before anything is sent; only the
+run that wins a claim sends it. A send that fails, is rate limited or is deferred releases
+its claims, which leaves them in the store's pending outbox; every run delivers that outbox
+first. Claims carry the alert, not the rendered text: a redelivery renders again, so what
+waited can be merged with what is new.
+
+Receivers that declare ``limits`` (a DingTalk robot's 20 a minute) get a shared
+:class:`~lib.state.budget.Budget` in the store: a slot is taken before each message; when the
+budget cannot take every group, the groups are merged into one digest; what still does not
+fit stays in the outbox. A robot that says "too fast" (130101) is paused for every run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from lib.core.alerts import Alert
+from lib.core.budget import Limit
+from lib.core.notification import Message
+from lib.core.overrides import Overrides
+from lib.core.routing import RoutingTable, TagLookup, digest, digest_overrides, plan
+from lib.notify.base import Customizable, Receiver
+from lib.state.base import ClaimOutcome, StateStore
+from lib.state.budget import Budget
+from lib.support.errors import (
+    AssistwatchError,
+    DeliveryError,
+    ReceiverConfigError,
+    ReceiverRateLimited,
+)
+
+__all__ = ["DeliveryTally", "Outbox"]
+
+
+@dataclass
+class DeliveryTally:
+    """What the outbox did in one run, for the run report."""
+
+    claimed: int = 0  # alert×receiver claims this run won
+    suppressed: int = 0  # already told, or another run is telling it right now
+    messages_sent: int = 0
+    alerts_sent: int = 0  # alert×receiver pairs confirmed delivered
+    deferred: int = 0  # left in the outbox for a later run
+    redelivered: int = 0  # outbox entries from earlier runs delivered now
+    errors: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # deferrals by budget: normal, not errors
+    failures: list[DeliveryError] = field(default_factory=list)  # for the health report
+    sent: list[Message] = field(default_factory=list)
+
+
+class Outbox:
+    """Claims, sends and confirms; delivers what earlier runs left pending."""
+
+    def __init__(
+        self,
+        store: StateStore,
+        receivers: Mapping[str, Receiver],
+        *,
+        owner: str,
+        lease_seconds: float,
+        clock: Callable[[], float],
+        log: Any,
+        table: RoutingTable | None = None,
+        budgets: Mapping[str, Budget] | None = None,
+        tags: Callable[[list[Alert]], TagLookup | None] | None = None,
+        muted: Callable[[list[Alert]], list[Alert]] | None = None,
+    ) -> None:
+        self._store = store
+        self._receivers = receivers
+        self._owner = owner
+        self._lease = lease_seconds
+        self._clock = clock
+        self._log = log
+        self._table = table
+        self._tags = tags  # alerts → their instance tags, when routes match on tags
+        self._muted = muted  # alerts → those a silence mutes now
+        if budgets is None:
+            budgets = {
+                name: Budget(store, name, limits, clock=clock)
+                for name, receiver in receivers.items()
+                if (limits := _limits(receiver))
+            }
+        self._budgets = dict(budgets)
+
+    def claim(
+        self, alerts: Mapping[str, list[Alert]], tally: DeliveryTally
+    ) -> dict[str, list[Alert]]:
+        """Claim each (alert, receiver); return the alerts this run must send, per receiver."""
+        won: dict[str, list[Alert]] = {}
+        for receiver, items in alerts.items():
+            for alert in items:
+                key = alert.claim_key(receiver)
+                payload = alert.model_dump(mode="json")
+                outcome = self._store.claim(key, payload, self._owner, self._lease, self._clock())
+                if outcome is ClaimOutcome.WON:
+                    won.setdefault(receiver, []).append(alert)
+                    tally.claimed += 1
+                else:
+                    tally.suppressed += 1
+        return won
+
+    def flush_pending(self, tally: DeliveryTally) -> None:
+        """Take over and deliver claims earlier runs left unconfirmed."""
+        taken: dict[str, list[Alert]] = {}
+        full: set[str] = set()  # receivers with no budget now: leave their entries alone
+        for claim in self._store.pending(self._clock()):
+            receiver = claim.key.receiver
+            if receiver not in self._receivers:
+                tally.errors.append(
+                    f"outbox holds a message for receiver {receiver!r}, which is no longer configured"
+                )
+                continue
+            if receiver in full:
+                tally.deferred += 1
+                continue
+            budget = self._budgets.get(receiver)
+            if receiver not in taken and budget is not None and budget.available() < 1:
+                full.add(receiver)
+                tally.deferred += 1
+                tally.notes.append(_full_note(receiver, budget))
+                continue
+            if not self._store.take_over(claim, self._owner, self._lease, self._clock()):
+                continue  # another run took it first
+            try:
+                taken.setdefault(receiver, []).append(Alert.model_validate(claim.payload))
+            except ValidationError:
+                tally.errors.append(
+                    f"outbox entry {claim.key.id} holds no readable alert; left as is"
+                )
+        for receiver, alerts in taken.items():
+            taken[receiver] = self._still_worth_sending(receiver, alerts, tally)
+        before = tally.alerts_sent
+        self.deliver(taken, tally)
+        tally.redelivered += tally.alerts_sent - before
+
+    def _still_worth_sending(
+        self, receiver: str, alerts: list[Alert], tally: DeliveryTally
+    ) -> list[Alert]:
+        """Drop what waited in vain: older reminders, reminders of a resolved firing, and
+        what a silence added since mutes. Dropped claims are confirmed (done), never sent."""
+        from lib.core.reminders import superseded
+
+        send, stale = superseded(alerts)
+        muted: list[Alert] = []
+        if self._muted is not None and send:
+            try:
+                muted = self._muted(send)
+            except AssistwatchError as error:  # fail open: an alert sent beats one held back
+                tally.errors.append(f"silences unreadable, waiting alerts sent anyway: {error}")
+        if muted:
+            keys = {alert.key for alert in muted}
+            send = [alert for alert in send if alert.key not in keys]
+        for alert in (*stale, *muted):
+            self._store.confirm(alert.claim_key(receiver), self._owner, self._clock())
+        if stale:
+            tally.notes.append(
+                f"{len(stale)} waiting reminder(s) for {receiver} dropped: a newer reminder or "
+                "the resolve tells the same"
+            )
+        if muted:
+            tally.notes.append(f"{len(muted)} waiting alert(s) for {receiver} silenced")
+        return send
+
+    def deliver(self, won: Mapping[str, list[Alert]], tally: DeliveryTally) -> None:
+        """Send what this run holds claims for; confirm what went out, release the rest."""
+        for receiver_name, alerts in won.items():
+            if alerts:
+                self._deliver_to(receiver_name, alerts, tally)
+
+    def _deliver_to(self, receiver_name: str, alerts: list[Alert], tally: DeliveryTally) -> None:
+        base = self._receivers[receiver_name]
+        tags = self._tags(alerts) if self._tags is not None else None
+        planned = plan(receiver_name, alerts, self._table, tags=tags)
+        budget = self._budgets.get(receiver_name)
+        if budget is not None and len(planned) > 1 and budget.available() < len(planned):
+            # Fewer slots than groups: one digest naming every alert beats a backlog.
+            planned = [(digest_overrides(planned), digest(receiver_name, planned))]
+        waiting = [alert for _, note in planned for alert in note.alerts]
+        for overrides, notification in planned:
+            receiver = _customized(base, overrides)
+            for message in receiver.render(notification):
+                if budget is not None and not budget.acquire():
+                    tally.notes.append(_full_note(receiver_name, budget))
+                    self._give_back(receiver_name, waiting, None, tally)
+                    return
+                covered = _covered(message, notification.alerts)
+                try:
+                    receiver.send(message)
+                except DeliveryError as error:
+                    if isinstance(error, ReceiverRateLimited) and budget is not None:
+                        budget.pause(error.pause_seconds)
+                    self._give_back(receiver_name, waiting, error, tally)
+                    return
+                self._confirm(receiver_name, covered, tally)
+                tally.messages_sent += 1
+                tally.sent.append(message)
+                done = {alert.key for alert in covered}
+                waiting = [alert for alert in waiting if alert.key not in done]
+        if waiting:  # a renderer that left alerts out: keep them, say so
+            self._give_back(
+                receiver_name,
+                waiting,
+                DeliveryError(receiver_name, "some alerts were in no rendered message"),
+                tally,
+            )
+
+    def _confirm(self, receiver: str, alerts: Iterable[Alert], tally: DeliveryTally) -> None:
+        for alert in alerts:
+            key = alert.claim_key(receiver)
+            if self._store.confirm(key, self._owner, self._clock()):
+                tally.alerts_sent += 1
+            else:
+                # Our lease ran out and another run took the claim over: it will confirm.
+                self._log.warning(
+                    "claim taken over before confirm", receiver=receiver, alert=alert.key
+                )
+
+    def _give_back(
+        self,
+        receiver: str,
+        alerts: list[Alert],
+        error: DeliveryError | None,
+        tally: DeliveryTally,
+    ) -> None:
+        """Release every claim not yet sent: the outbox keeps them for the next run.
+
+        ``error`` None: deferred by the budget, which is normal and not an error.
+        """
+        reason = str(error) if error is not None else "over the receiver's budget"
+        for alert in alerts:
+            key = alert.claim_key(receiver)
+            self._store.release(key, self._owner, reason, self._clock())
+        tally.deferred += len(alerts)
+        if error is None:
+            return
+        tally.failures.append(error)
+        kind = (
+            "rate limited"
+            if isinstance(error, ReceiverRateLimited)
+            else "misconfigured"
+            if isinstance(error, ReceiverConfigError)
+            else "unreachable"
+        )
+        tally.errors.append(f"{error} ({kind}; {len(alerts)} alert(s) kept for the next run)")
+        self._log.error(
+            "delivery failed", receiver=receiver, reason=str(error), kept=len(alerts), kind=kind
+        )
+
+
+def _limits(receiver: Receiver) -> tuple[Limit, ...]:
+    limits = getattr(receiver, "limits", ())
+    return tuple(limits) if isinstance(limits, tuple | list) else ()
+
+
+def _customized(receiver: Receiver, overrides: Overrides) -> Receiver:
+    if overrides and isinstance(receiver, Customizable):
+        customized: Receiver = receiver.customized(overrides)
+        return customized
+    return receiver
+
+
+def _full_note(receiver: str, budget: Budget) -> str:
+    until = budget.paused_until()
+    if until > 0:
+        return f"receiver {receiver} is paused (told to slow down); its alerts wait in the outbox"
+    limits = ", ".join(f"{limit.count} per {limit.window:g} s" for limit in budget.limits)
+    return f"receiver {receiver} is at its budget ({limits}); the rest wait in the outbox"
+
+
+def _covered(message: Message, alerts: tuple[Alert, ...]) -> list[Alert]:
+    """The alerts a message tells: its ``covers`` list, or the whole notification."""
+    if not message.covers:
+        return list(alerts)
+    wanted = set(message.covers)
+    return [alert for alert in alerts if alert.key in wanted]

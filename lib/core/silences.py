@@ -1,0 +1,103 @@
+"""Silences: mute matching alerts until a time, with a reason, without a redeploy.
+
+Kept in the state store as one versioned record (``silences``) that every run reads and
+``assistwatch silence`` updates with a version check, so two people adding silences at
+once both keep theirs. Matching is pure (:func:`apply_silences`); a silence's ``match`` has
+the routing file's shape (source, kind, region, error_code, category, severity, name,
+instance_tags). Expired silences are dropped on the next write.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from lib.core.alerts import Alert
+from lib.core.matching import matcher_from
+from lib.core.routing import Matcher, TagLookup
+
+__all__ = ["RECORD", "Silence", "apply_silences", "new_silence", "silences_from"]
+
+RECORD = "silences"
+
+
+@dataclass(frozen=True)
+class Silence:
+    """Mute alerts that match ``match`` from ``created_at`` until ``expires_at`` (epoch s)."""
+
+    id: str
+    match: dict[str, Any]
+    reason: str
+    created_at: float
+    expires_at: float
+    created_by: str | None = None
+    _matcher: Matcher | None = field(default=None, compare=False, repr=False)
+
+    def active(self, now: float) -> bool:
+        """Whether the silence mutes alerts at ``now``."""
+        return self.created_at <= now < self.expires_at
+
+    def matcher(self) -> Matcher:
+        """The silence's conditions (validated when the silence was added)."""
+        if self._matcher is not None:
+            return self._matcher
+        return matcher_from(self.match, what=f"silence {self.id}")
+
+    def to_record(self) -> dict[str, Any]:
+        """The stored form."""
+        data = asdict(self)
+        data.pop("_matcher")
+        return data
+
+
+def silences_from(value: Mapping[str, Any]) -> list[Silence]:
+    items = value.get("items", [])
+    found = []
+    for item in items if isinstance(items, list) else []:
+        try:
+            found.append(Silence(**item))
+        except TypeError:
+            continue  # a record from a newer version: ignore what we cannot read
+    return found
+
+
+def new_silence(
+    match: Mapping[str, Any],
+    *,
+    reason: str,
+    duration_seconds: float,
+    now: float,
+    created_by: str | None = None,
+) -> Silence:
+    """A new silence from ``now`` for ``duration_seconds``; ConfigError if ``match`` is bad."""
+    return Silence(
+        id="s-" + secrets.token_hex(4),
+        match=dict(match),
+        reason=reason,
+        created_at=now,
+        expires_at=now + duration_seconds,
+        created_by=created_by,
+        _matcher=matcher_from(match, what="silence"),
+    )
+
+
+def apply_silences(
+    alerts: Iterable[Alert],
+    silences: Sequence[Silence],
+    now: float,
+    *,
+    tags: TagLookup | None = None,
+) -> tuple[list[Alert], list[tuple[Alert, Silence]]]:
+    """Split alerts into (to tell, muted with the silence that muted each). Pure."""
+    active = [(s, s.matcher()) for s in silences if s.active(now)]
+    told: list[Alert] = []
+    muted: list[tuple[Alert, Silence]] = []
+    for alert in alerts:
+        hit = next((s for s, m in active if m.matches(alert.finding, tags)), None)
+        if hit is None:
+            told.append(alert)
+        else:
+            muted.append((alert, hit))
+    return told, muted

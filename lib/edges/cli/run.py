@@ -1,0 +1,86 @@
+"""``assistwatch run``: one poll now, or one saved FC event, through the FC entry.
+
+The exact path FC takes (``lib.edges.entry.handle``), with a local context: credentials come from
+``ALIBABA_CLOUD_ACCESS_KEY_ID`` / ``_SECRET`` (/ ``_SECURITY_TOKEN``). The run report is
+printed as JSON on stdout; logs go to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from lib.edges.cli.common import EXIT_FAILED, EXIT_OK, LocalContext, print_json, report_of, ticker
+
+__all__ = ["add_parser", "poll_event", "run"]
+
+
+def add_parser(subparsers: Any) -> None:
+    """Register ``run``."""
+    parser = subparsers.add_parser(
+        "run",
+        help="poll now (or run a saved event file) and print the run report",
+        description="Run one pass exactly as FC would: a poll of the configured regions, "
+        "or the FC event in --event (a timer, EventBridge or action JSON; '-' reads stdin).",
+    )
+    parser.add_argument("--event", metavar="FILE", help="an FC event file ('-': stdin)")
+    parser.add_argument("--region", action="append", default=[], help="narrow the poll")
+    parser.add_argument(
+        "--source",
+        action="append",
+        default=[],
+        help="narrow the poll: ecs.command, ecs.file, eflo.command, eflo.file",
+    )
+    parser.add_argument("--resource-group", help="narrow the poll to one resource group id")
+    parser.add_argument(
+        "--lookback", help="look again this far back, e.g. 2h (failures in it are sent again)"
+    )
+    parser.add_argument("--timeout", type=int, default=600, help="seconds, as FC's timeout")
+
+
+def poll_event(args: argparse.Namespace) -> dict[str, Any]:
+    """The ``{"action": "poll"}`` event the flags describe."""
+    event: dict[str, Any] = {"action": "poll"}
+    if args.region:
+        event["regions"] = list(args.region)
+    if args.source:
+        event["sources"] = list(args.source)
+    if args.resource_group:
+        event["resourceGroupId"] = args.resource_group
+    if args.lookback:
+        event["lookback"] = args.lookback
+    return event
+
+
+def _event_bytes(args: argparse.Namespace) -> bytes:
+    if args.event is None:
+        return json.dumps(poll_event(args)).encode()
+    if args.event == "-":
+        return sys.stdin.buffer.read()
+    return Path(args.event).read_bytes()
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the pass; exit 0 when the report is ok, 1 otherwise."""
+    from lib.edges.cli.common import LocalFunction
+    from lib.edges.entry import handle
+    from lib.support.errors import AssistwatchError
+
+    try:
+        event = _event_bytes(args)
+    except OSError as error:
+        sys.stderr.write(f"assistwatch run: cannot read the event: {error.strerror}\n")
+        return EXIT_FAILED
+    context = LocalContext(function=LocalFunction(timeout=args.timeout))
+    try:
+        with ticker("polling"):
+            answer = handle(event, context, stream=sys.stderr)
+    except AssistwatchError as error:  # retryable: FC would retry the event
+        sys.stderr.write(f"assistwatch run: {error} (FC would retry this event)\n")
+        return EXIT_FAILED
+    report = report_of(answer)
+    print_json(report)
+    return EXIT_OK if report.get("ok") else EXIT_FAILED

@@ -1,0 +1,139 @@
+"""``assistwatch silence``: add, list and expire silences in the state store (no redeploy).
+
+    assistwatch silence add --match name=backup-* --match region=cn-hangzhou \\
+        --for 2h --reason "disk migration tonight"
+    assistwatch silence list
+    assistwatch silence expire s-1a2b3c4d
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+import sys
+import time
+from collections.abc import Mapping
+from typing import Any, TextIO
+
+from lib.edges.cli.common import EXIT_FAILED, EXIT_OK
+
+__all__ = ["add_parser", "run", "silence"]
+
+_LISTS = {"source", "kind", "region", "error_code", "category", "severity", "name", "instance_id"}
+
+
+def add_parser(subparsers: Any) -> None:
+    """Register ``silence``."""
+    parser = subparsers.add_parser(
+        "silence",
+        help="mute matching alerts for a while (kept in the state store)",
+        description="Add, list or expire silences. A silence mutes alerts matching every "
+        "--match condition until it expires; it lives in ASSISTWATCH_STATE_URL.",
+    )
+    actions = parser.add_subparsers(dest="action", metavar="ACTION")
+    actions.required = True
+    add = actions.add_parser("add", help="add a silence")
+    add.add_argument(
+        "--match",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="source, kind, region, error_code, category, severity, name (glob), "
+        "instance_id (glob) or tag:KEY; repeat a field for any of several values",
+    )
+    add.add_argument("--for", dest="duration", required=True, help="how long: 30m, 2h, 1d")
+    add.add_argument("--reason", required=True, help="why (shown by list)")
+    listing = actions.add_parser("list", help="list silences")
+    listing.add_argument("--all", action="store_true", help="include expired ones")
+    expire = actions.add_parser("expire", help="end a silence now")
+    expire.add_argument("id")
+
+
+def _match(pairs: list[str]) -> dict[str, Any]:
+    from lib.support.errors import ConfigError
+
+    match: dict[str, Any] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not value:
+            raise ConfigError(f"--match {pair!r}: expected FIELD=VALUE")
+        if name.startswith("tag:"):
+            match.setdefault("instance_tags", {})[name[4:]] = value
+        elif name in _LISTS:
+            match.setdefault(name, []).append(value)
+        else:
+            raise ConfigError(f"--match {name}: unknown field")
+    if not match:
+        raise ConfigError("give at least one --match: a silence of everything is a mistake")
+    return match
+
+
+def silence(
+    args: argparse.Namespace,
+    environ: Mapping[str, str],
+    *,
+    stream: TextIO,
+    now: float | None = None,
+) -> int:
+    """Do what ``args`` ask against the store ``environ`` names; print the outcome."""
+    from datetime import datetime, timezone
+
+    from lib.state import open_store
+    from lib.state.silences import add_silence, expire_silence, list_silences
+    from lib.support.errors import AssistwatchError
+    from lib.support.settings import load_settings, parse_duration
+
+    moment = time.time() if now is None else now
+    try:
+        settings = load_settings(environ)
+        store = open_store(settings.state_url, environ=environ)
+        if args.action == "add":
+            try:
+                seconds = parse_duration(args.duration).total_seconds()
+            except ValueError as error:
+                stream.write(f"--for: {error}\n")
+                return EXIT_FAILED
+            added = add_silence(
+                store,
+                _match(args.match),
+                reason=args.reason,
+                duration_seconds=seconds,
+                now=moment,
+                created_by=_user(),
+            )
+            until = datetime.fromtimestamp(added.expires_at, timezone.utc).isoformat()
+            stream.write(f"added {added.id} until {until}\n")
+            return EXIT_OK
+        if args.action == "expire":
+            if expire_silence(store, args.id, moment):
+                stream.write(f"expired {args.id}\n")
+                return EXIT_OK
+            stream.write(f"no active silence {args.id}\n")
+            return EXIT_FAILED
+        found = list_silences(store, moment, include_expired=args.all)
+        if not found:
+            stream.write("no silences\n")
+        for item in found:
+            until = datetime.fromtimestamp(item.expires_at, timezone.utc).isoformat()
+            state = "active" if item.active(moment) else "expired"
+            stream.write(
+                f"{item.id}  {state}  until {until}  {item.match}  "
+                f"{item.reason!r}  by {item.created_by or '-'}\n"
+            )
+        return EXIT_OK
+    except AssistwatchError as error:
+        stream.write(f"error: {error}\n")
+        return EXIT_FAILED
+
+
+def _user() -> str | None:
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return None
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run against the process environment."""
+    return silence(args, os.environ, stream=sys.stdout)

@@ -1,0 +1,111 @@
+"""FC's view of assistwatch: bytes and a context in, a JSON report (or an HTTP reply) out.
+
+Bad input and bad configuration are answered with one clear log line and a failed report,
+never raised (FC and EventBridge would retry them pointlessly). Transient faults (API
+throttling that outlived our retries, a store outage) are raised so FC retries the event;
+the templates give async invocations a failure destination so nothing disappears.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Mapping
+from typing import Any, TextIO
+
+from lib.app import App, Invocation, RunReport, build_app
+from lib.core.triggers import parse_event
+from lib.support.errors import AssistwatchError, BadInput
+from lib.support.log import bind_request, configure, get_logger, register_secret
+from lib.support.settings import Settings, load_settings
+
+__all__ = ["handle", "invocation_from_context", "reset"]
+
+_lock = threading.Lock()
+_cache: dict[str, Any] = {}  # "key" → the environment the app was built from, "app" → App
+
+
+def reset() -> None:
+    """Forget the cached app (tests; a changed environment rebuilds it anyway)."""
+    with _lock:
+        _cache.clear()
+
+
+def _app_for(settings: Settings, environ: Mapping[str, str]) -> App:
+    key = json.dumps(sorted((k, v) for k, v in environ.items() if k.startswith("ASSISTWATCH_")))
+    with _lock:
+        if _cache.get("key") != key:
+            _cache["app"] = build_app(settings, environ=environ)
+            _cache["key"] = key
+        app: App = _cache["app"]
+        return app
+
+
+def invocation_from_context(context: Any, environ: Mapping[str, str]) -> Invocation:
+    """Read what FC hands this invocation; credentials are never cached across invocations."""
+    from lib.support.credentials import credentials_from_context, credentials_from_env
+
+    credentials = credentials_from_context(context) or credentials_from_env(environ)
+    if credentials is not None:
+        register_secret(credentials.access_key_secret.get_secret_value())
+        if credentials.security_token is not None:
+            register_secret(credentials.security_token.get_secret_value())
+    function = getattr(context, "function", None)
+    timeout = getattr(function, "timeout", None)
+    region = getattr(context, "region", None) or environ.get("FC_REGION") or None
+    return Invocation(
+        request_id=getattr(context, "request_id", None),
+        credentials=credentials,
+        region=region if isinstance(region, str) else None,
+        timeout_seconds=float(timeout)
+        if isinstance(timeout, int | float) and timeout > 0
+        else 600.0,
+    )
+
+
+def handle(
+    event: bytes | str | dict[str, Any] | list[Any],
+    context: Any,
+    *,
+    environ: Mapping[str, str] | None = None,
+    stream: TextIO | None = None,
+) -> str | dict[str, Any]:
+    """Run one FC invocation and return its report (JSON text, or an HTTP reply)."""
+    env = os.environ if environ is None else environ
+    configure(stream)
+    log = get_logger()
+    request_id = getattr(context, "request_id", None)
+    bind_request(request_id)
+    status = 200
+    http = False
+    try:
+        parsed = parse_event(event)
+        http = parsed.http
+        settings = load_settings(env)
+        _register_setting_secrets(settings)
+        app = _app_for(settings, env)
+        invocation = invocation_from_context(context, env)
+        report = app.run(parsed.trigger, invocation)
+    except AssistwatchError as error:
+        if error.retryable and not http:
+            log.error("run failed, FC will retry", error=str(error), kind=type(error).__name__)
+            raise
+        log.error("run refused", error=str(error), kind=type(error).__name__)
+        report = RunReport(ok=False, request_id=request_id, errors=[str(error)])
+        status = 400 if isinstance(error, BadInput) else 503 if error.retryable else 500
+        http = http or (isinstance(error, BadInput) and error.http)
+    body = report.model_dump_json()
+    if http:
+        status = status if status != 200 or report.ok else 500
+        return {"statusCode": status, "headers": {"content-type": "application/json"}, "body": body}
+    return body
+
+
+def _register_setting_secrets(settings: Settings) -> None:
+    """Every secret setting (robot URLs and secrets) is masked in every log line."""
+    for name in type(settings).model_fields:
+        value = getattr(settings, name)
+        reveal = getattr(value, "get_secret_value", None)  # a SecretStr
+        if callable(reveal):
+            register_secret(reveal(), lasting=True)

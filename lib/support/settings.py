@@ -1,0 +1,249 @@
+"""Configuration from the environment (prefix ``ASSISTWATCH_``), validated at start-up.
+
+A bad value stops the run with one line naming the variable (``load_settings``), never a
+traceback. Secrets are ``SecretStr``. The variables are a public contract: each is in the
+README.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from lib.support.errors import ConfigError
+from lib.support.urls import require_secure_url
+
+__all__ = [
+    "SOURCES",
+    "Settings",
+    "Source",
+    "load_settings",
+    "parse_duration",
+    "parse_repeat_interval",
+]
+
+Source = Literal["ecs.command", "ecs.file", "eflo.command", "eflo.file"]
+SOURCES: tuple[Source, ...] = ("ecs.command", "ecs.file", "eflo.command", "eflo.file")
+_DEFAULT_SOURCES: list[Source] = ["ecs.command", "ecs.file"]
+_REGION = re.compile(r"^[a-z]{2,}(-[a-z0-9]+)+$")
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
+_UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_MAX_DURATION_SECONDS = 100 * 604800  # far beyond any history Cloud Assistant keeps (6 weeks)
+
+
+def parse_duration(value: object) -> timedelta:
+    """Parse ``90``, ``90s``, ``15m``, ``1h``, ``2d`` or ``1w`` into a timedelta."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = float(value)
+    else:
+        match = _DURATION.match(str(value))
+        if not match:
+            raise ValueError("expected a duration such as 90s, 15m, 1h or 2d")
+        number, unit = match.groups()
+        seconds = float(number) * _UNIT_SECONDS[unit]
+    # NaN, negative and absurdly long durations are bad input, not a crash (timedelta would
+    # raise OverflowError, which no caller expects).
+    if not 0 <= seconds <= _MAX_DURATION_SECONDS:
+        raise ValueError("expected a duration between 0 and 100 weeks, such as 90s, 15m or 2d")
+    return timedelta(seconds=seconds)
+
+
+_MIN_REPEAT = timedelta(minutes=1)
+
+
+def parse_repeat_interval(value: object) -> timedelta | None:
+    """A reminder interval: a duration of at least a minute, or ``0``/``off`` for none.
+
+    Returns None when not set (inherit), ``timedelta(0)`` when explicitly off.
+    """
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if value is False or (isinstance(value, str) and value.strip().lower() == "off"):
+        return timedelta(0)  # YAML reads a bare ``off`` as false
+    every = parse_duration(value)
+    if timedelta(0) < every < _MIN_REPEAT:
+        raise ValueError("a repeat interval is at least 1m (or 0/off for no reminders)")
+    return every
+
+
+def _comma_list(value: object) -> object:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+class Settings(BaseModel):
+    """Every ``ASSISTWATCH_*`` variable; see the README's configuration table.
+
+    A plain pydantic model filled by :func:`load_settings`, the one place the environment is
+    read: pydantic-settings would add ~80 ms and ~15 MB to every cold start (its cloud
+    secret-store providers import eagerly) for parsing we do in ten lines. See
+    docs/decisions.md.
+    """
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    regions: list[str] = Field(default_factory=list)
+    sources: list[Source] = Field(default_factory=lambda: list(_DEFAULT_SOURCES))
+    ecs_endpoint: str | None = None
+    eflo_endpoint: str | None = None
+    sts_endpoint: str | None = None  # STS for ASSISTWATCH_ACCOUNTS (default sts.aliyuncs.com)
+    vpc_endpoints: bool = False
+    state_url: str = "file://.assistwatch-state"
+    namespace: str | None = None  # keeps deployments sharing a table apart; default: function name
+    oss_endpoint: str | None = None
+    ots_endpoint: str | None = None
+    lookback: timedelta = timedelta(hours=1)
+    repeat_interval: timedelta | None = None  # remind of alerts still open this often
+    api_qps: float = Field(default=10.0, gt=0, le=1000)
+    accounts: list[str] = Field(default_factory=list)
+    dingtalk_url: SecretStr | None = None
+    dingtalk_secret: SecretStr | None = None
+    dingtalk_keyword: str | None = None
+    dingtalk_at_mobiles: list[str] = Field(default_factory=list)
+    dingtalk_at_user_ids: list[str] = Field(default_factory=list)
+    dingtalk_at_all: bool = False
+    wecom_url: SecretStr | None = None
+    feishu_url: SecretStr | None = None
+    feishu_secret: SecretStr | None = None
+    webhook_url: SecretStr | None = None
+    webhook_secret: SecretStr | None = None
+    fallback: str | None = None  # the receiver told when assistwatch itself is unhealthy
+    console: bool = False
+    config: Path | None = None
+    lang: Literal["zh", "en"] = "zh"
+    timezone: str = "Asia/Shanghai"
+    include_cancelled: bool = False
+    show_output: bool = True
+
+    @field_validator(
+        "regions",
+        "sources",
+        "accounts",
+        "dingtalk_at_mobiles",
+        "dingtalk_at_user_ids",
+        mode="before",
+    )
+    @classmethod
+    def _split(cls, value: object) -> object:
+        return _comma_list(value)
+
+    @field_validator("regions")
+    @classmethod
+    def _regions(cls, value: list[str]) -> list[str]:
+        bad = [region for region in value if not _REGION.match(region)]
+        if bad:
+            raise ValueError(f"not a region id: {', '.join(bad)} (expected e.g. cn-hangzhou)")
+        return value
+
+    @field_validator("accounts")
+    @classmethod
+    def _accounts(cls, value: list[str]) -> list[str]:
+        if value:
+            from lib.support.arn import account_of
+
+            try:
+                for arn in value:
+                    account_of(arn)
+            except ConfigError:
+                raise ValueError(
+                    "expected RAM role ARNs such as acs:ram::1234567890123456:role/assistwatch"
+                ) from None
+        return value
+
+    @field_validator("lookback", mode="before")
+    @classmethod
+    def _lookback(cls, value: object) -> timedelta:
+        return parse_duration(value)
+
+    @field_validator("repeat_interval", mode="before")
+    @classmethod
+    def _repeat_interval(cls, value: object) -> timedelta | None:
+        return parse_repeat_interval(value)
+
+    @field_validator(
+        "ecs_endpoint", "eflo_endpoint", "oss_endpoint", "ots_endpoint", "sts_endpoint"
+    )
+    @classmethod
+    def _endpoint(cls, value: str | None) -> str | None:
+        return None if value is None else require_secure_url(value, what="endpoint")
+
+    @field_validator("dingtalk_url", "webhook_url", "wecom_url", "feishu_url")
+    @classmethod
+    def _receiver_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            require_secure_url(value.get_secret_value(), what="receiver URL")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (e.g. Asia/Shanghai)") from None
+        return value
+
+    @model_validator(mode="after")
+    def _pairs(self) -> Settings:
+        if self.dingtalk_secret is not None and self.dingtalk_url is None:
+            raise ValueError("ASSISTWATCH_DINGTALK_SECRET is set without ASSISTWATCH_DINGTALK_URL")
+        if self.feishu_secret is not None and self.feishu_url is None:
+            raise ValueError("ASSISTWATCH_FEISHU_SECRET is set without ASSISTWATCH_FEISHU_URL")
+        if self.webhook_secret is not None and self.webhook_url is None:
+            raise ValueError("ASSISTWATCH_WEBHOOK_SECRET is set without ASSISTWATCH_WEBHOOK_URL")
+        if (
+            self.webhook_secret is not None
+            and not self.webhook_secret.get_secret_value().startswith("whsec_")
+        ):
+            raise ValueError(
+                "ASSISTWATCH_WEBHOOK_SECRET must be a Standard Webhooks secret (whsec_…)"
+            )
+        return self
+
+
+def _describe(error: ValidationError) -> str:
+    """One line per problem, each naming its variable, no input values (they may be secrets)."""
+    lines = []
+    for item in error.errors(include_url=False, include_input=False):
+        loc = [str(part) for part in item.get("loc", ()) if not isinstance(part, int)]
+        name = f"ASSISTWATCH_{loc[0].upper()}" if loc else "configuration"
+        message = str(item.get("msg", "invalid")).removeprefix("Value error, ")
+        lines.append(f"{name}: {message}")
+    return "; ".join(lines)
+
+
+def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Read and validate the settings; raise ConfigError naming each bad variable.
+
+    ``environ`` defaults to the process environment; tests pass their own mapping.
+    """
+    source = os.environ if environ is None else environ
+    values: dict[str, Any] = {
+        key[len("ASSISTWATCH_") :].lower(): value
+        for key, value in source.items()
+        if key.upper().startswith("ASSISTWATCH_")
+    }
+    values.update(overrides)
+    try:
+        return Settings(**values)
+    except ValidationError as error:
+        raise ConfigError(f"bad configuration: {_describe(error)}") from None
