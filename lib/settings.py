@@ -240,7 +240,8 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
     values: dict[str, Any] = {
         key[len("ASSISTWATCH_") :].lower(): value
         for key, value in source.items()
-        if key.upper().startswith("ASSISTWATCH_")
+        # An empty value is unset: s.yaml cannot leave out a variable, only give it ''.
+        if key.upper().startswith("ASSISTWATCH_") and value.strip() != ""
     }
     values.update(overrides)
     try:
