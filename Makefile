@@ -49,8 +49,9 @@ bench: install
 	$(PY) bench/event.py
 
 # COMPILE_WITH: a python of the runtime's version to compile .pyc with (default python3.10 on PATH).
+# ROUTING: a routing file to ship in the zip as /code/routing.yaml (docs/deploy-facts.md).
 package: install
-	$(PY) scripts/package.py $(if $(COMPILE_WITH),--compile-with $(COMPILE_WITH))
+	$(PY) scripts/package.py $(if $(COMPILE_WITH),--compile-with $(COMPILE_WITH)) $(if $(ROUTING),--routing $(ROUTING))
 
 # The local FC (lib/serve.py): POST /invoke and HTTP-trigger calls on 127.0.0.1:$(PORT).
 # Needs ASSISTWATCH_SERVE_TOKEN (callers send `Authorization: Bearer <token>`).
