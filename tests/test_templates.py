@@ -296,7 +296,10 @@ def test_the_function_alarm_watches_fc3_function_errors():
     assert rule["Condition"] == "HasAlarm"
     assert (props["Namespace"], props["MetricName"]) == ("acs_fc", "FunctionFunctionErrors")
     [dimensions] = props["Resources"]
-    assert dimensions["functionName"] == {"Ref": "FunctionName"}
+    assert dimensions == {
+        "region": {"Ref": "ALIYUN::Region"},
+        "functionName": {"Ref": "FunctionName"},
+    }
     critical = props["Escalations"]["Critical"]
     assert (critical["ComparisonOperator"], critical["Threshold"]) == (
         "GreaterThanOrEqualToThreshold",
