@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test unit lint compat bench package serve deploy clean
+.PHONY: install demo test unit lint compat bench package serve deploy clean gate
 
 install: $(STAMP)
 
@@ -37,6 +37,11 @@ compat:
 	  .venv-$$v/bin/python -m pip install --quiet --disable-pip-version-check -e '.[dev]' || exit 1; \
 	  .venv-$$v/bin/python -m pytest -p no:cacheprovider || exit 1; \
 	done
+
+# The deploy gate alone (also part of `make test`, tests/test_deploy_gate.py): template.yml
+# through the ROS CDK 1.15.0 validators (needs node), s.yaml through devsapp/fc3's schema.
+gate: install
+	$(PY) scripts/ros_gate.py
 
 lint: install
 	$(VENV)/bin/ruff check .

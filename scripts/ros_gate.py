@@ -402,7 +402,8 @@ def main(argv: list[str]) -> int:
     errors += check_sdevs(yaml.safe_load(sdevs_path.read_text(encoding="utf-8")))
     for error in errors:
         print(error, file=sys.stderr)
-    print(f"ros gate: {len(errors)} error(s); ros-cdk {cdk_versions()}")
+    versions = ", ".join(f"{name.replace('_', '-')} {v}" for name, v in cdk_versions().items())
+    print(f"ros gate: {len(errors)} error(s) (validators: {versions}; schema: {FC3_SCHEMA.name})")
     return 1 if errors else 0
 
 
