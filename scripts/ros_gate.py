@@ -136,14 +136,15 @@ def _parameter_errors(params: dict[str, Any]) -> list[str]:
         if "Default" not in spec or spec.get("Type") != "String":
             continue
         default = str(spec["Default"])
+        shown = "(NoEcho)" if spec.get("NoEcho") else repr(default)  # a secret is never echoed
         pattern = spec.get("AllowedPattern")
         if pattern is not None and not re.fullmatch(pattern, default):
-            errors.append(f"{where}: Default {default!r} does not match AllowedPattern")
+            errors.append(f"{where}: Default {shown} does not match AllowedPattern")
         allowed = spec.get("AllowedValues")
         if allowed is not None and spec["Default"] not in allowed:
-            errors.append(f"{where}: Default {default!r} is not in AllowedValues")
+            errors.append(f"{where}: Default {shown} is not in AllowedValues")
         if not spec.get("MinLength", 0) <= len(default) <= spec.get("MaxLength", 10**9):
-            errors.append(f"{where}: Default {default!r} is outside MinLength..MaxLength")
+            errors.append(f"{where}: Default {shown} is outside MinLength..MaxLength")
     return errors
 
 
@@ -190,7 +191,23 @@ def _reference_errors(
             name = value if isinstance(value, str) else value[0]
             if isinstance(name, str) and name not in conditions and where.count(".") > 2:
                 errors.append(f"{where}: unknown condition {name!r}")
-    return errors + _section_errors(template)
+    return errors + _section_errors(template) + _condition_shape_errors(template)
+
+
+def _condition_shape_errors(template: dict[str, Any]) -> list[str]:
+    """ROS's condition functions by their declarations (ROS user guide, Fn::Not / Fn::And /
+    Fn::Or): Fn::Not takes one condition (not a list, as CloudFormation's does); Fn::And
+    and Fn::Or a list of at least two."""
+    errors: list[str] = []
+    for where, node in _walk(template, "template"):
+        if not isinstance(node, dict) or len(node) != 1:
+            continue
+        [(key, value)] = node.items()
+        if key == "Fn::Not" and isinstance(value, list):
+            errors.append(f"{where}: Fn::Not takes one condition, not a list")
+        elif key in {"Fn::And", "Fn::Or"} and not (isinstance(value, list) and len(value) >= 2):
+            errors.append(f"{where}: {key} takes a list of at least two conditions")
+    return errors
 
 
 def _section_errors(template: dict[str, Any]) -> list[str]:
@@ -218,13 +235,15 @@ def _section_errors(template: dict[str, Any]) -> list[str]:
 
 
 def _with_defaults(node: Any, params: dict[str, Any]) -> Any:
-    """A Ref to a String/Number parameter with a non-empty Default becomes that default,
-    so the validators see the values a stack created with defaults would get."""
+    """A Ref to a String/Number parameter with a non-empty Default (not NoEcho) becomes that
+    default, so the validators see the values a stack created with defaults would get."""
     if isinstance(node, dict):
         if set(node) == {"Ref"} and node["Ref"] in params:
             spec = params[node["Ref"]]
             default = spec.get("Default")
-            if default not in (None, "") and spec.get("Type") in {"String", "Number"}:
+            # A NoEcho default stays a Ref: a validator's message would quote the value.
+            usable = default not in (None, "") and not spec.get("NoEcho")
+            if usable and spec.get("Type") in {"String", "Number"}:
                 return default if spec["Type"] == "String" else float(default)
             return node
         return {key: _with_defaults(value, params) for key, value in node.items()}

@@ -165,3 +165,28 @@ def test_without_node_the_gate_says_how_to_get_it(monkeypatch):
     monkeypatch.setattr("scripts.ros_gate.shutil.which", lambda _: None)
     with pytest.raises(RuntimeError, match="apt-get install nodejs"):
         ros_gate.check_template(TEMPLATE)
+
+
+def test_a_noecho_default_is_never_quoted_in_an_error():
+    """GIVEN a robot secret left as a NoEcho parameter's default that breaks its pattern
+    and is used where a validator checks the value WHEN gated THEN the error names the
+    parameter, never the secret."""
+    template = _template()
+    secret = "SECabc123-do-not-print"
+    template["Parameters"]["WeComUrl"]["Default"] = secret
+    template["Resources"]["FailedQueue"]["Properties"]["QueueName"] = {"Ref": "WeComUrl"}
+    errors = ros_gate.check_template(template)
+    assert "Parameters.WeComUrl: Default (NoEcho) does not match AllowedPattern" in errors
+    assert secret not in "\n".join(errors)
+
+
+def test_a_condition_function_in_cloudformation_shape_fails():
+    """GIVEN Fn::Not written as CloudFormation's one-element list, and an Fn::Or of one
+    condition WHEN gated THEN both are refused as ROS declares them."""
+    template = _template()
+    rule = template["Rules"]["CodeWhenDeployed"]["Assertions"][0]
+    rule["Assert"] = {"Fn::Not": [rule["Assert"]["Fn::Not"]]}
+    template["Conditions"]["Lonely"] = {"Fn::Or": [{"Fn::Equals": ["a", "b"]}]}
+    errors = ros_gate.check_template(template)
+    assert any("Fn::Not takes one condition, not a list" in e for e in errors)
+    assert any("Lonely: Fn::Or takes a list of at least two" in e for e in errors)

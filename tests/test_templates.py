@@ -382,7 +382,7 @@ def test_the_function_is_not_created_without_its_code_bucket():
     rule = TEMPLATE["Rules"]["CodeWhenDeployed"]
     assert rule["RuleCondition"] == {"Fn::Equals": [{"Ref": "DeployFunction"}, True]}
     [assertion] = rule["Assertions"]
-    assert assertion["Assert"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "CodeBucket"}, ""]}]}
+    assert assertion["Assert"] == {"Fn::Not": {"Fn::Equals": [{"Ref": "CodeBucket"}, ""]}}
     assert "CodeBucket" in assertion["AssertDescription"]
 
 
@@ -421,3 +421,15 @@ def test_sdevs_empty_receivers_load_as_unset():
     assert settings.wecom_url is not None
     assert settings.dingtalk_url is None
     assert settings.config is None
+
+
+def test_a_deployed_function_needs_somewhere_to_send_alerts():
+    """GIVEN DeployFunction=true WHEN no receiver URL and no routing file is given THEN
+    the AReceiver Rule refuses the stack (alerts would reach only the log); any one of them
+    satisfies it."""
+    rule = TEMPLATE["Rules"]["AReceiver"]
+    assert rule["RuleCondition"] == {"Fn::Equals": [{"Ref": "DeployFunction"}, True]}
+    [assertion] = rule["Assertions"]
+    given = {branch["Fn::Not"]["Fn::Equals"][0]["Ref"] for branch in assertion["Assert"]["Fn::Or"]}
+    assert given == {"DingTalkUrl", "WeComUrl", "FeishuUrl", "WebhookUrl", "RoutingFile"}
+    assert all(branch["Fn::Not"]["Fn::Equals"][1] == "" for branch in assertion["Assert"]["Fn::Or"])
