@@ -56,7 +56,9 @@ package: install
 # Needs ASSISTWATCH_SERVE_TOKEN (callers send `Authorization: Bearer <token>`).
 PORT ?= 9000
 serve: install
-	$(VENV)/bin/functions-framework --target fc --source lib/serve.py --host 127.0.0.1 --port $(PORT)
+	@test -n "$$ASSISTWATCH_SERVE_TOKEN" || { echo "make serve: set ASSISTWATCH_SERVE_TOKEN first (callers send it as a Bearer token), e.g. ASSISTWATCH_SERVE_TOKEN=\$$(openssl rand -hex 16) make serve" >&2; exit 2; }
+	@echo "assistwatch local FC: http://127.0.0.1:$(PORT)/invoke (POST, Authorization: Bearer \$$ASSISTWATCH_SERVE_TOKEN); Ctrl-C stops"
+	@$(VENV)/bin/functions-framework --target fc --source lib/serve.py --host 127.0.0.1 --port $(PORT)
 
 # Serverless Devs (`npm i -g @serverless-devs/s`, `s config add`): see README "Deploy".
 deploy: package

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import signal
+import socket
+import subprocess
 import sys
 from pathlib import Path
 
@@ -35,3 +40,45 @@ def test_the_first_install_prints_no_license_deprecation_banner():
     assert isinstance(project["project"]["license"], str)
     [setuptools] = [r for r in project["build-system"]["requires"] if r.startswith("setuptools")]
     assert setuptools.replace(" ", "") == "setuptools>=77"
+
+
+def _make(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        ["make", "--no-print-directory", *args],
+        cwd=ROOT,
+        env={"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", ""), **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group: stopped below, and only it
+    )
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed here")
+def test_make_serve_without_a_token_refuses_to_start_and_says_how():
+    """GIVEN no ASSISTWATCH_SERVE_TOKEN WHEN make serve THEN nothing listens, exit 2, and
+    the line says how to make a token."""
+    process = _make("serve", env={})
+    _, err = process.communicate(timeout=60)
+
+    assert process.returncode == 2
+    assert "set ASSISTWATCH_SERVE_TOKEN first" in err
+    assert "openssl rand -hex 16" in err
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed here")
+def test_make_serve_prints_where_it_listens():
+    """GIVEN a token WHEN make serve starts THEN its first line is the address to call."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = _make("serve", f"PORT={port}", env={"ASSISTWATCH_SERVE_TOKEN": "t0ken"})
+    try:
+        assert process.stdout is not None
+        first = process.stdout.readline()
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.communicate(timeout=30)
+
+    assert first.startswith(f"assistwatch local FC: http://127.0.0.1:{port}/invoke")
+    assert "t0ken" not in first
