@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test unit lint compat bench package serve deploy clean
+.PHONY: install demo test unit lint compat bench package serve deploy smoke clean
 
 install: $(STAMP)
 
@@ -63,6 +63,12 @@ serve: install
 # Serverless Devs (`npm i -g @serverless-devs/s`, `s config add`): see README "Deploy".
 deploy: package
 	s deploy -y -t s.yaml
+
+# The live smoke test on a real account (never run by `make test` or CI): a failing command
+# and a refused file send on INSTANCE, told through the configured receivers. README step 8.
+smoke: install
+	@test -n "$(REGION)" -a -n "$(INSTANCE)" || { echo "usage: make smoke REGION=cn-hangzhou INSTANCE=i-... (with ALIBABA_CLOUD_ACCESS_KEY_ID/_SECRET and a receiver, e.g. ASSISTWATCH_DINGTALK_URL)" >&2; exit 2; }
+	$(PY) scripts/smoke.py --region $(REGION) --instance $(INSTANCE)
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache
