@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test unit lint compat bench package serve deploy clean gate
+.PHONY: install demo test unit lint compat bench package serve deploy smoke clean gate
 
 install: $(STAMP)
 
@@ -62,11 +62,19 @@ package: install
 # Needs ASSISTWATCH_SERVE_TOKEN (callers send `Authorization: Bearer <token>`).
 PORT ?= 9000
 serve: install
-	$(VENV)/bin/functions-framework --target fc --source lib/serve.py --host 127.0.0.1 --port $(PORT)
+	@test -n "$$ASSISTWATCH_SERVE_TOKEN" || { echo "make serve: set ASSISTWATCH_SERVE_TOKEN first (callers send it as a Bearer token), e.g. ASSISTWATCH_SERVE_TOKEN=\$$(openssl rand -hex 16) make serve" >&2; exit 2; }
+	@echo "assistwatch local FC: http://127.0.0.1:$(PORT)/invoke (POST, Authorization: Bearer \$$ASSISTWATCH_SERVE_TOKEN); Ctrl-C stops"
+	@$(VENV)/bin/functions-framework --target fc --source lib/serve.py --host 127.0.0.1 --port $(PORT)
 
 # Serverless Devs (`npm i -g @serverless-devs/s`, `s config add`): see README "Deploy".
 deploy: package
 	s deploy -y -t s.yaml
+
+# The live smoke test on a real account (never run by `make test` or CI): a failing command
+# and a refused file send on INSTANCE, told through the configured receivers. README step 8.
+smoke: install
+	@test -n "$(REGION)" -a -n "$(INSTANCE)" || { echo "usage: make smoke REGION=cn-hangzhou INSTANCE=i-... (with ALIBABA_CLOUD_ACCESS_KEY_ID/_SECRET and a receiver, e.g. ASSISTWATCH_DINGTALK_URL)" >&2; exit 2; }
+	$(PY) scripts/smoke.py --region $(REGION) --instance $(INSTANCE)
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache
