@@ -141,11 +141,13 @@ def test_header_counts_alerts_by_severity() -> None:
 
 def test_big_group_lists_the_first_n_and_says_and_k_more_with_every_instance() -> None:
     """GIVEN 500 failed instances WHEN rendered with max 20 listed
-    THEN 20 are detailed and the rest are counted as "and 480 more", each id still named."""
+    THEN 20 are detailed and the rest are counted as "and 480 more", each id still named
+    under its command and invoke id."""
     notification = make_notification(500)
     text = render_markdown(notification, RenderOptions(lang="en"))
     assert text.count("#### ") == 20
-    assert "…and 480 more (ExitCodeNonzero)" in text
+    assert "…and 480 more (`ExitCodeNonzero`)" in text
+    assert "- `deploy.sh` (`t-hz0jdfwd9f0001`) · `ExitCodeNonzero` × 480: " in text
     for alert in notification.alerts:
         assert alert.finding.instance_id in text
 
