@@ -153,7 +153,8 @@ def assert_ids_verbatim(text: str) -> None:
 
 
 def assert_title_one_line(title: str) -> None:
-    assert "\n" not in title and "\r" not in title
+    assert "\n" not in title
+    assert "\r" not in title
     assert not CONTROL.search(title)
     assert not UNESCAPED_TAG.search(title)
 
@@ -247,7 +248,9 @@ def test_output_with_links_html_and_mentions_reaches_feishu_and_wecom_inert() ->
         assert "](http://evil" not in text
         assert "<at id=all>" not in text
         assert "<@all>" not in text
-        assert "click" in text and "at id=all" in text and "＜@all>" in text
+        assert "click" in text
+        assert "at id=all" in text
+        assert "＜@all>" in text
 
 
 def test_the_console_prints_no_escape_codes_and_a_one_line_title() -> None:
@@ -260,7 +263,8 @@ def test_the_console_prints_no_escape_codes_and_a_one_line_title() -> None:
     printed = stream.getvalue()
     assert not CONTROL.search(printed)
     header = printed.split("\n", 1)[0]
-    assert header.startswith("===== [console] assistwatch ") and header.endswith(" =====")
+    assert header.startswith("===== [console] assistwatch ")
+    assert header.endswith(" =====")
     assert_inert(message.text, alerts=3, at_sign=False)
     assert_ids_verbatim(message.text)
 
