@@ -303,3 +303,26 @@ def test_a_digest_for_a_small_robot_names_every_task_within_its_size_limit(
             and f"`{finding.instance_id}`" in entry
             for entry in entries
         ), f"{finding.instance_id} is not named with its task"
+
+
+def test_a_task_with_a_huge_name_still_names_every_instance_in_a_wecom_digest() -> None:
+    """GIVEN 30 instances of a command whose name is 3,000 characters of Chinese
+    WHEN a WeCom robot (4,096 bytes) renders them THEN no entry is cut before its instance:
+    every instance id is in a message, next to the command's invoke id (the name is
+    shortened to 256 characters instead)."""
+    import httpx
+    from pydantic import SecretStr
+
+    from lib.notify.wecom import WeComReceiver
+
+    note = make_notification(30, name="部署" * 1500)
+    robot = WeComReceiver("ops", SecretStr("https://robot.example/hook?key=k"), http=httpx.Client())
+    messages = robot.render(note)
+    for message in messages:
+        assert utf8_bytes(message.payload["markdown"]["content"]) <= 4096
+    entries = [entry for message in messages for entry in message.text.split("\n\n")]
+    for alert in note.alerts:
+        assert any(
+            f"`{alert.finding.instance_id}`" in entry and "`t-hz0jdfwd9f0001`" in entry
+            for entry in entries
+        )

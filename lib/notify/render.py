@@ -194,6 +194,7 @@ _SEVERITIES = ("critical", "warning", "info")
 # Bytes of instance ids per "and K more" entry: with its task's name and directory (≤ 255
 # characters each) an entry stays well inside the smallest part (WeCom's 4,096 bytes).
 _IDS_BYTES_PER_MORE_ENTRY = 1200
+_TASK_CHARS = 256
 # A region as Alibaba Cloud writes them ("cn-hangzhou"): only such a value goes into a link.
 _REGION_ID = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 
@@ -306,10 +307,10 @@ def _subject(alert: Alert, t: dict[str, str], resolved: bool, fl: Flavour) -> st
         return t["agent_resolved" if resolved else "agent"].format(
             instance=fl.code(finding.instance_id)
         )
-    name = fl.code(finding.name or finding.command_id or t["unnamed"])
+    name = fl.code(_clip(finding.name or finding.command_id or t["unnamed"]))
     if finding.kind == "file":
         key = "file_resolved" if resolved else "file"
-        return t[key].format(name=name, dir=fl.code(finding.target_dir or "-"))
+        return t[key].format(name=name, dir=fl.code(_clip(finding.target_dir or "-")))
     return t["command_resolved" if resolved else "command"].format(name=name)
 
 
@@ -378,10 +379,16 @@ def _task(alert: Alert, t: dict[str, str], fl: Flavour) -> str:
     finding = alert.finding
     if alert.subject == "agent":
         return t["agent_task"]
-    name = fl.code(finding.name or finding.command_id or t["unnamed"])
+    name = fl.code(_clip(finding.name or finding.command_id or t["unnamed"]))
     if finding.kind == "file":
-        name += f" → {fl.code(finding.target_dir or '-')}"
+        name += f" → {fl.code(_clip(finding.target_dir or '-'))}"
     return f"{name} ({fl.code(finding.invoke_id)})"
+
+
+def _clip(text: str, limit: int = _TASK_CHARS) -> str:
+    """A name or path as a heading or digest line shows it: whole up to ``limit`` characters
+    (above the API's own limits), so the instance and invoke id after it always fit a part."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _chunks(ids: Sequence[str], limit: int) -> list[list[str]]:
