@@ -18,6 +18,7 @@ from pydantic import SecretStr
 from lib.budget import Limit
 from lib.errors import ReceiverConfigError, ReceiverRateLimited, ReceiverTransientError
 from lib.notify.base import Message, Notification
+from lib.notify.escape import MARKDOWN, Flavour
 from lib.notify.overrides import Mentions, Overrides
 from lib.notify.render import (
     RenderOptions,
@@ -68,6 +69,7 @@ class ChatRobot:
     """Base of a chat robot receiver; subclasses set the class attributes and hooks."""
 
     kind = "robot"
+    flavour: Flavour = MARKDOWN  # how text from the cloud is neutralised for this robot
     max_bytes = 4096
     default_limits: tuple[Limit, ...] = ()
 
@@ -137,7 +139,9 @@ class ChatRobot:
     # --- rendering (pure) -----------------------------------------------------------------
 
     def _header(self, notification: Notification, part: int, parts: int) -> str:
-        header = render_header(notification, self._options, part=part, parts=parts)
+        header = render_header(
+            notification, self._options, part=part, parts=parts, flavour=self.flavour
+        )
         if self._keyword and self._keyword not in header:
             header = f"{self._keyword}\n\n{header}"
         return header
@@ -148,7 +152,7 @@ class ChatRobot:
 
     def render(self, notification: Notification) -> list[Message]:
         """Markdown parts, each within the robot's limit, entries never cut in two."""
-        title = render_title(notification, self._options)
+        title = render_title(notification, self._options, self.flavour)
         if self._keyword and self._keyword not in title:
             title = f"{self._keyword} {title}"
         firing = any(alert.status == "firing" for alert in notification.alerts)
@@ -162,7 +166,7 @@ class ChatRobot:
             - self.measure(footer)
             - _MARGIN_BYTES
         )
-        entries = render_entries(notification, self._options)
+        entries = render_entries(notification, self._options, self.flavour)
         parts = pack_entries(entries, budget, _SEPARATOR, self.measure)
         messages = []
         for index, (body, covers) in enumerate(parts, start=1):

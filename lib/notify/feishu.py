@@ -23,6 +23,7 @@ from lib.budget import Limit
 from lib.errors import ReceiverConfigError, ReceiverRateLimited, ReceiverTransientError
 from lib.notify.base import Message
 from lib.notify.chat import ChatRobot, safe_text
+from lib.notify.escape import FEISHU
 from lib.notify.overrides import Mentions
 from lib.notify.render import RenderOptions, compact_json, json_text_bytes
 from lib.notify.retry import RetryPolicy
@@ -52,6 +53,7 @@ class FeishuReceiver(ChatRobot):
     """A Feishu/Lark custom bot; ``render`` is pure, ``send`` signs and posts one card."""
 
     kind = "feishu"
+    flavour = FEISHU
     max_bytes = MAX_BODY_BYTES
     default_limits = (Limit(100, 60.0), Limit(5, 1.0))
 

@@ -31,6 +31,7 @@ from lib.errors import (
     ReceiverTransientError,
 )
 from lib.notify.base import Message, Notification
+from lib.notify.escape import one_line
 from lib.notify.overrides import Overrides
 from lib.notify.render import (
     RenderOptions,
@@ -100,6 +101,12 @@ def _labels(alert: Alert) -> dict[str, str]:
 
 
 def _annotations(alert: Alert, options: RenderOptions) -> dict[str, str]:
+    """Human-readable fields: one line each, free of control, ANSI and bidi characters.
+
+    The JSON is data (labels carry the ids verbatim), but consumers paste annotations into
+    chats, pages and terminals, so they get :func:`~lib.notify.escape.one_line`; the output
+    keeps its line breaks and is cleaned the same way (:func:`output_tail`).
+    """
     finding = alert.finding
     cls = finding.classification
     zh = options.lang == "zh"
@@ -109,11 +116,10 @@ def _annotations(alert: Alert, options: RenderOptions) -> dict[str, str]:
     summary = f"{finding.kind} {what} {finding.status} on {finding.instance_id} ({cls.code})"
     if alert.subject == "agent":
         summary = f"Cloud Assistant agent unhealthy on {finding.instance_id} ({cls.code})"
-    annotations = {
-        "summary": summary,
-        "description": f"{cls.explanation_zh if zh else cls.explanation_en} "
-        f"{cls.hint_zh if zh else cls.hint_en}",
-    }
+    description = (
+        f"{cls.explanation_zh if zh else cls.explanation_en} {cls.hint_zh if zh else cls.hint_en}"
+    )
+    annotations = {"summary": one_line(summary), "description": one_line(description)}
     if alert.reminder:  # the same firing again, still open: say which reminder this is
         annotations["reminder"] = str(alert.reminder)
     tail, _ = output_tail(finding.output, options)

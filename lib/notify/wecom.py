@@ -18,6 +18,7 @@ from lib.budget import Limit
 from lib.errors import ReceiverConfigError, ReceiverRateLimited
 from lib.notify.base import Message
 from lib.notify.chat import ChatRobot, errcode_of, safe_text
+from lib.notify.escape import WECOM
 from lib.notify.render import compact_json, utf8_bytes
 
 __all__ = ["MAX_CONTENT_BYTES", "WeComReceiver"]
@@ -32,6 +33,7 @@ class WeComReceiver(ChatRobot):
     """A WeCom group robot; ``render`` is pure, ``send`` posts one markdown message."""
 
     kind = "wecom"
+    flavour = WECOM
     max_bytes = MAX_CONTENT_BYTES
     default_limits = (Limit(20, 60.0),)
 
