@@ -272,7 +272,7 @@ def test_a_receiver_failing_mid_run_loses_nothing_of_what_was_sent_or_kept(world
         ("claim", 1, None),
         ("claim", 5, None),
         ("write", 1, "claim"),  # the poll state, after the claims
-        ("prune", 1, None),
+        # prune only tidies: a fault there is a warning (tests/test_tidy_faults.py)
     ],
 )
 def test_a_store_outage_fails_the_run_for_fc_to_retry_and_loses_nothing(
@@ -285,8 +285,7 @@ def test_a_store_outage_fails_the_run_for_fc_to_retry_and_loses_nothing(
     # WHEN the timer fires THEN the run raises for FC to retry, and says why once
     outcome = world.run(world.app(store))
     assert isinstance(outcome.error, StateError)
-    if method != "prune":  # prune comes after the sends: that run failed late, all was told
-        assert world.people.told == []
+    assert world.people.told == []
     assert_one_clear_line(world, "state store unreachable")
     # WHEN FC retries and later runs follow THEN everything is told, once
     world.run()
