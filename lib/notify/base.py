@@ -19,6 +19,8 @@ class Notification(BaseModel):
     receiver: str
     group: str
     alerts: tuple[Alert, ...]
+    # Sent again after a send whose answer was lost (可能重复): receivers say so.
+    possible_repeat: bool = False
 
 
 class Message(BaseModel):

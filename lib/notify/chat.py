@@ -16,7 +16,12 @@ import httpx
 from pydantic import SecretStr
 
 from lib.budget import Limit
-from lib.errors import ReceiverConfigError, ReceiverRateLimited, ReceiverTransientError
+from lib.errors import (
+    ReceiverConfigError,
+    ReceiverRateLimited,
+    ReceiverTransientError,
+    ReceiverUnsure,
+)
 from lib.notify.base import Message, Notification
 from lib.notify.escape import MARKDOWN, Flavour
 from lib.notify.overrides import Mentions, Overrides
@@ -28,7 +33,7 @@ from lib.notify.render import (
     render_header,
     render_title,
 )
-from lib.notify.retry import RetryPolicy, send_with_retries
+from lib.notify.retry import RetryPolicy, send_with_retries, transport_fault
 from lib.redact import mask_url, redact_text
 
 __all__ = ["ChatRobot", "errcode_of", "safe_text"]
@@ -54,6 +59,8 @@ def errcode_of(
     status = response.status_code
     if status == 429:
         raise ReceiverRateLimited(receiver, "HTTP 429", pause_seconds=pause_seconds)
+    if status == 504:  # a gateway gave up waiting: the robot behind it may have taken it
+        raise ReceiverUnsure(receiver, "HTTP 504 (the gateway gave up waiting)")
     if status >= 500 or status == 408:
         raise ReceiverTransientError(receiver, f"HTTP {status}")
     if status != 200:
@@ -62,7 +69,8 @@ def errcode_of(
         answer = response.json()
         return int(answer.get("errcode", 0)), str(answer.get("errmsg", ""))
     except (ValueError, AttributeError, TypeError):
-        raise ReceiverTransientError(receiver, "unreadable answer (not JSON)") from None
+        # HTTP 200 with a body we cannot read: it may well have been taken.
+        raise ReceiverUnsure(receiver, "unreadable answer (HTTP 200, not JSON)") from None
 
 
 class ChatRobot:
@@ -193,9 +201,7 @@ class ChatRobot:
     def _attempt(self, message: Message) -> None:
         try:
             response = self.post(message)
-        except httpx.TimeoutException:
-            # ``from None``: httpx exceptions carry the request, whose URL holds the key.
-            raise ReceiverTransientError(self.name, "timed out") from None
         except httpx.TransportError as exc:
-            raise ReceiverTransientError(self.name, f"network error {type(exc).__name__}") from None
+            # ``from None``: httpx exceptions carry the request, whose URL holds the key.
+            raise transport_fault(self.name, exc) from None
         self.check(response)

@@ -21,7 +21,7 @@ import httpx
 from pydantic import SecretStr
 
 from lib.budget import Limit
-from lib.errors import ReceiverConfigError, ReceiverRateLimited, ReceiverTransientError
+from lib.errors import ReceiverConfigError, ReceiverRateLimited
 from lib.notify.base import Message, Notification
 from lib.notify.chat import errcode_of, safe_text
 from lib.notify.escape import DINGTALK
@@ -36,7 +36,7 @@ from lib.notify.render import (
     render_header,
     render_title,
 )
-from lib.notify.retry import RetryPolicy, send_with_retries
+from lib.notify.retry import RetryPolicy, send_with_retries, transport_fault
 from lib.redact import mask_url
 
 __all__ = [
@@ -202,11 +202,9 @@ class DingTalkReceiver:
                 content=body,
                 headers={"Content-Type": "application/json; charset=utf-8"},
             )
-        except httpx.TimeoutException:
-            # ``from None``: httpx exceptions carry the request, whose URL holds the token.
-            raise ReceiverTransientError(self.name, "timed out") from None
         except httpx.TransportError as exc:
-            raise ReceiverTransientError(self.name, f"network error {type(exc).__name__}") from None
+            # ``from None``: httpx exceptions carry the request, whose URL holds the token.
+            raise transport_fault(self.name, exc) from None
         self._check(response)
 
     def _check(self, response: httpx.Response) -> None:

@@ -20,7 +20,12 @@ import httpx
 from pydantic import SecretStr
 
 from lib.budget import Limit
-from lib.errors import ReceiverConfigError, ReceiverRateLimited, ReceiverTransientError
+from lib.errors import (
+    ReceiverConfigError,
+    ReceiverRateLimited,
+    ReceiverTransientError,
+    ReceiverUnsure,
+)
 from lib.notify.base import Message
 from lib.notify.chat import ChatRobot, safe_text
 from lib.notify.escape import FEISHU
@@ -128,6 +133,8 @@ class FeishuReceiver(ChatRobot):
             reset = response.headers.get("x-ogw-ratelimit-reset", "")
             pause = float(reset) if reset.isdigit() else _PAUSE_SECONDS
             raise ReceiverRateLimited(self.name, "HTTP 429", pause_seconds=pause)
+        if status == 504:  # a gateway gave up waiting: the bot behind it may have taken it
+            raise ReceiverUnsure(self.name, "HTTP 504 (the gateway gave up waiting)")
         if status >= 500 or status == 408:
             raise ReceiverTransientError(self.name, f"HTTP {status}")
         try:
@@ -139,7 +146,8 @@ class FeishuReceiver(ChatRobot):
                 raise ReceiverConfigError(
                     self.name, f"HTTP {status} from {self.masked_url}"
                 ) from None
-            raise ReceiverTransientError(self.name, "unreadable answer (not JSON)") from None
+            # HTTP 200 with a body we cannot read: it may well have been taken.
+            raise ReceiverUnsure(self.name, "unreadable answer (HTTP 200, not JSON)") from None
         if code == 0 and status == 200:
             return
         if code in _RATE_LIMITED:

@@ -138,6 +138,8 @@ _TEXT: dict[str, dict[str, str]] = {
         "agent_task": "云助手 Agent",
         "title_firing": "{subject} 失败 {n} 个",
         "title_resolved": "{subject} 已恢复 {n} 个",
+        "repeat_title": "（可能重复）",
+        "repeat": "**可能重复**：上次发送这条消息时没有收到应答，它可能已经送达过一次。",
         "unnamed": "（未命名）",
         "agent": "云助手 Agent 异常：{instance}",
         "agent_resolved": "云助手 Agent 已恢复：{instance}",
@@ -179,6 +181,9 @@ _TEXT: dict[str, dict[str, str]] = {
         "agent_task": "Cloud Assistant agent",
         "title_firing": "{subject}: {n} failed",
         "title_resolved": "{subject}: {n} resolved",
+        "repeat_title": "(possible repeat, 可能重复) ",
+        "repeat": "**Possible repeat (可能重复)**: the last send of this message got no "
+        "answer; it may have arrived once already.",
         "unnamed": "(unnamed)",
         "agent": "Cloud Assistant agent unhealthy on {instance}",
         "agent_resolved": "Cloud Assistant agent healthy again on {instance}",
@@ -490,6 +495,8 @@ def render_header(
         head += t["part"].format(i=part, n=parts)
     counts = " · ".join(f"{t[s]} {severities[s]}" for s in _SEVERITIES if severities[s])
     lines = [head]
+    if notification.possible_repeat:  # resent after a lost answer (lib.outbox, UNSURE)
+        lines.append(t["repeat"] + "  ")
     if counts:
         lines.append(counts + "  ")
     lines.append(f"{t['group']}: {flavour.code(notification.group)}")
@@ -512,9 +519,10 @@ def render_title(
     subject = flavour.title(subject)
     if len(subject) > 40:
         subject = subject[:39] + "…"
+    mark = t["repeat_title"] if notification.possible_repeat else ""
     if firing:
-        return "assistwatch " + t["title_firing"].format(subject=subject, n=firing)
-    return "assistwatch " + t["title_resolved"].format(subject=subject, n=resolved)
+        return f"{mark}assistwatch " + t["title_firing"].format(subject=subject, n=firing)
+    return f"{mark}assistwatch " + t["title_resolved"].format(subject=subject, n=resolved)
 
 
 def render_markdown(

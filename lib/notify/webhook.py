@@ -29,6 +29,7 @@ from lib.errors import (
     ReceiverConfigError,
     ReceiverRateLimited,
     ReceiverTransientError,
+    ReceiverUnsure,
 )
 from lib.notify.base import Message, Notification
 from lib.notify.escape import one_line
@@ -42,7 +43,7 @@ from lib.notify.render import (
     render_markdown,
     render_title,
 )
-from lib.notify.retry import RetryPolicy, send_with_retries
+from lib.notify.retry import RetryPolicy, send_with_retries, transport_fault
 from lib.redact import mask_url
 
 __all__ = ["ZERO_TIME", "WebhookReceiver", "alertmanager_payload", "standard_webhook_signature"]
@@ -172,7 +173,11 @@ def alertmanager_payload(
         "receiver": receiver,
         "groupLabels": {"group": notification.group},
         "commonLabels": _common(labels),
-        "commonAnnotations": _common(annotations),
+        "commonAnnotations": {
+            **_common(annotations),
+            # resent after a lost answer; webhook-id is the first send's, to dedupe on
+            **({"possible_repeat": "true"} if notification.possible_repeat else {}),
+        },
         "externalURL": options.console_base,
         "alerts": items,
     }
@@ -268,16 +273,16 @@ class WebhookReceiver:
                 raise ReceiverConfigError(self.name, str(exc)) from None
         try:
             response = self._http.post(self._url, content=body, headers=headers)
-        except httpx.TimeoutException:
-            raise ReceiverTransientError(self.name, "timed out") from None
         except httpx.TransportError as exc:
-            raise ReceiverTransientError(self.name, f"network error {type(exc).__name__}") from None
+            raise transport_fault(self.name, exc) from None
         status = response.status_code
         if 200 <= status < 300:
             return
         if status == 429:
             pause = _retry_after(response.headers.get("Retry-After"), now)
             raise ReceiverRateLimited(self.name, "HTTP 429 Too Many Requests", pause_seconds=pause)
+        if status == 504:  # a gateway gave up waiting: the service behind it may have it
+            raise ReceiverUnsure(self.name, "HTTP 504 (the gateway gave up waiting)")
         if status >= 500 or status == 408:
             raise ReceiverTransientError(self.name, f"HTTP {status}")
         raise ReceiverConfigError(self.name, f"HTTP {status} from {mask_url(self._url)}")

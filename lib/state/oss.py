@@ -67,6 +67,7 @@ from typing import Any, NoReturn
 from lib.aliyun.credentials import Credentials
 from lib.errors import AssistwatchError, ConfigError, StateError
 from lib.state.base import Claim, ClaimKey, ClaimOutcome, Record, record_stem
+from lib.state.tidy import tidy
 from lib.urls import require_secure_url
 
 __all__ = ["EXPIRY_DAYS", "OssStore", "default_endpoint", "open_oss_store"]
@@ -469,7 +470,9 @@ class OssStore:
         self._call("PutObject", key, lambda c: c.put_object(request))
 
     def _drop_marker(self, key_id: str) -> None:
-        self._delete(f"{self._root}outbox/{key_id}")
+        # Tidying only (issue #12): a marker left behind is dropped by a later pending().
+        key = f"{self._root}outbox/{key_id}"
+        tidy(f"tidy the outbox marker {key_id}", lambda: self._delete(key), None)
 
     def _delete(self, key: str, *, quiet: bool = False) -> None:
         import alibabacloud_oss_v2 as oss
