@@ -65,7 +65,7 @@ def scope_for(app: App, account: str, region: str, state: Pass) -> Scope:
         endpoint,
         ECS_VERSION,
         state.credentials[account],
-        limiter=app.limiter,
+        limiter=app.budgets.limiter(account, region),
         sleep=app.sleep,
     )
     state.clients.append(client)
