@@ -11,14 +11,12 @@ written while a scope is worked carry its account and region, in whichever threa
 
 from __future__ import annotations
 
-import contextvars
 import dataclasses
-import itertools
-import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from lib.app.run import Pass, RunReport
+from lib.app.spread import spread
 from lib.app.tagging import tag_lookup
 from lib.errors import AssistwatchError
 from lib.log import bound
@@ -92,56 +90,10 @@ def run_scopes(
                 return error
         return None
 
-    outcomes = _spread(one, len(keys), app.settings.concurrency)
+    outcomes = spread(one, len(keys), app.settings.concurrency)
     failed: list[tuple[str, str, AssistwatchError]] = []
     for (account, region), child, error in zip(keys, children, outcomes, strict=True):
         join(state, child)
         if error is not None:
             failed.append((account, region, error))
     return failed
-
-
-def _spread(
-    one: Callable[[int], AssistwatchError | None], count: int, workers: int
-) -> list[AssistwatchError | None]:
-    """``one(i)`` for every i < count, on at most ``workers`` threads, each in its own copy of
-    the caller's context; results in index order.
-
-    One worker: in the calling thread, in order. A few lines of threading rather than
-    concurrent.futures, whose import (it pulls in logging) costs every cold start ~10 ms.
-    An exception other than AssistwatchError (a bug) stops that worker and is raised here
-    once every thread has ended.
-    """
-    if workers <= 1 or count == 0:
-        return [contextvars.copy_context().run(one, index) for index in range(count)]
-    results: list[AssistwatchError | None] = [None] * count
-    crashed: list[BaseException] = []
-    # Copied here: a new thread starts with an empty context, not its creator's.
-    contexts = [contextvars.copy_context() for _ in range(count)]
-    taken = itertools.count()
-    lock = threading.Lock()
-
-    def worker() -> None:
-        while True:
-            with lock:
-                index = next(taken)
-                if index >= count or crashed:
-                    return
-            try:
-                results[index] = contexts[index].run(one, index)
-            except BaseException as error:  # re-raised in the caller's thread below
-                with lock:
-                    crashed.append(error)
-                return
-
-    threads = [
-        threading.Thread(target=worker, name=f"scope-{n}", daemon=True)
-        for n in range(min(workers, count))
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if crashed:
-        raise crashed[0]
-    return results
