@@ -25,6 +25,7 @@ from typing import Any, TextIO
 __all__ = [
     "Logger",
     "bind_request",
+    "bound",
     "capture_logs",
     "configure",
     "get_logger",
@@ -188,6 +189,17 @@ def configure(stream: TextIO | None = None) -> None:
 def bind_request(request_id: str | None, **fields: Any) -> None:
     """Start an invocation's log context: every line carries the FC request id."""
     _context.set({"request_id": request_id, **fields})
+
+
+@contextmanager
+def bound(**fields: Any) -> Iterator[None]:
+    """Inside the block, every line of this context also carries ``fields`` (a scope's
+    account and region, in whichever thread polls it)."""
+    token = _context.set({**(_context.get() or {}), **fields})
+    try:
+        yield
+    finally:
+        _context.reset(token)
 
 
 def get_logger(name: str = "assistwatch") -> Logger:

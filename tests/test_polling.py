@@ -115,8 +115,14 @@ class Recorder(RecordingReceiver):
             )
 
 
+@pytest.fixture(params=["1", "8"], ids=["sequential", "concurrent"])
+def concurrency(request: pytest.FixtureRequest) -> str:
+    """Every story runs both ways: scopes one after another, and in the pool of threads."""
+    return str(request.param)
+
+
 @pytest.fixture
-def make_watcher(tmp_path: Path) -> Iterator[Any]:
+def make_watcher(tmp_path: Path, concurrency: str) -> Iterator[Any]:
     fakes: list[CloudAssistantFake] = []
 
     def make(
@@ -137,6 +143,7 @@ def make_watcher(tmp_path: Path) -> Iterator[Any]:
                 "ASSISTWATCH_ECS_ENDPOINT": cloud.url,
                 "ASSISTWATCH_LOOKBACK": lookback,
                 "ASSISTWATCH_SHOW_OUTPUT": "false",
+                "ASSISTWATCH_CONCURRENCY": concurrency,
                 **(env or {}),
             }
         )

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
+from lib.aliyun.budgets import ApiBudgets
 from lib.app.events import targets
 from lib.app.output import attach_output
 from lib.app.polling import poll
@@ -71,7 +72,8 @@ class App:
         self.http = http
         self.store = store
         self.receivers = dict(receivers)
-        self.limiter = limiter
+        self.limiter = limiter  # STS and anything not tied to one account and region
+        self.budgets = ApiBudgets(settings.api_qps)  # per account, region and product
         self.clock = clock or (lambda: datetime.now(timezone.utc))
         self.sleep = sleep
         self.log = get_logger()
@@ -96,7 +98,7 @@ class App:
             failures.append(error)
             raised = error if error.retryable else None
         if self.health is not None:
-            self.health.observe([*failures, *state.tally.failures])
+            self.health.observe([*failures, *state.failures, *state.tally.failures])
         report = state.report
         report.api_calls = sum(client.calls for client in state.clients)
         report.throttled = sum(client.throttled for client in state.clients)

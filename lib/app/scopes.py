@@ -65,7 +65,7 @@ def scope_for(app: App, account: str, region: str, state: Pass) -> Scope:
         endpoint,
         ECS_VERSION,
         state.credentials[account],
-        limiter=app.limiter,
+        limiter=app.budgets.limiter(account, region),
         sleep=app.sleep,
     )
     state.clients.append(client)
@@ -81,14 +81,23 @@ def accounts_for(app: App, credentials: Credentials, state: Pass) -> list[str]:
     if not app.settings.accounts:
         return accounts
     from lib.aliyun.sts import account_of
+    from lib.app.spread import spread
 
-    for role in app.settings.accounts:
-        account = account_of(role)
+    roles = list(app.settings.accounts)
+    sts = assumed_roles(app)
+
+    def assume(index: int) -> Credentials | ApiError:  # the roles at once, as the scopes
         try:
-            state.credentials[account] = assumed_roles(app).credentials_for(role, credentials)
+            return sts.credentials_for(roles[index], credentials)
         except ApiError as error:  # one account's role must not blind the others
-            state.report.errors.append(f"account {account}: {error}")
+            return error
+
+    for role, got in zip(roles, spread(assume, len(roles), app.settings.concurrency), strict=True):
+        account = account_of(role)
+        if isinstance(got, ApiError):
+            state.report.errors.append(f"account {account}: {got}")
             continue
+        state.credentials[account] = got
         accounts.append(account)
     return accounts
 

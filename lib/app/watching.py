@@ -204,7 +204,7 @@ def _eflo(app: App, scope: Scope, state: Pass) -> EfloAssistant:
             scope.region,
             state.credentials[scope.account],
             endpoint=app.settings.eflo_endpoint,
-            limiter=app.limiter,
+            limiter=app.budgets.limiter(scope.account, scope.region, "eflo"),
             sleep=app.sleep,
         )
         state.clients.append(client)
