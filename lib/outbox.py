@@ -31,6 +31,7 @@ from lib.errors import (
 from lib.notify.base import Message, Receiver
 from lib.notify.overrides import Customizable, Overrides
 from lib.routing import RoutingTable, TagLookup, digest, digest_overrides, plan
+from lib.scrubber import scrubbed_message
 from lib.state.base import ClaimOutcome, StateStore
 
 __all__ = ["DeliveryTally", "Outbox"]
@@ -189,7 +190,7 @@ class Outbox:
                     return
                 covered = _covered(message, notification.alerts)
                 try:
-                    receiver.send(message)
+                    receiver.send(scrubbed_message(message))  # a message is an outward string
                 except DeliveryError as error:
                     if isinstance(error, ReceiverRateLimited) and budget is not None:
                         budget.pause(error.pause_seconds)

@@ -2,7 +2,8 @@
 
 Command output and parameters can hold keys, tokens and passwords (DESIGN "Messages"), so
 everything a receiver shows from an instance goes through :func:`redact_text` first, and
-every robot or webhook URL named in an error or a log goes through :func:`mask_url`.
+every robot or webhook URL named in an error or a log goes through :func:`mask_url`
+(scheme://host only). Registered secrets are removed by :mod:`lib.scrubber`.
 Patterns err on the side of masking: a false positive costs a few characters of output,
 a false negative leaks a credential into a chat group.
 """
@@ -10,7 +11,6 @@ a false negative leaks a credential into a chat group.
 from __future__ import annotations
 
 import re
-from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
 
 __all__ = ["mask_secret", "mask_url", "redact_text"]
 
@@ -145,44 +145,14 @@ def redact_text(text: str) -> str:
     return _ASSIGNMENT.sub(_mask_assignment, text)
 
 
-def _is_secret_param(name: str) -> bool:
-    lowered = name.lower()
-    return lowered in {"sign", "sig", "auth", "code"} or bool(
-        re.search(_SECRET_WORDS + r"(?:[_.-]?(?:id|secret|value))?$", lowered)
-    )
-
-
 def mask_url(url: str) -> str:
-    """Return ``url`` safe to show: scheme, host and path kept, secrets masked.
+    """Return ``url`` safe to show: ``scheme://host`` only (:func:`lib.scrubber.show_url`).
 
-    The password in the userinfo and every query value whose name looks secret
-    (``access_token``, ``sign``, ``key``, ``Signature`` …) are masked, e.g.
-    ``…/robot/send?access_token=ab12…f3a9`` → ``…/robot/send?access_token=****f3a9``.
-    Path segments that look like tokens (Feishu/Slack hook URLs carry theirs in the path)
-    are masked too. Anything that does not parse as a URL is masked whole.
+    Robot and webhook URLs carry their credential in the query (DingTalk's access_token),
+    in the path (Feishu, Slack-style ``/services/T…/B…/secret``) or in the userinfo; which
+    part is secret cannot be guessed reliably, so none of it is shown. Anything that does
+    not parse as a URL with a host is masked whole.
     """
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError:
-        return MASK
-    host = parts.hostname or ""
-    if ":" in host:  # IPv6 literal
-        host = f"[{host}]"
-    netloc = host if port is None else f"{host}:{port}"
-    if parts.username is not None:
-        user = MASK if parts.password is None else f"{quote(parts.username, safe='')}:{MASK}"
-        netloc = f"{user}@{netloc}"
-    path = "/".join(_mask_path_segment(segment) for segment in parts.path.split("/"))
-    query = "&".join(
-        f"{quote(name, safe='')}={mask_secret(value) if _is_secret_param(name) else quote(value, safe='')}"
-        for name, value in parse_qsl(parts.query, keep_blank_values=True)
-    )
-    return urlunsplit((parts.scheme, netloc, path, query, ""))
+    from lib.scrubber import show_url
 
-
-_TOKENISH = re.compile(r"^(?=.*\d)(?=.*[A-Za-z])[A-Za-z0-9_-]{20,}$")
-
-
-def _mask_path_segment(segment: str) -> str:
-    return mask_secret(segment) if _TOKENISH.match(segment) else segment
+    return show_url(url)
