@@ -42,9 +42,18 @@ __all__ = [
 
 
 class AssistwatchError(Exception):
-    """Root of every error assistwatch raises on purpose."""
+    """Root of every error assistwatch raises on purpose.
+
+    Its text passes the outward-string scrubber (:mod:`lib.scrubber`) whenever it is read:
+    a receiver URL in it shows as scheme://host, a registered secret as ``****``.
+    """
 
     retryable: bool = False
+
+    def __str__(self) -> str:
+        from lib.scrubber import scrub
+
+        return scrub(super().__str__())
 
 
 class BadInput(AssistwatchError):

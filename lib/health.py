@@ -32,6 +32,7 @@ from lib.errors import (
 from lib.findings import Finding
 from lib.notify.base import Notification, Receiver
 from lib.redact import redact_text
+from lib.scrubber import scrub, scrubbed_message
 from lib.state.base import StateStore
 
 __all__ = ["RECORD", "HealthReporter", "problems_of"]
@@ -50,7 +51,7 @@ def problems_of(errors: Sequence[BaseException]) -> tuple[dict[str, str], bool]:
     problems: dict[str, str] = {}
     throttled = False
     for error in errors:
-        text = redact_text(str(error))[:_PROBLEM_TEXT_LIMIT]
+        text = redact_text(scrub(str(error)))[:_PROBLEM_TEXT_LIMIT]
         if isinstance(error, ApiAuthError):
             problems.setdefault("auth", f"credentials or RAM permissions rejected: {text}")
         elif isinstance(error, StateError):
@@ -130,7 +131,7 @@ class HealthReporter:
         notification = _notification(self._receiver.name, problems, now)
         try:
             for message in self._receiver.render(notification):
-                self._receiver.send(message)
+                self._receiver.send(scrubbed_message(message))
         except DeliveryError as error:
             if self._log is not None:
                 self._log.error("unhealthy report not delivered", reason=str(error))

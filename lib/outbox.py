@@ -39,6 +39,7 @@ from lib.errors import (
 from lib.notify.base import Message, Receiver
 from lib.notify.overrides import Customizable, Overrides
 from lib.routing import RoutingTable, TagLookup, digest, digest_overrides, plan
+from lib.scrubber import scrubbed_message
 from lib.state.base import ClaimOutcome, StateStore
 
 __all__ = ["UNSURE", "DeliveryTally", "Outbox"]
@@ -222,7 +223,7 @@ class Outbox:
                     return False
                 covered = _covered(message, notification.alerts)
                 try:
-                    receiver.send(message)
+                    receiver.send(scrubbed_message(message))  # a message is an outward string
                 except ReceiverUnsure as error:
                     self._unsure(receiver_name, covered, error, tally, repeat=repeat)
                     done = {alert.key for alert in covered}
