@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test unit lint compat bench package serve deploy clean
+.PHONY: install demo test unit lint compat bench package serve deploy smoke clean gate
 
 install: $(STAMP)
 
@@ -38,6 +38,11 @@ compat:
 	  .venv-$$v/bin/python -m pytest -p no:cacheprovider || exit 1; \
 	done
 
+# The deploy gate alone (also part of `make test`, tests/test_deploy_gate.py): template.yml
+# through the ROS CDK 1.15.0 validators (needs node), s.yaml through devsapp/fc3's schema.
+gate: install
+	$(PY) scripts/ros_gate.py
+
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
@@ -48,20 +53,30 @@ bench: install
 	$(PY) bench/cold_start.py
 	$(PY) bench/poll.py
 	$(PY) bench/event.py
+	$(PY) bench/redact.py
 
 # COMPILE_WITH: a python of the runtime's version to compile .pyc with (default python3.10 on PATH).
+# ROUTING: a routing file to ship in the zip as /code/routing.yaml (docs/deploy-facts.md).
 package: install
-	$(PY) scripts/package.py $(if $(COMPILE_WITH),--compile-with $(COMPILE_WITH))
+	$(PY) scripts/package.py $(if $(COMPILE_WITH),--compile-with $(COMPILE_WITH)) $(if $(ROUTING),--routing $(ROUTING))
 
 # The local FC (lib/edges/serve.py): POST /invoke and HTTP-trigger calls on 127.0.0.1:$(PORT).
 # Needs ASSISTWATCH_SERVE_TOKEN (callers send `Authorization: Bearer <token>`).
 PORT ?= 9000
 serve: install
-	$(VENV)/bin/functions-framework --target fc --source lib/edges/serve.py --host 127.0.0.1 --port $(PORT)
+	@test -n "$$ASSISTWATCH_SERVE_TOKEN" || { echo "make serve: set ASSISTWATCH_SERVE_TOKEN first (callers send it as a Bearer token), e.g. ASSISTWATCH_SERVE_TOKEN=\$$(openssl rand -hex 16) make serve" >&2; exit 2; }
+	@echo "assistwatch local FC: http://127.0.0.1:$(PORT)/invoke (POST, Authorization: Bearer \$$ASSISTWATCH_SERVE_TOKEN); Ctrl-C stops"
+	@$(VENV)/bin/functions-framework --target fc --source lib/edges/serve.py --host 127.0.0.1 --port $(PORT)
 
 # Serverless Devs (`npm i -g @serverless-devs/s`, `s config add`): see README "Deploy".
 deploy: package
 	s deploy -y -t s.yaml
+
+# The live smoke test on a real account (never run by `make test` or CI): a failing command
+# and a refused file send on INSTANCE, told through the configured receivers. README step 8.
+smoke: install
+	@test -n "$(REGION)" -a -n "$(INSTANCE)" || { echo "usage: make smoke REGION=cn-hangzhou INSTANCE=i-... (with ALIBABA_CLOUD_ACCESS_KEY_ID/_SECRET and a receiver, e.g. ASSISTWATCH_DINGTALK_URL)" >&2; exit 2; }
+	$(PY) scripts/smoke.py --region $(REGION) --instance $(INSTANCE)
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache

@@ -16,6 +16,9 @@ end and runs the timer until all is quiet. It counts:
     .venv/bin/python bench/reliability.py --runs 300 --single     # one kind of fault each
     .venv/bin/python bench/reliability.py --runs 200 --backend ots   # or oss: fakes + real SDKs
     .venv/bin/python bench/reliability.py --runs 500 --json       # the same as JSON
+    .venv/bin/python bench/reliability.py --processes --runs 300 --backend ots   # SIGKILLed
+        # processes, the real DingTalk HTTP path (late answers, 5xx, 130101), watch requests
+        # and hostile content: bench/reliability_procs.py
 
 The fast part (a few dozen schedules) runs in ``make test`` (tests/test_reliability.py).
 """
@@ -261,8 +264,21 @@ def main(argv: list[str] | None = None) -> int:
         "--backend", choices=["file", "oss", "ots"], default="file", help="the state store"
     )
     parser.add_argument("--json", action="store_true", help="print every result as JSON")
+    parser.add_argument(
+        "--processes",
+        action="store_true",
+        help="runs in processes SIGKILLed at random moments, the real DingTalk HTTP path "
+        "with late answers / 5xx / 130101, watch requests and hostile content",
+    )
+    parser.add_argument(
+        "--surrogates",
+        action="store_true",
+        help="with --processes: also a command name holding a lone surrogate",
+    )
     args = parser.parse_args(argv)
     started = time.monotonic()
+    if args.processes:
+        return _main_processes(args, started)
     results = run_many(args.runs, args.seed, single=args.single, backend=args.backend)
     if args.json:
         print(json.dumps([result.__dict__ for result in results], indent=1))
@@ -272,6 +288,28 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"\n{args.runs} schedules ({mode}, {args.backend} store), seeds {args.seed}..{args.seed + args.runs - 1}, "
             f"{time.monotonic() - started:.0f} s"
+        )
+    bad = [r for r in results if r.lost or r.beyond or r.settle_errors]
+    for result in bad:
+        print(f"seed {result.seed}: {result}", file=sys.stderr)
+    return 1 if bad else 0
+
+
+def _main_processes(args: argparse.Namespace, started: float) -> int:
+    """``--processes``: real deaths and the real DingTalk path (bench/reliability_procs.py)."""
+    from bench.reliability_procs import proc_table, run_proc_schedules
+
+    results = run_proc_schedules(
+        args.runs, args.seed, backend=args.backend, surrogates=args.surrogates
+    )
+    if args.json:
+        print(json.dumps([result.__dict__ for result in results], indent=1, ensure_ascii=False))
+    else:
+        print(proc_table(results))
+        print(
+            f"\n{args.runs} schedules (processes SIGKILLed, real DingTalk HTTP, watches, hostile "
+            f"content{', lone surrogates' if args.surrogates else ''}; {args.backend} store), "
+            f"seeds {args.seed}..{args.seed + args.runs - 1}, {time.monotonic() - started:.0f} s"
         )
     bad = [r for r in results if r.lost or r.beyond or r.settle_errors]
     for result in bad:

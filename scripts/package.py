@@ -36,13 +36,16 @@ from pathlib import Path
 
 __all__ = [
     "EXCLUDED",
+    "ROUTING_IN_ZIP",
     "CompilerError",
     "build",
+    "check_routing",
     "compile_tree",
     "files_to_ship",
     "find_compiler",
     "install",
     "interpreter_version",
+    "package_extras",
     "resolve",
     "runtime_requirements",
     "stage_code",
@@ -77,6 +80,35 @@ class ShadowError(Exception):
 
 
 OWN_NAMES = ("lib", "handler")  # handler.py puts python/ first: these must stay ours
+
+
+# The zip's root is /code on FC: a routing file shipped by `make package ROUTING=path` is
+# read there (template.yml / s.yaml set ASSISTWATCH_CONFIG to it).
+ROUTING_IN_ZIP = "routing.yaml"
+
+
+def package_extras(chosen: Sequence[str] | None) -> list[str]:
+    """The extras to ship: default ots (template.yml's state); always routing (PyYAML), since
+    any deployment may set ASSISTWATCH_CONFIG and the routing file needs it."""
+    return sorted({*(chosen or ["ots"]), "routing"})
+
+
+def check_routing(path: Path) -> str | None:
+    """Why ``path`` cannot ship as the routing file (unreadable, not YAML, not a mapping),
+    or None. The full check (receivers, routes, ${NAME}s set on FC) is `assistwatch check`."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        return f"{path}: cannot read: {error.strerror}"
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        line = f"{mark.line + 1}" if mark is not None else "?"
+        return f"{path}:{line}: {getattr(error, 'problem', None) or 'not valid YAML'}"
+    if not isinstance(data, dict):
+        return f"{path}:1: the routing file must be a mapping (receivers:, routes:)"
+    return None
 
 
 def runtime_requirements(extras: Sequence[str] = ()) -> list[str]:
@@ -116,6 +148,7 @@ def resolve(
             "-m",
             "pip",
             "install",
+            "package_extras",
             "--quiet",
             "--disable-pip-version-check",
             "--dry-run",
@@ -155,6 +188,7 @@ def install(target: Path, python_version: str, pins: Sequence[str]) -> None:
         "-m",
         "pip",
         "install",
+        "package_extras",
         "--quiet",
         "--disable-pip-version-check",
         "--no-deps",  # resolve() already chose the set; excluded ones must stay out
@@ -268,6 +302,7 @@ def build(
     compiler: str | Path | None,
     *,
     installer: Installer | None = None,
+    routing: Path | None = None,
 ) -> list[str]:
     """Write the zip to ``output``; returns the names it holds.
 
@@ -289,6 +324,8 @@ def build(
                 "(python/ comes first on the path): pin another version of it"
             )
         stage_code(tree)
+        if routing is not None:
+            shutil.copyfile(routing, tree / ROUTING_IN_ZIP)
         if compiler is not None:
             compile_tree(tree, compiler)
         shipped = files_to_ship(tree, python_version)
@@ -314,8 +351,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--extra",
         action="append",
         choices=["ots", "oss", "routing"],
-        help="ship this extra's SDK too (repeatable); default: ots and routing, what "
-        "template.yml deploys (Table Store state, an optional routing file)",
+        help="ship this extra's SDK too (repeatable); default ots (template.yml's Table "
+        "Store state); routing (PyYAML) is always shipped",
+    )
+    parser.add_argument(
+        "--routing",
+        type=Path,
+        metavar="PATH",
+        help=f"ship this routing file as /code/{ROUTING_IN_ZIP} (set the template's "
+        f"RoutingFile / s.yaml's ASSISTWATCH_CONFIG to /code/{ROUTING_IN_ZIP})",
     )
     parser.add_argument(
         "--compile-with",
@@ -323,8 +367,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="a python of --python-version to compile .pyc with (default: python3.X on PATH)",
     )
     args = parser.parse_args(argv)
-    # template.yml keeps state in Table Store and may mount a routing file: ship both SDKs.
-    requirements = runtime_requirements(args.extra or ["ots", "routing"])
+    requirements = runtime_requirements(package_extras(args.extra))
+    if args.routing is not None and (problem := check_routing(args.routing)) is not None:
+        print(f"package: ROUTING: {problem}", file=sys.stderr)
+        return 2
     try:
         compiler, why_not = find_compiler(args.python_version, args.compile_with)
     except CompilerError as error:
@@ -337,7 +383,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             "--compile-with PATH (or put it on PATH)"
         )
     try:
-        names = build(args.output, args.python_version, requirements, compiler)
+        names = build(
+            args.output, args.python_version, requirements, compiler, routing=args.routing
+        )
     except ShadowError as error:
         print(f"package: {error}", file=sys.stderr)
         return 2
@@ -348,6 +396,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if compiler is not None:
         print(f"bytecode: unchecked-hash .pyc compiled by {compiler}")
     print("handler: handler.handler")
+    if args.routing is not None:
+        print(f"routing file: {args.routing} as /code/{ROUTING_IN_ZIP}")
     return 0
 
 

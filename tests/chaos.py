@@ -208,9 +208,19 @@ class FaultyTransport(httpx.BaseTransport):
         self._lock = threading.Lock()
 
     def inject(self, port: int, kind: str, times: int = 1) -> None:
-        """Queue ``times`` faults of ``kind`` ("timeout" or "reset") for requests to ``port``."""
+        """Queue ``times`` faults of ``kind`` for requests to ``port``.
+
+        "timeout" / "reset": the request is lost on the way (the server never sees it) but the
+        client cannot know that; "refused": the connection is refused (provably not sent);
+        "late": the server takes the request and answers after the client's read timeout
+        (it is delivered, then the client raises ReadTimeout).
+        """
         make: Callable[[httpx.Request], Exception]
-        if kind == "timeout":
+        if kind == "late":
+            make = _Late
+        elif kind == "refused":
+            make = lambda request: httpx.ConnectError("[Errno 111] Connection refused (injected)")  # noqa: E731
+        elif kind == "timeout":
             make = lambda request: httpx.ReadTimeout("timed out (injected)", request=request)  # noqa: E731
         else:
             make = lambda request: httpx.RemoteProtocolError(  # noqa: E731
@@ -228,11 +238,23 @@ class FaultyTransport(httpx.BaseTransport):
             queue = self._faults.get(request.url.port or 0)
             fault = queue.pop(0) if queue else None
         if fault is not None:
-            raise fault(request)
+            error = fault(request)
+            if isinstance(error, _Late):  # delivered; the answer comes after the read timeout
+                answer = self.inner.handle_request(request)
+                answer.read()
+                answer.close()
+                raise httpx.ReadTimeout("timed out (injected late answer)", request=request)
+            raise error
         return self.inner.handle_request(request)
 
     def close(self) -> None:
         self.inner.close()
+
+
+class _Late(Exception):
+    def __init__(self, request: httpx.Request) -> None:
+        super().__init__("late answer")
+        self.request = request
 
 
 class People(RecordingReceiver):

@@ -42,6 +42,19 @@ def failed_answer(tmp_path: Path) -> Path:
     return path
 
 
+def _configure_poll(monkeypatch, endpoint: str, tmp_path: Path) -> None:
+    """A local poll of cn-hangzhou against the fake, alerts to the console."""
+    for name, value in {
+        "ASSISTWATCH_REGIONS": "cn-hangzhou",
+        "ASSISTWATCH_ECS_ENDPOINT": endpoint,
+        "ASSISTWATCH_STATE_URL": f"file://{tmp_path / 'state'}",
+        "ASSISTWATCH_CONSOLE": "true",
+        "ALIBABA_CLOUD_ACCESS_KEY_ID": DEMO_ACCESS_KEY_ID,
+        "ALIBABA_CLOUD_ACCESS_KEY_SECRET": DEMO_ACCESS_KEY_SECRET,
+    }.items():
+        monkeypatch.setenv(name, value)
+
+
 def test_every_command_is_registered_and_has_help(capsys):
     """GIVEN the command table WHEN each command's --help is asked THEN it prints usage."""
     assert {"run", "check", "send-test", "replay", "watch"} <= set(COMMANDS)
@@ -56,16 +69,8 @@ def test_run_polls_through_the_fc_entry_and_prints_the_report(monkeypatch, tmp_p
     """GIVEN credentials and a region in the environment WHEN `assistwatch run`
     THEN the poll reaches the API and the JSON report is the only thing on stdout."""
     with CloudAssistantFake() as cloud:
-        for name, value in {
-            "ASSISTWATCH_REGIONS": "cn-hangzhou",
-            "ASSISTWATCH_ECS_ENDPOINT": cloud.url,
-            "ASSISTWATCH_STATE_URL": f"file://{tmp_path / 'state'}",
-            "ASSISTWATCH_CONSOLE": "true",
-            "ALIBABA_CLOUD_ACCESS_KEY_ID": DEMO_ACCESS_KEY_ID,
-            "ALIBABA_CLOUD_ACCESS_KEY_SECRET": DEMO_ACCESS_KEY_SECRET,
-        }.items():
-            monkeypatch.setenv(name, value)
-        status = main(["run", "--source", "ecs.command"])
+        _configure_poll(monkeypatch, cloud.url, tmp_path)
+        status = main(["run", "--source", "ecs.command", "--json"])
 
     out = capsys.readouterr()
     report_ = json.loads(out.out)
@@ -83,8 +88,12 @@ def test_run_without_credentials_fails_with_the_reason(monkeypatch, tmp_path, ca
 
     status = main(["run", "--region", "cn-hangzhou"])
 
+    out = capsys.readouterr()
     assert status == 1
-    assert "ALIBABA_CLOUD_ACCESS_KEY_ID" in json.loads(capsys.readouterr().out)["errors"][0]
+    assert out.out == ""
+    [line] = out.err.splitlines()
+    assert line.startswith("assistwatch run: ")
+    assert "ALIBABA_CLOUD_ACCESS_KEY_ID" in line
 
 
 def test_run_reads_an_event_file(monkeypatch, tmp_path, capsys):
@@ -94,7 +103,7 @@ def test_run_reads_an_event_file(monkeypatch, tmp_path, capsys):
     event = tmp_path / "event.json"
     event.write_text('{"hello": "world"}', encoding="utf-8")
 
-    status = main(["run", "--event", str(event)])
+    status = main(["run", "--event", str(event), "--json"])
 
     assert status == 1
     assert "not a trigger" in json.loads(capsys.readouterr().out)["errors"][0]
@@ -124,7 +133,9 @@ def test_watch_registers_lingjun_invocations_and_looks_at_them_at_once(
         }.items():
             monkeypatch.setenv(name, value)
 
-        status = main(["watch", "--region", "cn-wulanchabu", "--provider", "eflo", job.invoke_id])
+        status = main(
+            ["watch", "--region", "cn-wulanchabu", "--provider", "eflo", job.invoke_id, "--json"]
+        )
 
         asked = [p.get("InvokeId") for _, p in cloud.calls]
     report_ = json.loads(capsys.readouterr().out)
@@ -218,7 +229,7 @@ def test_check_reaches_every_endpoint_and_masks_secrets(tmp_path):
 
     text = out.getvalue()
     assert status == 0, text
-    assert {what for _, what, _ in results} >= {
+    assert {line.what for line in results} >= {
         "settings",
         "credentials",
         "ecs cn-hangzhou",
@@ -241,16 +252,17 @@ def test_check_fails_on_wrong_credentials_and_says_where(tmp_path):
         }
         results = checks(environ, [], transport=httpx.HTTPTransport(retries=0))
 
-    failed = [what for ok, what, _ in results if not ok]
-    assert failed == ["ecs cn-hangzhou"]
+    failed = [line.what for line in results if line.level == "FAIL"]
+    assert "ecs cn-hangzhou" in failed
+    assert {"credentials", "state", "settings"}.isdisjoint(failed)
     assert report(results, io.StringIO()) == 1
 
 
 def test_check_names_the_bad_variable():
     """GIVEN a malformed region WHEN check THEN one failed line names ASSISTWATCH_REGIONS."""
-    [(ok, what, detail)] = checks({"ASSISTWATCH_REGIONS": "Hangzhou!"}, [])
+    [(level, what, detail)] = checks({"ASSISTWATCH_REGIONS": "Hangzhou!"}, [])
 
-    assert (ok, what) == (False, "settings")
+    assert (level, what) == ("FAIL", "settings")
     assert "ASSISTWATCH_REGIONS" in detail
 
 
@@ -259,3 +271,18 @@ def test_python_dash_m_lib_is_the_same_parser():
     with pytest.raises(SystemExit) as exit_info:
         build_parser().parse_args([])
     assert exit_info.value.code == 2
+
+
+def test_run_at_a_terminal_explains_the_report_a_line_per_figure(monkeypatch, tmp_path, capsys):
+    """GIVEN a healthy poll WHEN `assistwatch run` without --json THEN stdout is a headline
+    and one line per non-zero figure in words, and no JSON log line reaches stderr."""
+    with CloudAssistantFake() as cloud:
+        _configure_poll(monkeypatch, cloud.url, tmp_path)
+        status = main(["run", "--source", "ecs.command"])
+
+    out = capsys.readouterr()
+    lines = out.out.splitlines()
+    assert status == 0
+    assert lines[0].startswith("ok · poll (manual) · cn-hangzhou · ")
+    assert any(line.endswith("Cloud Assistant API calls") for line in lines[1:])
+    assert "{" not in out.err

@@ -158,14 +158,15 @@ def test_wrong_secret_is_a_config_error_that_never_shows_token_or_secret(
     fake: DingTalkFake, http: httpx.Client, clock: Clock
 ) -> None:
     """GIVEN a robot whose 加签 secret differs from ours WHEN sending
-    THEN ReceiverConfigError naming the robot with a masked token, no token, no secret."""
+    THEN ReceiverConfigError naming the robot by scheme://host only, no token, no secret."""
     fake.add_robot(TOKEN, secret="SECsomethingelse")
     robot = receiver(fake.url_for(TOKEN), http, clock)
     (message,) = robot.render(make_notification(1))
     with pytest.raises(ReceiverConfigError) as caught:
         robot.send(message)
     assert "310000" in str(caught.value)
-    assert "access_token=****f3a9" in str(caught.value)
+    assert f"robot {fake.base_url}: 310000" in str(caught.value)
+    assert "access_token" not in str(caught.value)
     assert_no_secret(caught.value)
     assert TOKEN not in repr(robot)
 

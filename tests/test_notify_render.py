@@ -141,11 +141,13 @@ def test_header_counts_alerts_by_severity() -> None:
 
 def test_big_group_lists_the_first_n_and_says_and_k_more_with_every_instance() -> None:
     """GIVEN 500 failed instances WHEN rendered with max 20 listed
-    THEN 20 are detailed and the rest are counted as "and 480 more", each id still named."""
+    THEN 20 are detailed and the rest are counted as "and 480 more", each id still named
+    under its command and invoke id."""
     notification = make_notification(500)
     text = render_markdown(notification, RenderOptions(lang="en"))
     assert text.count("#### ") == 20
-    assert "…and 480 more (ExitCodeNonzero)" in text
+    assert "…and 480 more (`ExitCodeNonzero`)" in text
+    assert "- `deploy.sh` (`t-hz0jdfwd9f0001`) · `ExitCodeNonzero` × 480: " in text
     for alert in notification.alerts:
         assert alert.finding.instance_id in text
 
@@ -245,3 +247,82 @@ def test_another_accounts_alert_names_the_account() -> None:
         Notification(receiver="x", group="g", alerts=(alert,)), RenderOptions(lang="en")
     )
     assert "Account: `1234567890123456`" in text
+
+
+@pytest.mark.parametrize(("kind", "limit"), [("wecom", 4096), ("feishu", 20_000)])
+def test_a_digest_for_a_small_robot_names_every_task_within_its_size_limit(
+    kind: str, limit: int
+) -> None:
+    """GIVEN 60 commands failed on 3 instances each, merged into one digest
+    WHEN a WeCom (4,096 bytes of markdown) or Feishu (20 KB body) robot renders it
+    THEN every message fits the robot's limit and every alert is named next to its command
+    and invoke id; the messages together cover every alert exactly once."""
+    import httpx
+    from pydantic import SecretStr
+
+    from lib.notify.feishu import FeishuReceiver
+    from lib.notify.render import compact_json
+    from lib.notify.wecom import WeComReceiver
+
+    alerts = tuple(
+        make_alert(
+            make_finding(
+                name=f"nightly-backup-{c:03d}.sh",
+                invoke_id=f"t-hz0jdfwd9h{c:04d}",
+                instance_id=f"i-bp1i7gg30r52z2g{c:03d}{i:02d}",
+            )
+        )
+        for c in range(60)
+        for i in range(3)
+    )
+    note = make_notification(alerts=alerts)
+    url = SecretStr("https://robot.example/hook?key=k")
+    http = httpx.Client()
+    robot = (
+        WeComReceiver("ops", url, http=http)
+        if kind == "wecom"
+        else FeishuReceiver("ops", url, http=http)
+    )
+    messages = robot.render(note)
+    assert len(messages) > 1
+    for message in messages:
+        size = (
+            utf8_bytes(message.payload["markdown"]["content"])
+            if kind == "wecom"
+            else len(compact_json(message.payload))
+        )
+        assert size <= limit
+    covered = [key for message in messages for key in message.covers]
+    assert sorted(covered) == sorted(alert.key for alert in alerts)
+    entries = [entry for message in messages for entry in message.text.split("\n\n")]
+    for alert in alerts:
+        finding = alert.finding
+        assert any(
+            f"`{finding.name}`" in entry
+            and f"`{finding.invoke_id}`" in entry
+            and f"`{finding.instance_id}`" in entry
+            for entry in entries
+        ), f"{finding.instance_id} is not named with its task"
+
+
+def test_a_task_with_a_huge_name_still_names_every_instance_in_a_wecom_digest() -> None:
+    """GIVEN 30 instances of a command whose name is 3,000 characters of Chinese
+    WHEN a WeCom robot (4,096 bytes) renders them THEN no entry is cut before its instance:
+    every instance id is in a message, next to the command's invoke id (the name is
+    shortened to 256 characters instead)."""
+    import httpx
+    from pydantic import SecretStr
+
+    from lib.notify.wecom import WeComReceiver
+
+    note = make_notification(30, name="部署" * 1500)
+    robot = WeComReceiver("ops", SecretStr("https://robot.example/hook?key=k"), http=httpx.Client())
+    messages = robot.render(note)
+    for message in messages:
+        assert utf8_bytes(message.payload["markdown"]["content"]) <= 4096
+    entries = [entry for message in messages for entry in message.text.split("\n\n")]
+    for alert in note.alerts:
+        assert any(
+            f"`{alert.finding.instance_id}`" in entry and "`t-hz0jdfwd9f0001`" in entry
+            for entry in entries
+        )

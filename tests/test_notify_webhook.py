@@ -146,7 +146,23 @@ def test_wrong_secret_is_rejected_by_the_sink_as_a_config_error(
     assert other not in repr(hook)
 
 
-@pytest.mark.parametrize("status", [500, 502, 503, 504, 408])
+def test_a_gateway_timeout_is_not_retried_in_process_it_may_have_arrived(
+    sink: WebhookSink, http: httpx.Client
+) -> None:
+    """GIVEN a gateway answering 504 (it gave up waiting on the service behind it) WHEN
+    sending THEN one attempt, ReceiverUnsure: the outbox resends it once, marked."""
+    from lib.support.errors import ReceiverUnsure
+
+    waits: list[float] = []
+    hook = receiver(sink.url, http, sleep=waits.append)
+    (message,) = hook.render(make_notification(1))
+    sink.fail_next(504, times=3)
+    with pytest.raises(ReceiverUnsure):
+        hook.send(message)
+    assert waits == []
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 408])
 def test_server_errors_and_request_timeout_are_transient(
     status: int, sink: WebhookSink, http: httpx.Client
 ) -> None:

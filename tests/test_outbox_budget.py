@@ -138,3 +138,61 @@ def test_130101_pauses_the_robot_ten_minutes_for_every_run(
     after = run(store, fake, http, clock, [], owner="run-3")
     assert after.alerts_sent == 2
     assert told(fake).count("i-bp1i7gg30r52z2e00000") == 1
+
+
+def failing_tasks(commands: int, instances: int) -> list[Alert]:
+    """``commands`` different commands (one invocation each), each failed on ``instances``."""
+    return [
+        make_alert(
+            make_finding(
+                name=f"job-{c:03d}.sh",
+                invoke_id=f"t-hz0jdfwd9g{c:04d}",
+                instance_id=f"i-bp1i7gg30r52z2f{c:03d}{i:02d}",
+                finished_at=T1 + timedelta(seconds=c),
+            )
+        )
+        for c in range(commands)
+        for i in range(instances)
+    ]
+
+
+def assert_every_alert_named_with_its_task(text: str, alerts: list[Alert]) -> None:
+    """Each alert's command name, invoke id and instance appear together in one entry."""
+    entries = text.split("\n\n")
+    for alert in alerts:
+        finding = alert.finding
+        assert any(
+            (finding.name or "") in entry
+            and finding.invoke_id in entry
+            and finding.instance_id in entry
+            for entry in entries
+        ), f"{finding.instance_id} is told without its task {finding.name} {finding.invoke_id}"
+
+
+def test_a_digest_of_45_failing_commands_names_the_command_of_every_failed_instance(
+    tmp_path: Path, fake: DingTalkFake, http: httpx.Client, clock: Clock
+) -> None:
+    """GIVEN 45 commands failed at once, each on 2 instances (45 groups, budget 20 a minute)
+    WHEN one run delivers them as a digest THEN every one of the 90 alerts is told with its
+    command name and invoke id next to its instance, not as "`ExitCodeNonzero` × 70"."""
+    fake.add_robot(TOKEN, secret=SECRET)
+    alerts = failing_tasks(45, 2)
+    tally = run(FileStore(tmp_path), fake, http, clock, alerts, owner="run-1")
+    assert tally.alerts_sent == 90
+    assert tally.messages_sent < 20
+    assert_every_alert_named_with_its_task(told(fake), alerts)
+
+
+def test_a_digest_too_big_for_one_message_is_split_between_tasks_never_dropping_one(
+    tmp_path: Path, fake: DingTalkFake, http: httpx.Client, clock: Clock
+) -> None:
+    """GIVEN 150 commands failed on 12 instances each (1,800 alerts: far beyond 20,000 bytes)
+    WHEN one run delivers them THEN the digest goes out in several messages, each within
+    DingTalk's limit (the fake refuses bigger ones), and every alert is named with its task."""
+    fake.add_robot(TOKEN, secret=SECRET)
+    alerts = failing_tasks(150, 12)
+    tally = run(FileStore(tmp_path), fake, http, clock, alerts, owner="run-1")
+    assert (tally.alerts_sent, tally.errors) == (1800, [])
+    assert 1 < tally.messages_sent < 20
+    assert 460101 not in fake.answers(TOKEN)
+    assert_every_alert_named_with_its_task(told(fake), alerts)

@@ -279,3 +279,58 @@ def test_a_dependency_that_would_shadow_our_lib_is_refused(tmp_path: Path) -> No
     with pytest.raises(ShadowError, match="top-level lib"):
         build(output, HERE, [], None, installer=installer)
     assert not output.exists()
+
+
+@pytest.mark.parametrize("chosen", [None, ["oss"], ["ots", "oss"]])
+def test_every_package_ships_pyyaml_for_a_routing_file(chosen: list[str] | None) -> None:
+    """GIVEN `--extra oss` (or any choice) WHEN the extras are chosen THEN routing (PyYAML)
+    is among them: a routing file on FC would otherwise fail at import (issue #13)."""
+    from scripts.package import package_extras
+
+    extras = package_extras(chosen)
+    assert "routing" in extras
+    assert any(req.lower().startswith("pyyaml") for req in runtime_requirements(extras))
+    assert set(chosen or ["ots"]) <= set(extras)
+
+
+def test_a_routing_file_ships_at_the_path_the_templates_name(tmp_path: Path) -> None:
+    """GIVEN `make package ROUTING=routing.yaml` WHEN built THEN the zip holds it as
+    routing.yaml at its root (/code/routing.yaml on FC), the path template.yml documents."""
+    import yaml
+
+    from scripts.package import ROUTING_IN_ZIP
+
+    routing = tmp_path / "mine.yaml"
+    routing.write_text("receivers:\n  ops: {type: dingtalk, url: ${OPS_URL}}\n", encoding="utf-8")
+    output = tmp_path / "fc.zip"
+    names = build(output, HERE, [], None, installer=lambda *_: None, routing=routing)
+    assert ROUTING_IN_ZIP in names
+    with zipfile.ZipFile(output) as archive:
+        assert archive.read(ROUTING_IN_ZIP).decode() == routing.read_text(encoding="utf-8")
+    template = yaml.safe_load(Path("template.yml").read_text(encoding="utf-8"))
+    assert f"/code/{ROUTING_IN_ZIP}" in template["Parameters"]["RoutingFile"]["Description"]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("receivers: [unclosed\n", ":2: "),
+        ("- a list\n", ":1: the routing file must be a mapping"),
+    ],
+)
+def test_a_broken_routing_file_stops_the_build_naming_the_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, expected: str
+) -> None:
+    """GIVEN a routing file that is not a YAML mapping WHEN `make package ROUTING=...`
+    THEN one line names file and line, exit 2, no zip."""
+    from scripts.package import main
+
+    routing = tmp_path / "routing.yaml"
+    routing.write_text(text, encoding="utf-8")
+    output = tmp_path / "fc.zip"
+    assert main(["--routing", str(routing), "--output", str(output)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"package: ROUTING: {routing}")
+    assert expected in err
+    assert len(err.splitlines()) == 1
+    assert not output.exists()

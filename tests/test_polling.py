@@ -115,8 +115,14 @@ class Recorder(RecordingReceiver):
             )
 
 
+@pytest.fixture(params=["1", "8"], ids=["sequential", "concurrent"])
+def concurrency(request: pytest.FixtureRequest) -> str:
+    """Every story runs both ways: scopes one after another, and in the pool of threads."""
+    return str(request.param)
+
+
 @pytest.fixture
-def make_watcher(tmp_path: Path) -> Iterator[Any]:
+def make_watcher(tmp_path: Path, concurrency: str) -> Iterator[Any]:
     fakes: list[CloudAssistantFake] = []
 
     def make(
@@ -137,6 +143,7 @@ def make_watcher(tmp_path: Path) -> Iterator[Any]:
                 "ASSISTWATCH_ECS_ENDPOINT": cloud.url,
                 "ASSISTWATCH_LOOKBACK": lookback,
                 "ASSISTWATCH_SHOW_OUTPUT": "false",
+                "ASSISTWATCH_CONCURRENCY": concurrency,
                 **(env or {}),
             }
         )
@@ -862,3 +869,24 @@ def test_expected_exits_of_a_periodic_task_read_from_its_history_are_not_failure
     assert watcher.told() == []
     assert report.expected >= 1
     assert any(p.get("IncludeHistory") == "true" for _, p in watcher.calls())
+
+
+def test_a_next_reboot_only_task_is_never_asked_with_include_history(make_watcher):
+    # GIVEN a NextRebootOnly task still running on one instance (history would be asked for
+    # a Period task here) — IncludeHistory is documented for Period and EveryReboot only
+    ds = Dataset()
+    task = command(
+        created=ago(30),
+        name="after-reboot.sh",
+        invoke="next-reboot",
+        repeat_mode="NextRebootOnly",
+        instances=[run("web-1", "Running", started=ago(2), repeats=1)],
+    )
+    ds.add(task)
+    watcher = make_watcher(ds)
+    # WHEN polled
+    watcher.poll()
+    # THEN its results were read without IncludeHistory=true
+    results = [p for action, p in watcher.calls() if action == "DescribeInvocationResults"]
+    assert results, "the running task's results were read"
+    assert all(p.get("IncludeHistory") != "true" for p in results)

@@ -65,30 +65,110 @@ def test_ordinary_output_is_left_alone() -> None:
     assert redact_text(text) == text
 
 
-def test_dingtalk_url_keeps_host_and_path_and_the_tokens_last_four() -> None:
-    """GIVEN a robot URL with its token and signature WHEN masked
-    THEN host/path stay, the token shows as ****f3a9, the signature is gone."""
-    url = f"https://oapi.dingtalk.com/robot/send?access_token={TOKEN}&timestamp=1&sign=abc%2Bdef%3D"
-    masked = mask_url(url)
-    assert masked.startswith("https://oapi.dingtalk.com/robot/send?")
-    assert "access_token=****f3a9" in masked
-    assert TOKEN[:-4] not in masked
-    assert "abc" not in masked
-    assert "timestamp=1" in masked
-
-
-def test_url_credentials_and_token_paths_are_masked() -> None:
-    """GIVEN URLs with a password and with a token in the path WHEN masked THEN both are hidden."""
-    assert (
-        mask_url("https://bob:hunter2@hooks.example.com/x")
-        == "https://bob:****@hooks.example.com/x"
-    )
-    feishu = "https://open.feishu.cn/open-apis/bot/v2/hook/8f0d3b2a-1c2d-4e5f-9a8b-7c6d5e4f3a2b"
-    masked = mask_url(feishu)
-    assert masked.startswith("https://open.feishu.cn/open-apis/bot/v2/hook/****")
-    assert "8f0d3b2a" not in masked
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        (
+            f"https://oapi.dingtalk.com/robot/send?access_token={TOKEN}&timestamp=1&sign=abc",
+            "https://oapi.dingtalk.com",
+        ),
+        (
+            "http://127.0.0.1:8099/services/T0AB12CD/B0EF34GH/xoxbSecretPart",
+            "http://127.0.0.1:8099",
+        ),
+        ("https://bob:hunter2@hooks.example.com/x", "https://hooks.example.com"),
+        (
+            "https://open.feishu.cn/open-apis/bot/v2/hook/8f0d3b2a-1c2d-4e5f-9a8b-7c6d5e4f3a2b",
+            "https://open.feishu.cn",
+        ),
+        ("https://[::1]:9000/hook?key=abcdef", "https://[::1]:9000"),
+    ],
+)
+def test_a_receiver_url_is_shown_as_scheme_and_host_only(url: str, shown: str) -> None:
+    """GIVEN robot and webhook URLs whose credential sits in the query, the path (Slack-style
+    short segments no heuristic would call a token) or the userinfo WHEN shown in an error or
+    a log THEN only scheme://host remains."""
+    assert mask_url(url) == shown
 
 
 def test_unparseable_url_is_masked_whole() -> None:
     """GIVEN garbage with a bad port WHEN masked THEN nothing of it is echoed."""
     assert mask_url("http://h:notaport/secret") == "****"
+
+
+def _unbounded_repeats(pattern: str) -> tuple[bool, bool]:
+    """(has a lazy unbounded repeat, has an unbounded repeat inside another), per the parser."""
+    try:
+        from re import _parser as sre_parse  # type: ignore[attr-defined]
+    except ImportError:  # python 3.10
+        import sre_parse  # type: ignore[no-redef]
+
+    unbounded = sre_parse.MAXREPEAT
+    lazy = nested = False
+
+    def walk(items: object, depth: int) -> None:
+        nonlocal lazy, nested
+        for op, arg in items:  # type: ignore[attr-defined]
+            name = str(op)
+            if name in {"MAX_REPEAT", "MIN_REPEAT"}:
+                _low, high, body = arg
+                deep = depth + (high == unbounded)
+                if high == unbounded and name == "MIN_REPEAT":
+                    lazy = True
+                if high == unbounded and depth:
+                    nested = True
+                walk(body, deep)
+            elif name == "SUBPATTERN":
+                walk(arg[-1], depth)
+            elif name == "BRANCH":
+                for branch in arg[1]:
+                    walk(branch, depth)
+            elif name in {"ASSERT", "ASSERT_NOT"}:
+                walk(arg[1], depth)
+
+    walk(sre_parse.parse(pattern), 0)
+    return lazy, nested
+
+
+def test_command_output_cannot_make_redaction_rescan_what_it_already_read() -> None:
+    """GIVEN the patterns that scan command output (anyone who can make a command print writes
+    it) WHEN inspected THEN none has an unbounded lazy quantifier or an unbounded quantifier
+    inside another: the shapes that made 24 KB of ``a.a.a.…`` take 22 s (bench/redact.py
+    prints the cost per 100 KB, adversarial beside benign)."""
+    import re
+
+    from lib.support import redact
+
+    patterns = {
+        name: value.pattern for name, value in vars(redact).items() if isinstance(value, re.Pattern)
+    }
+    assert patterns
+    offenders = {name: _unbounded_repeats(p) for name, p in patterns.items()}
+    assert {name: found for name, found in offenders.items() if any(found)} == {}
+
+
+@pytest.mark.parametrize(
+    "noise",
+    ["a." * 4000, "a-" * 4000, "key." * 2000, "--password" * 800, "a+" * 4000, "x" * 8000],
+)
+def test_secrets_after_hostile_runs_are_still_masked(noise: str) -> None:
+    """GIVEN output whose first 8 KB is a run built to slow a regex down, then a password
+    WHEN redacted THEN the password is masked and the run is kept as it was."""
+    redacted = redact_text(noise + "\nDB_PASSWORD=hunter22 done")
+    assert "hunter22" not in redacted
+    assert redacted.startswith(noise[:100])
+    assert redacted.endswith("DB_PASSWORD=**** done")
+
+
+def test_key_tails_are_masked_line_by_line_and_end_lines_alone_stay() -> None:
+    """GIVEN key lines before an END line, END lines with nothing before them, and text
+    between WHEN redacted THEN the key lines are masked, everything else kept verbatim."""
+    text = "log start\nMIIEvQIBADANBgkqhkiG9w0B\nAbCdEfGhIjKlMnOpQrSt\n-----END PRIVATE KEY-----\n"
+    text += "-----END PRIVATE KEY-----\nnot base64!\n-----END EC PRIVATE KEY-----\ntail"
+    redacted = redact_text(text)
+    assert "MIIEvQ" not in redacted
+    assert "AbCdEf" not in redacted
+    assert redacted == (
+        "log start\n**** -----END PRIVATE KEY-----\n-----END PRIVATE KEY-----\n"
+        "not base64!\n-----END EC PRIVATE KEY-----\ntail"
+    )

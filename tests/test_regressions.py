@@ -21,6 +21,7 @@ from tests import test_polling as polling
 from tests.fakes.dataset import Dataset, command, run
 
 make_watcher = polling.make_watcher  # the deployed-watcher fixture of the polling stories
+concurrency = polling.concurrency  # … which runs each story sequentially and concurrently
 
 
 def _outbox(store: FileStore, robot: Any, owner: str, now: float, **kw: Any) -> Outbox:

@@ -16,9 +16,11 @@ NOW = 1_764_000_000.0
 
 
 def cli(environ: dict[str, str], *argv: str, now: float = NOW) -> tuple[int, str]:
-    out = io.StringIO()
-    status = silence(build_parser().parse_args(["silence", *argv]), environ, stream=out, now=now)
-    return status, out.getvalue()
+    """Run `assistwatch silence …`; what it printed (stdout, then the stderr line if any)."""
+    out, err = io.StringIO(), io.StringIO()
+    args = build_parser().parse_args(["silence", *argv])
+    status = silence(args, environ, stream=out, now=now, err=err)
+    return status, out.getvalue() + err.getvalue()
 
 
 def test_a_silence_added_from_the_cli_mutes_matching_alerts_until_it_expires(
@@ -61,12 +63,12 @@ def test_a_bad_condition_or_expiring_an_unknown_silence_fails_clearly(tmp_path: 
     """GIVEN a misspelt field / an unknown id WHEN run THEN exit 1 with the reason."""
     env = {"ASSISTWATCH_STATE_URL": f"file://{tmp_path}"}
     status, out = cli(env, "add", "--match", "colour=red", "--for", "1h", "--reason", "x")
-    assert (status, out) == (1, "error: --match colour: unknown field\n")
+    assert (status, out) == (1, "assistwatch silence: --match colour: unknown field\n")
     status, out = cli(env, "add", "--match", "severity=loud", "--for", "1h", "--reason", "x")
     assert status == 1
     assert "silence.severity" in out
     status, out = cli(env, "expire", "s-00000000")
-    assert (status, out) == (1, "no active silence s-00000000\n")
+    assert (status, out) == (1, "assistwatch silence: no active silence s-00000000\n")
 
 
 def test_an_instance_being_decommissioned_is_muted_by_its_id(tmp_path: Path) -> None:

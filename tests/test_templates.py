@@ -21,7 +21,19 @@ RESOURCES: dict[str, Any] = TEMPLATE["Resources"]
 FUNCTION = RESOURCES["Function"]["Properties"]
 PROPS: dict[str, Any] = SDEVS["resources"]["assistwatch"]["props"]
 # What a deployed watcher cannot run without (Settings defaults suit local runs only).
-REQUIRED_ON_FC = {"ASSISTWATCH_STATE_URL", "ASSISTWATCH_DINGTALK_URL"}
+REQUIRED_ON_FC = {"ASSISTWATCH_STATE_URL"}
+# Every receiver Settings knows, with its secrets: each is deployable from both files.
+RECEIVER_ENV = {
+    "ASSISTWATCH_DINGTALK_URL": "DingTalkUrl",
+    "ASSISTWATCH_DINGTALK_SECRET": "DingTalkSecret",
+    "ASSISTWATCH_DINGTALK_KEYWORD": "DingTalkKeyword",
+    "ASSISTWATCH_WECOM_URL": "WeComUrl",
+    "ASSISTWATCH_FEISHU_URL": "FeishuUrl",
+    "ASSISTWATCH_FEISHU_SECRET": "FeishuSecret",
+    "ASSISTWATCH_WEBHOOK_URL": "WebhookUrl",
+    "ASSISTWATCH_WEBHOOK_SECRET": "WebhookSecret",
+    "ASSISTWATCH_CONFIG": "RoutingFile",
+}
 ACTION = re.compile(r"^[A-Z][a-z]+[A-Z][A-Za-z]+$")
 
 
@@ -105,22 +117,31 @@ def test_the_template_environment_loads_as_settings():
     """GIVEN the template's environment with its parameter defaults and a sample robot
     WHEN loaded THEN Settings accepts it and state is the Table Store table it creates."""
     params = TEMPLATE["Parameters"]
-    sample = {"DingTalkUrl": "https://oapi.dingtalk.com/robot/send?access_token=abc"}
+    sample = {
+        "DingTalkUrl": "https://oapi.dingtalk.com/robot/send?access_token=abc",
+        "StateInstance.InstanceName": "aw4a6c9851",  # derived from a stack id
+    }
     environ: dict[str, str] = {}
-    for name, value in FUNCTION["EnvironmentVariables"].items():
+    for name, raw in FUNCTION["EnvironmentVariables"].items():
+        value = raw
+        if isinstance(raw, dict) and "Fn::If" in raw:
+            value = raw["Fn::If"][1]  # the branch taken when configured
+            if value.get("Ref") not in sample:
+                continue  # left out unless configured
         if isinstance(value, str):
             environ[name] = value
         elif "Ref" in value:
             environ[name] = sample.get(value["Ref"], str(params[value["Ref"]].get("Default", "")))
         elif "Fn::Sub" in value:
             environ[name] = re.sub(
-                r"\$\{(\w+)\}", lambda m: str(params[m.group(1)]["Default"]), value["Fn::Sub"]
+                r"\$\{([\w.]+)\}",
+                lambda m: sample.get(m.group(1)) or str(params[m.group(1)]["Default"]),
+                value["Fn::Sub"],
             )
-        # Fn::If with ALIYUN::NoValue: left out unless configured
     settings = load_settings(environ)
 
     table = RESOURCES["StateTable"]["Properties"]["TableName"]
-    assert settings.state_url == f"ots://{params['OtsInstanceName']['Default']}/{table}"
+    assert settings.state_url == f"ots://aw4a6c9851/{table}"
     assert settings.dingtalk_url is not None
 
 
@@ -156,7 +177,7 @@ def test_the_policy_is_least_privilege():
             assert resource["Fn::Sub"].endswith("/table/assistwatch_state")
         if "sts:AssumeRole" in actions:
             assert statement["Resource"] == {"Fn::Split": [",", {"Ref": "Accounts"}]}
-        if statement["Resource"] == "*":
+        if statement["Resource"] == ["*"]:
             # Reads only: Describe*, and ListTagResources (access level "get") for tag routes.
             assert all(
                 action.split(":")[1].startswith("Describe") or action == "ecs:ListTagResources"
@@ -167,10 +188,13 @@ def test_the_policy_is_least_privilege():
 
 
 def test_secrets_are_noecho_parameters():
-    """GIVEN the template's parameters WHEN read THEN the robot URL and secret are NoEcho."""
+    """GIVEN the template's parameters WHEN read THEN every receiver URL (it carries the
+    token) and every secret is NoEcho: ROS never shows them back."""
     params = TEMPLATE["Parameters"]
-    assert params["DingTalkUrl"]["NoEcho"] is True
-    assert params["DingTalkSecret"]["NoEcho"] is True
+    secret = [p for p in RECEIVER_ENV.values() if p.endswith(("Url", "Secret"))]
+    assert len(secret) == 7
+    for name in secret:
+        assert params[name]["NoEcho"] is True, name
 
 
 def test_the_template_has_the_operational_safety_nets():
@@ -179,7 +203,7 @@ def test_the_template_has_the_operational_safety_nets():
     destination = RESOURCES["AsyncConfig"]["Properties"]["DestinationConfig"]["OnFailure"]
     queue = RESOURCES["FailedQueue"]["Properties"]["QueueName"]["Fn::Sub"]
     assert f"/queues/{queue}/messages" in destination["Destination"]["Fn::Sub"]
-    assert _of_type("ALIYUN::CMS::Alarm")
+    assert _of_type("ALIYUN::CMS::ResourceMetricRule")
     assert RESOURCES["HttpTrigger"]["Properties"]["TriggerConfig"]["authType"] != "anonymous"
 
 
@@ -228,12 +252,18 @@ def test_both_templates_have_the_same_triggers():
         assert config == ros_config
 
 
-def test_the_eventbridge_trigger_takes_task_completed_events_in_batches():
-    """GIVEN the EventBridge trigger WHEN read THEN it filters TaskCompleted and batches."""
+def test_the_eventbridge_trigger_takes_failed_task_completed_events_one_at_a_time():
+    """GIVEN the EventBridge trigger WHEN read THEN it takes TaskCompleted events whose
+    status is anything but Success, one per invocation (event-driven: no batch window),
+    invoked asynchronously so the async config's retries and failure queue apply."""
     config = _template_triggers()["task-completed"]["TriggerConfig"]
     pattern = json.loads(config["eventRuleFilterPattern"])
+    assert pattern["source"] == ["acs.ecs"]
     assert pattern["type"] == ["ecs:CloudAssistant:TaskCompleted"]
-    assert config["runOptions"]["batchWindow"]["CountBasedWindow"] > 1
+    assert pattern["data"] == {"invocationStatus": [{"anything-but": "Success"}]}
+    assert config["runOptions"]["mode"] == "event-driven"
+    assert "batchWindow" not in config["runOptions"]
+    assert config["asyncInvocationType"] is False  # false = asynchronous (FC 3.0 API)
 
 
 def test_the_timer_payload_is_a_poll_the_code_accepts():
@@ -247,3 +277,159 @@ def test_the_timer_payload_is_a_poll_the_code_accepts():
         "payload": config["payload"],
     }
     assert isinstance(parse_event(event).trigger, Poll)
+
+
+def test_failed_events_are_kept_seven_days_the_most_mns_allows():
+    """GIVEN the failure queue WHEN read THEN its retention is 7 days, inside MNS's
+    60..604800 s (14 days failed every CreateStack), and the async config waits for it."""
+    queue = RESOURCES["FailedQueue"]["Properties"]
+    assert 60 <= queue["MessageRetentionPeriod"] <= 604800
+    assert queue["MessageRetentionPeriod"] == 7 * 24 * 3600
+    assert "FailedQueue" in RESOURCES["AsyncConfig"]["DependsOn"]
+
+
+def test_the_function_alarm_watches_fc3_function_errors():
+    """GIVEN the alarm WHEN read THEN it is a CloudMonitor resource metric rule on acs_fc's
+    FunctionFunctionErrors for this function, firing on one error in a minute."""
+    [(name, rule)] = _of_type("ALIYUN::CMS::ResourceMetricRule").items()
+    props = rule["Properties"]
+    assert rule["Condition"] == "HasAlarm"
+    assert (props["Namespace"], props["MetricName"]) == ("acs_fc", "FunctionFunctionErrors")
+    [dimensions] = props["Resources"]
+    assert dimensions == {
+        "region": {"Ref": "ALIYUN::Region"},
+        "functionName": {"Ref": "FunctionName"},
+    }
+    critical = props["Escalations"]["Critical"]
+    assert (critical["ComparisonOperator"], critical["Threshold"]) == (
+        "GreaterThanOrEqualToThreshold",
+        "1",
+    )
+    assert not _of_type("ALIYUN::CMS::Alarm"), name
+
+
+def _pattern(parameter: str) -> re.Pattern[str]:
+    return re.compile(TEMPLATE["Parameters"][parameter]["AllowedPattern"])
+
+
+@pytest.mark.parametrize(
+    ("name", "ok"),
+    [
+        ("aw-prod", True),
+        ("abc", True),
+        ("", True),  # empty: derived from the stack id
+        ("assistwatch-ots1", False),  # ots
+        ("mytaobao", False),
+        ("payments", False),  # ay
+        ("admin-aw", False),
+        ("Aw-prod", False),  # RAM resources need lowercase
+        ("ab", False),  # 3..16
+        ("a" * 17, False),
+        ("aw-", False),
+    ],
+)
+def test_the_table_store_instance_name_follows_the_naming_rules(name, ok):
+    """GIVEN an OtsInstanceName WHEN checked by the parameter's pattern THEN Table Store's
+    rules hold: 3-16 lowercase letters, digits, -; no ali, ay, ots, taobao, admin."""
+    assert bool(_pattern("OtsInstanceName").fullmatch(name)) is ok
+
+
+def test_the_default_table_store_name_is_derived_unique_and_valid():
+    """GIVEN no OtsInstanceName WHEN the stack derives one THEN it is aw + the stack id's
+    first 8 hex digits (unique per stack), which always satisfies the naming rules."""
+    derived = RESOURCES["StateInstance"]["Properties"]["InstanceName"]["Fn::If"]
+    assert derived[0] == "HasOtsName"
+    assert TEMPLATE["Parameters"]["OtsInstanceName"]["Default"] == ""
+    join = derived[2]["Fn::Join"]
+    prefix, select = join[1]
+    assert select == {"Fn::Select": ["0", {"Fn::Split": ["-", {"Ref": "ALIYUN::StackId"}]}]}
+    for stack_id in ("4a6c9851-3b0f-4f5f-b4ca-a14bf6910000", "00000000-0000", "ffffffff-1"):
+        name = prefix + stack_id.split("-")[0]
+        assert _pattern("OtsInstanceName").fullmatch(name), name
+    # the policy, the state URL and the output all follow the instance, not the parameter
+    assert "OtsInstanceName" not in json.dumps(RESOURCES["FunctionRole"])
+    assert "StateInstance.InstanceName" in json.dumps(FUNCTION["EnvironmentVariables"])
+
+
+@pytest.mark.parametrize(
+    ("name", "ok"),
+    [
+        ("assistwatch", True),
+        ("aw", True),
+        ("a" * 40, True),
+        ("a" * 41, False),
+        ("Assistwatch", False),
+        ("assist_watch", False),
+        ("9watch", False),
+    ],
+)
+def test_a_function_name_keeps_every_derived_name_valid(name, ok):
+    """GIVEN a FunctionName WHEN accepted by its pattern THEN the SLS project
+    name-<16-digit account> is 3-63 lowercase letters/digits/-, the RAM role name-fc fits
+    RAM's 64 and the FC name rules hold; what breaks them is refused up front."""
+    accepted = bool(_pattern("FunctionName").fullmatch(name))
+    assert accepted is ok
+    if accepted:
+        project = f"{name}-{'9' * 16}"
+        assert re.fullmatch(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]", project)
+        assert len(f"{name}-fc") <= 64
+        assert re.fullmatch(r"[a-zA-Z_][a-zA-Z0-9_-]{0,63}", name)
+
+
+def test_the_function_is_not_created_without_its_code_bucket():
+    """GIVEN DeployFunction=true WHEN CodeBucket is empty THEN the template's Rules refuse
+    the stack before anything is created (its default is empty for DeployFunction=false)."""
+    rule = TEMPLATE["Rules"]["CodeWhenDeployed"]
+    assert rule["RuleCondition"] == {"Fn::Equals": [{"Ref": "DeployFunction"}, True]}
+    [assertion] = rule["Assertions"]
+    assert assertion["Assert"] == {"Fn::Not": {"Fn::Equals": [{"Ref": "CodeBucket"}, ""]}}
+    assert "CodeBucket" in assertion["AssertDescription"]
+
+
+def test_the_event_trigger_is_opt_in_until_eventbridge_is_ready():
+    """GIVEN a fresh account (EventBridge not activated, no AliyunServiceRoleForEventBridge-
+    SendToFC) WHEN the stack is created with defaults THEN no EventBridge trigger is made
+    (the timer polls); EventTrigger=true adds it once the prerequisite is met."""
+    param = TEMPLATE["Parameters"]["EventTrigger"]
+    assert param["Default"] is False
+    assert "AliyunServiceRoleForEventBridgeSendToFC" in param["Description"]
+    assert RESOURCES["TaskCompletedTrigger"]["Condition"] == "DeployEvents"
+    both = TEMPLATE["Conditions"]["DeployEvents"]["Fn::And"]
+    assert {"Fn::Equals": [{"Ref": "EventTrigger"}, True]} in both
+    assert RESOURCES["TimerTrigger"]["Condition"] == "Deploy"
+
+
+@pytest.mark.parametrize(("env", "parameter"), sorted(RECEIVER_ENV.items()))
+def test_every_receiver_is_deployable_from_both_files(env, parameter):
+    """GIVEN a receiver setting (DingTalk with keyword, WeCom, Feishu, webhook, the routing
+    file) WHEN deployed by ROS or by s deploy THEN it reaches the function's environment:
+    only when set in the template, from an env() defaulting to empty in s.yaml."""
+    assert env in {f"ASSISTWATCH_{name.upper()}" for name in Settings.model_fields}
+    value = FUNCTION["EnvironmentVariables"][env]
+    assert value["Fn::If"][1] == {"Ref": parameter}
+    assert value["Fn::If"][2] == {"Ref": "ALIYUN::NoValue"}
+    assert TEMPLATE["Parameters"][parameter]["Default"] == ""
+    assert PROPS["environmentVariables"][env] == f"${{env('{env}', '')}}"
+
+
+def test_sdevs_empty_receivers_load_as_unset():
+    """GIVEN s.yaml deployed with only a WeCom robot exported WHEN FC loads the environment
+    (the other receivers are '') THEN Settings has WeCom and nothing else."""
+    environ = dict.fromkeys(RECEIVER_ENV, "")
+    environ["ASSISTWATCH_WECOM_URL"] = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=k"
+    settings = load_settings(environ)
+    assert settings.wecom_url is not None
+    assert settings.dingtalk_url is None
+    assert settings.config is None
+
+
+def test_a_deployed_function_needs_somewhere_to_send_alerts():
+    """GIVEN DeployFunction=true WHEN no receiver URL and no routing file is given THEN
+    the AReceiver Rule refuses the stack (alerts would reach only the log); any one of them
+    satisfies it."""
+    rule = TEMPLATE["Rules"]["AReceiver"]
+    assert rule["RuleCondition"] == {"Fn::Equals": [{"Ref": "DeployFunction"}, True]}
+    [assertion] = rule["Assertions"]
+    given = {branch["Fn::Not"]["Fn::Equals"][0]["Ref"] for branch in assertion["Assert"]["Fn::Or"]}
+    assert given == {"DingTalkUrl", "WeComUrl", "FeishuUrl", "WebhookUrl", "RoutingFile"}
+    assert all(branch["Fn::Not"]["Fn::Equals"][1] == "" for branch in assertion["Assert"]["Fn::Or"])

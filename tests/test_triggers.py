@@ -121,3 +121,13 @@ def test_a_batch_across_regions_is_refused():
     batch[1]["aliyunregionid"] = "cn-shanghai"
     with pytest.raises(BadInput, match="several regions"):
         parse_event(json.dumps(batch))
+
+
+def test_the_task_completed_fixture_carries_exit_code_as_the_real_event_does():
+    # GIVEN the recorded TaskCompleted event: the real one carries exitCode as a string ("0")
+    raw = json.loads(event("eventbridge_task_completed.json"))
+    assert isinstance(raw["data"]["exitCode"], str)
+    # WHEN parsed, with the string or a number THEN the same targeted fetch (exitCode is
+    # read from the API, never from the event)
+    numeric = {**raw, "data": {**raw["data"], "exitCode": 2}}
+    assert parse_event(json.dumps(raw)).trigger == parse_event(json.dumps(numeric)).trigger

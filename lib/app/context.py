@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
+from lib.cloud.aliyun.budgets import ApiBudgets
 from lib.core.reminders import shortest_interval
 from lib.support.log import get_logger
 
@@ -57,7 +58,8 @@ class Context:
         self.http = http
         self.store = store
         self.receivers = dict(receivers)
-        self.limiter = limiter
+        self.limiter = limiter  # STS and anything not tied to one account and region
+        self.budgets = ApiBudgets(settings.api_qps)  # per account, region and product
         self.clock = clock or (lambda: datetime.now(timezone.utc))
         self.sleep = sleep
         self.log = get_logger()

@@ -22,6 +22,7 @@ from lib.app.state import claim, move_states, silenced
 from lib.app.tagging import tag_lookup
 from lib.app.watching import watch
 from lib.core.triggers import Targets, Trigger, Watch
+from lib.state.tidy import tidy
 from lib.support.errors import AssistwatchError, ConfigError
 
 if TYPE_CHECKING:
@@ -51,7 +52,7 @@ class App(Context):
             failures.append(error)
             raised = error if error.retryable else None
         if self.health is not None:
-            self.health.observe([*failures, *state.tally.failures])
+            self.health.observe([*failures, *state.failures, *state.tally.failures])
         report = state.report
         report.api_calls = sum(client.calls for client in state.clients)
         report.throttled = sum(client.throttled for client in state.clients)
@@ -107,8 +108,11 @@ class App(Context):
             claim(self, state)
             move_states(self, state)
             state.outbox.deliver(state.won, state.tally)
-            pruned = self.store.prune(self.clock().timestamp())
-            if pruned:
+            # Tidying only: what a failed prune leaves, the next run prunes (lib.state.tidy).
+            pruned = tidy("prune", lambda: self.store.prune(self.clock().timestamp()), -1)
+            if pruned < 0:
+                state.report.notes.append("prune failed (a warning is logged); the next run prunes")
+            elif pruned:
                 state.report.notes.append(f"pruned {pruned} expired state entries")
         finally:
             merge_tally(state.report, state.tally)

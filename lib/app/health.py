@@ -22,7 +22,7 @@ from typing import Any
 from lib.core.alerts import Alert
 from lib.core.catalogue import Classification
 from lib.core.findings import Finding
-from lib.core.notification import Notification
+from lib.core.notification import Notification, scrubbed_message
 from lib.notify.base import Receiver
 from lib.state.base import StateStore
 from lib.support.errors import (
@@ -34,6 +34,7 @@ from lib.support.errors import (
     StateError,
 )
 from lib.support.redact import redact_text
+from lib.support.scrubber import scrub
 
 __all__ = ["RECORD", "HealthReporter", "problems_of"]
 
@@ -51,7 +52,7 @@ def problems_of(errors: Sequence[BaseException]) -> tuple[dict[str, str], bool]:
     problems: dict[str, str] = {}
     throttled = False
     for error in errors:
-        text = redact_text(str(error))[:_PROBLEM_TEXT_LIMIT]
+        text = redact_text(scrub(str(error)))[:_PROBLEM_TEXT_LIMIT]
         if isinstance(error, ApiAuthError):
             problems.setdefault("auth", f"credentials or RAM permissions rejected: {text}")
         elif isinstance(error, StateError):
@@ -131,7 +132,7 @@ class HealthReporter:
         notification = _notification(self._receiver.name, problems, now)
         try:
             for message in self._receiver.render(notification):
-                self._receiver.send(message)
+                self._receiver.send(scrubbed_message(message))
         except DeliveryError as error:
             if self._log is not None:
                 self._log.error("unhealthy report not delivered", reason=str(error))

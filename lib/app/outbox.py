@@ -10,6 +10,13 @@ Receivers that declare ``limits`` (a DingTalk robot's 20 a minute) get a shared
 :class:`~lib.state.budget.Budget` in the store: a slot is taken before each message; when the
 budget cannot take every group, the groups are merged into one digest; what still does not
 fit stays in the outbox. A robot that says "too fast" (130101) is paused for every run.
+
+A send whose answer was lost (:class:`~lib.support.errors.ReceiverUnsure`: a read timeout, 504…)
+may have arrived, and robots have no idempotency key. Its claims are released with the
+reason prefixed :data:`UNSURE`; the next run resends them once, in messages of their own
+marked as a possible repeat (可能重复). If that resend is unsure too they are confirmed —
+not sent a third time — and the run says so. Provable failures (refused, 5xx, 130101) keep
+the mark and are retried as usual. docs/reliability.md, "Late answers".
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ from pydantic import ValidationError
 
 from lib.core.alerts import Alert
 from lib.core.budget import Limit
-from lib.core.notification import Message
+from lib.core.notification import Message, scrubbed_message
 from lib.core.overrides import Overrides
 from lib.core.routing import RoutingTable, TagLookup, digest, digest_overrides, plan
 from lib.notify.base import Customizable, Receiver
@@ -33,9 +40,13 @@ from lib.support.errors import (
     DeliveryError,
     ReceiverConfigError,
     ReceiverRateLimited,
+    ReceiverUnsure,
 )
 
-__all__ = ["DeliveryTally", "Outbox"]
+__all__ = ["UNSURE", "DeliveryTally", "Outbox"]
+
+# Prefix of a released claim's reason when its send may have arrived: resend it once, marked.
+UNSURE = "unsure: "
 
 
 @dataclass
@@ -87,6 +98,8 @@ class Outbox:
                 if (limits := _limits(receiver))
             }
         self._budgets = dict(budgets)
+        # (receiver, Alert.key) taken from the outbox whose last send may have arrived.
+        self._repeats: set[tuple[str, str]] = set()
 
     def claim(
         self, alerts: Mapping[str, list[Alert]], tally: DeliveryTally
@@ -128,11 +141,15 @@ class Outbox:
             if not self._store.take_over(claim, self._owner, self._lease, self._clock()):
                 continue  # another run took it first
             try:
-                taken.setdefault(receiver, []).append(Alert.model_validate(claim.payload))
+                alert = Alert.model_validate(claim.payload)
             except ValidationError:
                 tally.errors.append(
                     f"outbox entry {claim.key.id} holds no readable alert; left as is"
                 )
+                continue
+            taken.setdefault(receiver, []).append(alert)
+            if (claim.last_error or "").startswith(UNSURE):
+                self._repeats.add((receiver, alert.key))
         for receiver, alerts in taken.items():
             taken[receiver] = self._still_worth_sending(receiver, alerts, tally)
         before = tally.alerts_sent
@@ -168,12 +185,24 @@ class Outbox:
         return send
 
     def deliver(self, won: Mapping[str, list[Alert]], tally: DeliveryTally) -> None:
-        """Send what this run holds claims for; confirm what went out, release the rest."""
-        for receiver_name, alerts in won.items():
-            if alerts:
-                self._deliver_to(receiver_name, alerts, tally)
+        """Send what this run holds claims for; confirm what went out, release the rest.
 
-    def _deliver_to(self, receiver_name: str, alerts: list[Alert], tally: DeliveryTally) -> None:
+        Possible repeats (their last send's answer was lost) go first — they are the older
+        news — in messages of their own, marked.
+        """
+        for receiver_name, alerts in won.items():
+            fresh = [a for a in alerts if (receiver_name, a.key) not in self._repeats]
+            repeats = [a for a in alerts if (receiver_name, a.key) in self._repeats]
+            if repeats and not self._deliver_to(receiver_name, repeats, tally, repeat=True):
+                # The receiver failed this run: what is fresh waits for the next one.
+                self._give_back(receiver_name, fresh, None, tally, quiet=True)
+            elif fresh:
+                self._deliver_to(receiver_name, fresh, tally)
+
+    def _deliver_to(
+        self, receiver_name: str, alerts: list[Alert], tally: DeliveryTally, *, repeat: bool = False
+    ) -> bool:
+        """Plan, render and send ``alerts``; False when the receiver stopped taking them."""
         base = self._receivers[receiver_name]
         tags = self._tags(alerts) if self._tags is not None else None
         planned = plan(receiver_name, alerts, self._table, tags=tags)
@@ -181,22 +210,32 @@ class Outbox:
         if budget is not None and len(planned) > 1 and budget.available() < len(planned):
             # Fewer slots than groups: one digest naming every alert beats a backlog.
             planned = [(digest_overrides(planned), digest(receiver_name, planned))]
+        if repeat:
+            planned = [(o, n.model_copy(update={"possible_repeat": True})) for o, n in planned]
+        # Released again, these keep their mark: the one resend they are owed is still owed.
+        marked = {alert.key for alert in alerts} if repeat else set()
         waiting = [alert for _, note in planned for alert in note.alerts]
         for overrides, notification in planned:
             receiver = _customized(base, overrides)
             for message in receiver.render(notification):
                 if budget is not None and not budget.acquire():
                     tally.notes.append(_full_note(receiver_name, budget))
-                    self._give_back(receiver_name, waiting, None, tally)
-                    return
+                    self._give_back(receiver_name, waiting, None, tally, marked)
+                    return False
                 covered = _covered(message, notification.alerts)
                 try:
-                    receiver.send(message)
+                    receiver.send(scrubbed_message(message))  # a message is an outward string
+                except ReceiverUnsure as error:
+                    self._unsure(receiver_name, covered, error, tally, repeat=repeat)
+                    done = {alert.key for alert in covered}
+                    rest = [alert for alert in waiting if alert.key not in done]
+                    self._give_back(receiver_name, rest, None, tally, marked, quiet=True)
+                    return False
                 except DeliveryError as error:
                     if isinstance(error, ReceiverRateLimited) and budget is not None:
                         budget.pause(error.pause_seconds)
-                    self._give_back(receiver_name, waiting, error, tally)
-                    return
+                    self._give_back(receiver_name, waiting, error, tally, marked)
+                    return False
                 self._confirm(receiver_name, covered, tally)
                 tally.messages_sent += 1
                 tally.sent.append(message)
@@ -208,7 +247,10 @@ class Outbox:
                 waiting,
                 DeliveryError(receiver_name, "some alerts were in no rendered message"),
                 tally,
+                marked,
             )
+            return False
+        return True
 
     def _confirm(self, receiver: str, alerts: Iterable[Alert], tally: DeliveryTally) -> None:
         for alert in alerts:
@@ -221,23 +263,65 @@ class Outbox:
                     "claim taken over before confirm", receiver=receiver, alert=alert.key
                 )
 
+    def _unsure(
+        self,
+        receiver: str,
+        alerts: list[Alert],
+        error: ReceiverUnsure,
+        tally: DeliveryTally,
+        *,
+        repeat: bool,
+    ) -> None:
+        """A message whose answer was lost: resend it once later, or — already the resend —
+        confirm it and say it may or may not have arrived."""
+        tally.failures.append(error)
+        if repeat:
+            for alert in alerts:
+                self._store.confirm(alert.claim_key(receiver), self._owner, self._clock())
+            what = (
+                f"answer lost again; {len(alerts)} alert(s) not sent a third time: "
+                "they may or may not have arrived"
+            )
+        else:
+            reason = f"{UNSURE}{error}"
+            for alert in alerts:
+                self._store.release(alert.claim_key(receiver), self._owner, reason, self._clock())
+            tally.deferred += len(alerts)
+            what = (
+                f"answer lost; {len(alerts)} alert(s) sent once more on a later run, "
+                "marked as a possible repeat"
+            )
+        tally.errors.append(f"{error} ({what})")
+        self._log.error(
+            "delivery unsure", receiver=receiver, reason=str(error), alerts=len(alerts), then=what
+        )
+
     def _give_back(
         self,
         receiver: str,
         alerts: list[Alert],
         error: DeliveryError | None,
         tally: DeliveryTally,
+        marked: set[str] | frozenset[str] = frozenset(),
+        *,
+        quiet: bool = False,
     ) -> None:
         """Release every claim not yet sent: the outbox keeps them for the next run.
 
-        ``error`` None: deferred by the budget, which is normal and not an error.
+        ``error`` None: deferred by the budget (or behind an unsure send, ``quiet``), which
+        is not an error of its own. ``marked``: alerts still owed their one marked resend.
         """
         reason = str(error) if error is not None else "over the receiver's budget"
+        if quiet:
+            reason = "held back: an earlier send to this receiver failed this run"
         for alert in alerts:
             key = alert.claim_key(receiver)
-            self._store.release(key, self._owner, reason, self._clock())
+            why = f"{UNSURE}{reason}" if alert.key in marked else reason
+            self._store.release(key, self._owner, why, self._clock())
         tally.deferred += len(alerts)
         if error is None:
+            if quiet and alerts:
+                tally.notes.append(f"{len(alerts)} alert(s) for {receiver} wait for the next run")
             return
         tally.failures.append(error)
         kind = (

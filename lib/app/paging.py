@@ -340,7 +340,12 @@ class SourcePoll:
     def _history(self, inv: Invocation, result: SourceResult) -> dict[str, list[Outcome]]:
         """Every execution Cloud Assistant still holds for a periodic task, per instance."""
         outcomes: dict[str, list[Outcome]] = {}
-        for page in self.api.invocation_result_pages(invoke_id=inv.invoke_id, include_history=True):
+        # IncludeHistory is documented for Period and EveryReboot tasks only; a
+        # NextRebootOnly task runs once, so its latest result is all there is.
+        history = inv.repeat_mode in {"Period", "EveryReboot"}
+        for page in self.api.invocation_result_pages(
+            invoke_id=inv.invoke_id, include_history=history
+        ):
             result.records += len(page.results)
             for record in page.results:
                 outcome = self._outcome(record, inv)

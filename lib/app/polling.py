@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from lib.app.agents import agent_alerts
+from lib.app.pool import run_scopes
 from lib.app.reminding import remind_periodic
 from lib.app.scopes import accounts_for, regions_for, scope_for
 from lib.app.state import claim, due_for_refresh, load
@@ -12,6 +13,7 @@ from lib.app.telling import count, unexpected
 from lib.app.watching import check_watches
 from lib.core.alerts import decide, is_agent_fault
 from lib.state.base import Record
+from lib.support.log import bound
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -40,15 +42,29 @@ def poll(
                 f"{source}: Lingjun nodes have no API that lists invocations; "
                 "they are watched by invoke id (watch requests), not by this poll"
             )
-    for account in accounts_for(app, credentials, state):
-        for region in regions:
-            scope = scope_for(app, account, region, state)
-            agent_faults: list[Finding] = []
-            for source in sources:
-                if source.startswith("ecs."):
-                    agent_faults += _poll_source(app, scope, source, trigger, state)
-            agent_faults += check_watches(app, scope, state)
-            agent_alerts(app, scope, agent_faults, state)
+    keys = [
+        (account, region) for account in accounts_for(app, credentials, state) for region in regions
+    ]
+
+    def poll_scope(account: str, region: str, forked: Pass) -> None:
+        scope = scope_for(app, account, region, forked)
+        agent_faults: list[Finding] = []
+        for source in sources:
+            if source.startswith("ecs."):
+                agent_faults += _poll_source(app, scope, source, trigger, forked)
+        agent_faults += check_watches(app, scope, forked)
+        agent_alerts(app, scope, agent_faults, forked)
+
+    failed = run_scopes(app, keys, poll_scope, state)
+    if failed and len(failed) == len(keys):  # nothing got through: fail the run as a whole
+        for account, region, error in failed[1:]:
+            state.report.errors.append(f"{region} (account {account}): {error}")
+        raise failed[0][2]
+    for account, region, error in failed:  # the others' alerts are claimed and sent
+        state.report.errors.append(f"{region} (account {account}): {error}")
+        state.failures.append(error)
+        with bound(account=account, region=region):
+            app.log.warning("scope failed; the other scopes went on", error=str(error))
 
 
 def _poll_source(

@@ -88,6 +88,7 @@ class Pass:
     tally: DeliveryTally = field(default_factory=DeliveryTally)
     won: dict[str, list[Alert]] = field(default_factory=dict)  # claimed by this run, to send
     tags: InstanceTags | None = None  # instance tags read this run (routes, silences on tags)
+    failures: list[BaseException] = field(default_factory=list)  # scopes that failed (health)
     # (record name, change): shared records updated with a version check after the claims
     updates: list[tuple[str, Callable[[dict[str, Any]], dict[str, Any] | None]]] = field(
         default_factory=list

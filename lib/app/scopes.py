@@ -54,7 +54,7 @@ def scope_for(app: Context, account: str, region: str, state: Pass) -> Scope:
         endpoint,
         ECS_VERSION,
         state.credentials[account],
-        limiter=app.limiter,
+        limiter=app.budgets.limiter(account, region),
         sleep=app.sleep,
     )
     state.clients.append(client)
@@ -69,15 +69,24 @@ def accounts_for(app: Context, credentials: Credentials, state: Pass) -> list[st
     accounts = [SELF_ACCOUNT]
     if not app.settings.accounts:
         return accounts
+    from lib.app.spread import spread
     from lib.support.arn import account_of
 
-    for role in app.settings.accounts:
-        account = account_of(role)
+    roles = list(app.settings.accounts)
+    sts = assumed_roles(app)
+
+    def assume(index: int) -> Credentials | ApiError:  # the roles at once, as the scopes
         try:
-            state.credentials[account] = assumed_roles(app).credentials_for(role, credentials)
+            return sts.credentials_for(roles[index], credentials)
         except ApiError as error:  # one account's role must not blind the others
-            state.report.errors.append(f"account {account}: {error}")
+            return error
+
+    for role, got in zip(roles, spread(assume, len(roles), app.settings.concurrency), strict=True):
+        account = account_of(role)
+        if isinstance(got, ApiError):
+            state.report.errors.append(f"account {account}: {got}")
             continue
+        state.credentials[account] = got
         accounts.append(account)
     return accounts
 

@@ -44,14 +44,20 @@ def watch(app: Context, trigger: Watch, credentials: Credentials, state: Pass) -
             "of ASSISTWATCH_ACCOUNTS"
         )
     state.report.regions = [trigger.region]
+
+    def added(value: dict[str, Any]) -> dict[str, Any]:
+        try:
+            watches = WatchList.model_validate(value).add(
+                trigger.invoke_ids, trigger.kind, state.started
+            )
+        except ValueError as error:  # over the list's cap: refused, nothing stored
+            raise BadInput(f"watch refused: {error}") from None
+        return watches.model_dump(mode="json")
+
     update_record(
         app.store,
         record_name(account, trigger.provider, trigger.region),
-        lambda value: (
-            WatchList.model_validate(value)
-            .add(trigger.invoke_ids, trigger.kind, state.started)
-            .model_dump(mode="json")
-        ),
+        added,
         what="the watch list",
     )
     state.report.notes.append(
@@ -59,16 +65,26 @@ def watch(app: Context, trigger: Watch, credentials: Credentials, state: Pass) -
         f"{trigger.region} until they end"
     )
     scope = scope_for(app, account, trigger.region, state)
-    found = check_watches(app, scope, state, providers=(trigger.provider,))
+    # The request's own ids, within its deadline; the rest of the list is the polls' turn.
+    found = check_watches(app, scope, state, providers=(trigger.provider,), only=trigger.invoke_ids)
     agent_alerts(app, scope, found, state)
 
 
 def check_watches(
-    app: Context, scope: Scope, state: Pass, *, providers: tuple[str, ...] = ("ecs", "eflo")
+    app: Context,
+    scope: Scope,
+    state: Pass,
+    *,
+    providers: tuple[str, ...] = ("ecs", "eflo"),
+    only: tuple[str, ...] | None = None,
 ) -> list[Finding]:
-    """Ask about every watched invocation of this account and region; forget ended ones.
+    """Ask about watched invocations of this account and region while the deadline allows.
 
-    Returns the agent faults among the failures (ECS only), for the region's agent alerts.
+    Oldest first from the list's cursor, at least one a list, so the run still claims and
+    sends in time however many are watched (issue #12); the next poll goes on from where
+    this one stopped. ``only``: just these ids (a watch request's own), cursor untouched.
+    Ended ones are forgotten. Returns the agent faults among the failures (ECS only), for
+    the region's agent alerts.
     """
     from lib.core.watches import WatchList, record_name
 
@@ -84,23 +100,39 @@ def check_watches(
             state.report.notes.append(
                 f"{len(done)} watch(es) older than Cloud Assistant's history forgotten"
             )
-        for invoke_id, item in watches.items.items():
-            if invoke_id in done:
-                continue
+        turn = [key for key in watches.in_turn() if key[1] not in done]
+        if only is not None:
+            wanted = set(only)
+            turn = [key for key in turn if key[1] in wanted]
+        asked = 0
+        for key in turn:
+            if asked and state.deadline_reached():
+                break
+            invoke_id = key[1]
             found, ended = _ask_watched(
-                app, scope, provider, invoke_id, kind=item.kind, state=state
+                app, scope, provider, invoke_id, kind=watches.items[invoke_id].kind, state=state
             )
+            asked += 1
             findings += found
             if ended is None:
                 state.report.notes.append(f"{invoke_id}: unknown to {provider}; no longer watched")
             if ended is not False:
                 done.append(invoke_id)
+        cursor = watches.cursor
+        if asked < len(turn):
+            state.report.notes.append(
+                f"asked about {asked} of {len(turn)} watched {provider} invocation(s) in "
+                f"{scope.region} before the run's deadline; the next poll goes on from there"
+            )
+            if only is None:
+                cursor = turn[asked - 1]
+        elif only is None:
+            cursor = None  # all asked: the next poll starts with the oldest again
         # Only ECS faults fold (is_agent_fault): nodes have no agent-status API.
         faults += tell_now(app, findings, state)
-        if done or due_for_refresh(watches.written_at, state.started):
-            state.updates.append(
-                (name, functools.partial(_forget_watches, tuple(done), state.started))
-            )
+        if done or cursor != watches.cursor or due_for_refresh(watches.written_at, state.started):
+            change = functools.partial(_forget_watches, tuple(done), state.started, cursor)
+            state.updates.append((name, change))
     return faults
 
 
@@ -171,7 +203,7 @@ def _eflo(app: Context, scope: Scope, state: Pass) -> EfloAssistant:
             scope.region,
             state.credentials[scope.account],
             endpoint=app.settings.eflo_endpoint,
-            limiter=app.limiter,
+            limiter=app.budgets.limiter(scope.account, scope.region, "eflo"),
             sleep=app.sleep,
         )
         state.clients.append(client)
@@ -179,7 +211,13 @@ def _eflo(app: Context, scope: Scope, state: Pass) -> EfloAssistant:
     return state.eflo[key]
 
 
-def _forget_watches(gone: tuple[str, ...], now: datetime, value: dict[str, Any]) -> dict[str, Any]:
+def _forget_watches(
+    gone: tuple[str, ...],
+    now: datetime,
+    cursor: tuple[datetime, str] | None,
+    value: dict[str, Any],
+) -> dict[str, Any]:
     from lib.core.watches import WatchList
 
-    return WatchList.model_validate(value).without(gone).touched(now).model_dump(mode="json")
+    watches = WatchList.model_validate(value).without(gone).touched(now).moved_to(cursor)
+    return watches.model_dump(mode="json")

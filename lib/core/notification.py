@@ -8,8 +8,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from lib.core.alerts import Alert
+from lib.support.scrubber import scrub, scrub_value
 
-__all__ = ["Message", "Notification"]
+__all__ = ["Message", "Notification", "scrubbed_message"]
 
 
 class Notification(BaseModel):
@@ -20,6 +21,8 @@ class Notification(BaseModel):
     receiver: str
     group: str
     alerts: tuple[Alert, ...]
+    # Sent again after a send whose answer was lost (可能重复): receivers say so.
+    possible_repeat: bool = False
 
 
 class Message(BaseModel):
@@ -35,3 +38,12 @@ class Message(BaseModel):
     # The alerts this message tells, as Alert.key ("fingerprint/firing"): the outbox confirms
     # exactly these when the send succeeds, so a split notification never resends a part.
     covers: tuple[str, ...] = ()
+
+
+def scrubbed_message(message: Message) -> Message:
+    """``message`` with its title, text and payload scrubbed; the same message if clean."""
+    title, text = scrub(message.title), scrub(message.text)
+    payload = scrub_value(message.payload)
+    if title == message.title and text == message.text and payload == message.payload:
+        return message
+    return message.model_copy(update={"title": title, "text": text, "payload": payload})

@@ -207,6 +207,14 @@ def _watch(data: dict[str, Any]) -> Watch:
     invoke_ids = _str_list(data.get("invokeIds"), "invokeIds")
     if not invoke_ids:
         raise BadInput("watch needs invokeIds: a non-empty list of invoke ids")
+    from lib.core.watches import MAX_IDS_PER_REQUEST  # lazily: watch requests are rare
+
+    invoke_ids = list(dict.fromkeys(invoke_ids))
+    if len(invoke_ids) > MAX_IDS_PER_REQUEST:
+        raise BadInput(
+            f"watch has {len(invoke_ids)} invokeIds; at most {MAX_IDS_PER_REQUEST} a request "
+            "(send several requests)"
+        )
     kind = data.get("kind")
     if kind not in (None, "command", "file"):
         raise BadInput("watch kind must be 'command' or 'file' (or absent: both are asked)")

@@ -18,6 +18,7 @@ from lib.app import App, Invocation, RunReport, build_app
 from lib.core.triggers import parse_event
 from lib.support.errors import AssistwatchError, BadInput
 from lib.support.log import bind_request, configure, get_logger, register_secret
+from lib.support.scrubber import scrub
 from lib.support.settings import Settings, load_settings
 
 __all__ = ["handle", "invocation_from_context", "reset"]
@@ -95,7 +96,7 @@ def handle(
         report = RunReport(ok=False, request_id=request_id, errors=[str(error)])
         status = 400 if isinstance(error, BadInput) else 503 if error.retryable else 500
         http = http or (isinstance(error, BadInput) and error.http)
-    body = report.model_dump_json()
+    body = scrub(report.model_dump_json())  # the run report is an outward string
     if http:
         status = status if status != 200 or report.ok else 500
         return {"statusCode": status, "headers": {"content-type": "application/json"}, "body": body}

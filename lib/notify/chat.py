@@ -18,6 +18,7 @@ from pydantic import SecretStr
 from lib.core.budget import Limit
 from lib.core.notification import Message, Notification
 from lib.core.overrides import Mentions, Overrides
+from lib.notify.escape import MARKDOWN, Flavour
 from lib.notify.render import (
     RenderOptions,
     message_id,
@@ -26,8 +27,13 @@ from lib.notify.render import (
     render_header,
     render_title,
 )
-from lib.notify.retry import RetryPolicy, send_with_retries
-from lib.support.errors import ReceiverConfigError, ReceiverRateLimited, ReceiverTransientError
+from lib.notify.retry import RetryPolicy, send_with_retries, transport_fault
+from lib.support.errors import (
+    ReceiverConfigError,
+    ReceiverRateLimited,
+    ReceiverTransientError,
+    ReceiverUnsure,
+)
 from lib.support.redact import mask_url, redact_text
 
 __all__ = ["ChatRobot", "errcode_of", "safe_text"]
@@ -53,6 +59,8 @@ def errcode_of(
     status = response.status_code
     if status == 429:
         raise ReceiverRateLimited(receiver, "HTTP 429", pause_seconds=pause_seconds)
+    if status == 504:  # a gateway gave up waiting: the robot behind it may have taken it
+        raise ReceiverUnsure(receiver, "HTTP 504 (the gateway gave up waiting)")
     if status >= 500 or status == 408:
         raise ReceiverTransientError(receiver, f"HTTP {status}")
     if status != 200:
@@ -61,13 +69,15 @@ def errcode_of(
         answer = response.json()
         return int(answer.get("errcode", 0)), str(answer.get("errmsg", ""))
     except (ValueError, AttributeError, TypeError):
-        raise ReceiverTransientError(receiver, "unreadable answer (not JSON)") from None
+        # HTTP 200 with a body we cannot read: it may well have been taken.
+        raise ReceiverUnsure(receiver, "unreadable answer (HTTP 200, not JSON)") from None
 
 
 class ChatRobot:
     """Base of a chat robot receiver; subclasses set the class attributes and hooks."""
 
     kind = "robot"
+    flavour: Flavour = MARKDOWN  # how text from the cloud is neutralised for this robot
     max_bytes = 4096
     default_limits: tuple[Limit, ...] = ()
 
@@ -137,7 +147,9 @@ class ChatRobot:
     # --- rendering (pure) -----------------------------------------------------------------
 
     def _header(self, notification: Notification, part: int, parts: int) -> str:
-        header = render_header(notification, self._options, part=part, parts=parts)
+        header = render_header(
+            notification, self._options, part=part, parts=parts, flavour=self.flavour
+        )
         if self._keyword and self._keyword not in header:
             header = f"{self._keyword}\n\n{header}"
         return header
@@ -148,7 +160,7 @@ class ChatRobot:
 
     def render(self, notification: Notification) -> list[Message]:
         """Markdown parts, each within the robot's limit, entries never cut in two."""
-        title = render_title(notification, self._options)
+        title = render_title(notification, self._options, self.flavour)
         if self._keyword and self._keyword not in title:
             title = f"{self._keyword} {title}"
         firing = any(alert.status == "firing" for alert in notification.alerts)
@@ -162,7 +174,7 @@ class ChatRobot:
             - self.measure(footer)
             - _MARGIN_BYTES
         )
-        entries = render_entries(notification, self._options)
+        entries = render_entries(notification, self._options, self.flavour)
         parts = pack_entries(entries, budget, _SEPARATOR, self.measure)
         messages = []
         for index, (body, covers) in enumerate(parts, start=1):
@@ -189,9 +201,7 @@ class ChatRobot:
     def _attempt(self, message: Message) -> None:
         try:
             response = self.post(message)
-        except httpx.TimeoutException:
-            # ``from None``: httpx exceptions carry the request, whose URL holds the key.
-            raise ReceiverTransientError(self.name, "timed out") from None
         except httpx.TransportError as exc:
-            raise ReceiverTransientError(self.name, f"network error {type(exc).__name__}") from None
+            # ``from None``: httpx exceptions carry the request, whose URL holds the key.
+            raise transport_fault(self.name, exc) from None
         self.check(response)

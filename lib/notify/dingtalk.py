@@ -24,6 +24,7 @@ from lib.core.budget import Limit
 from lib.core.notification import Message, Notification
 from lib.core.overrides import Overrides
 from lib.notify.chat import errcode_of, safe_text
+from lib.notify.escape import DINGTALK
 from lib.notify.render import (
     RenderOptions,
     compact_json,
@@ -34,8 +35,8 @@ from lib.notify.render import (
     render_header,
     render_title,
 )
-from lib.notify.retry import RetryPolicy, send_with_retries
-from lib.support.errors import ReceiverConfigError, ReceiverRateLimited, ReceiverTransientError
+from lib.notify.retry import RetryPolicy, send_with_retries, transport_fault
+from lib.support.errors import ReceiverConfigError, ReceiverRateLimited
 from lib.support.redact import mask_url
 
 __all__ = [
@@ -123,7 +124,9 @@ class DingTalkReceiver:
         return " ".join(names)
 
     def _header(self, notification: Notification, part: int, parts: int) -> str:
-        header = render_header(notification, self._options, part=part, parts=parts)
+        header = render_header(
+            notification, self._options, part=part, parts=parts, flavour=DINGTALK
+        )
         if self._keyword and self._keyword not in header:
             # The robot rejects (310000) any message whose text lacks its keyword.
             header = f"{self._keyword}\n\n{header}"
@@ -142,7 +145,7 @@ class DingTalkReceiver:
 
     def render(self, notification: Notification) -> list[Message]:
         """Markdown messages, each whole JSON body ≤ 20,000 bytes, entries never cut."""
-        title = render_title(notification, self._options)
+        title = render_title(notification, self._options, DINGTALK)
         if self._keyword and self._keyword not in title:
             title = f"{self._keyword} {title}"
         mentions = self._mentions()
@@ -157,7 +160,7 @@ class DingTalkReceiver:
             - json_text_bytes(footer)
             - _MARGIN_BYTES
         )
-        entries = render_entries(notification, self._options)
+        entries = render_entries(notification, self._options, DINGTALK)
         bodies = pack_entries(entries, budget, _SEPARATOR, json_text_bytes)
         messages = []
         for index, (body, covers) in enumerate(bodies, start=1):
@@ -199,11 +202,9 @@ class DingTalkReceiver:
                 content=body,
                 headers={"Content-Type": "application/json; charset=utf-8"},
             )
-        except httpx.TimeoutException:
-            # ``from None``: httpx exceptions carry the request, whose URL holds the token.
-            raise ReceiverTransientError(self.name, "timed out") from None
         except httpx.TransportError as exc:
-            raise ReceiverTransientError(self.name, f"network error {type(exc).__name__}") from None
+            # ``from None``: httpx exceptions carry the request, whose URL holds the token.
+            raise transport_fault(self.name, exc) from None
         self._check(response)
 
     def _check(self, response: httpx.Response) -> None:

@@ -23,9 +23,15 @@ from lib.core.budget import Limit
 from lib.core.notification import Message
 from lib.core.overrides import Mentions
 from lib.notify.chat import ChatRobot, safe_text
+from lib.notify.escape import FEISHU
 from lib.notify.render import RenderOptions, compact_json, json_text_bytes
 from lib.notify.retry import RetryPolicy
-from lib.support.errors import ReceiverConfigError, ReceiverRateLimited, ReceiverTransientError
+from lib.support.errors import (
+    ReceiverConfigError,
+    ReceiverRateLimited,
+    ReceiverTransientError,
+    ReceiverUnsure,
+)
 
 __all__ = ["MAX_BODY_BYTES", "FeishuReceiver", "feishu_sign"]
 
@@ -52,6 +58,7 @@ class FeishuReceiver(ChatRobot):
     """A Feishu/Lark custom bot; ``render`` is pure, ``send`` signs and posts one card."""
 
     kind = "feishu"
+    flavour = FEISHU
     max_bytes = MAX_BODY_BYTES
     default_limits = (Limit(100, 60.0), Limit(5, 1.0))
 
@@ -126,6 +133,8 @@ class FeishuReceiver(ChatRobot):
             reset = response.headers.get("x-ogw-ratelimit-reset", "")
             pause = float(reset) if reset.isdigit() else _PAUSE_SECONDS
             raise ReceiverRateLimited(self.name, "HTTP 429", pause_seconds=pause)
+        if status == 504:  # a gateway gave up waiting: the bot behind it may have taken it
+            raise ReceiverUnsure(self.name, "HTTP 504 (the gateway gave up waiting)")
         if status >= 500 or status == 408:
             raise ReceiverTransientError(self.name, f"HTTP {status}")
         try:
@@ -137,7 +146,8 @@ class FeishuReceiver(ChatRobot):
                 raise ReceiverConfigError(
                     self.name, f"HTTP {status} from {self.masked_url}"
                 ) from None
-            raise ReceiverTransientError(self.name, "unreadable answer (not JSON)") from None
+            # HTTP 200 with a body we cannot read: it may well have been taken.
+            raise ReceiverUnsure(self.name, "unreadable answer (HTTP 200, not JSON)") from None
         if code == 0 and status == 200:
             return
         if code in _RATE_LIMITED:

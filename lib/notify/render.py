@@ -1,15 +1,20 @@
 """Pure rendering shared by receivers: a notification → markdown entries → size-bounded parts.
 
 Nothing here does I/O. Each alert becomes one :class:`Entry`; a group larger than
-``max_alerts_listed`` lists the first N and folds the rest into compact "and K more" entries
-that still name every instance (DESIGN "Identity": across groups nothing is hidden).
+``max_alerts_listed`` lists the first N and folds the rest into compact "and K more" entries,
+one per task (command or file name and invoke id) listing its instances, so every alert is
+still named with what failed (DESIGN "Identity": across groups nothing is hidden).
 :func:`split_markdown` packs entries into parts within a byte limit without ever cutting one.
+
+Every string from the cloud goes through the receiver's :class:`~lib.notify.escape.Flavour`:
+ids, names and paths as code spans, free text escaped, so it is shown and never obeyed.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -22,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from lib.core.alerts import Alert
 from lib.core.findings import Finding
 from lib.core.notification import Notification
+from lib.notify.escape import MARKDOWN, Flavour, clean
 from lib.support.redact import redact_text
 
 __all__ = [
@@ -129,8 +135,11 @@ _TEXT: dict[str, dict[str, str]] = {
         "group": "分组",
         "more": "…另有 {k} 个（{what}）：",
         "more_cont": "（续）",
+        "agent_task": "云助手 Agent",
         "title_firing": "{subject} 失败 {n} 个",
         "title_resolved": "{subject} 已恢复 {n} 个",
+        "repeat_title": "（可能重复）",
+        "repeat": "**可能重复**：上次发送这条消息时没有收到应答，它可能已经送达过一次。",
         "unnamed": "（未命名）",
         "agent": "云助手 Agent 异常：{instance}",
         "agent_resolved": "云助手 Agent 已恢复：{instance}",
@@ -169,8 +178,12 @@ _TEXT: dict[str, dict[str, str]] = {
         "group": "Group",
         "more": "…and {k} more ({what}): ",
         "more_cont": "(continued) ",
+        "agent_task": "Cloud Assistant agent",
         "title_firing": "{subject}: {n} failed",
         "title_resolved": "{subject}: {n} resolved",
+        "repeat_title": "(possible repeat, 可能重复) ",
+        "repeat": "**Possible repeat (可能重复)**: the last send of this message got no "
+        "answer; it may have arrived once already.",
         "unnamed": "(unnamed)",
         "agent": "Cloud Assistant agent unhealthy on {instance}",
         "agent_resolved": "Cloud Assistant agent healthy again on {instance}",
@@ -183,8 +196,12 @@ _TEXT: dict[str, dict[str, str]] = {
 
 _ICON = {"critical": "🔴", "warning": "🟠", "info": "🔵", "resolved": "✅"}
 _SEVERITIES = ("critical", "warning", "info")
-# Instance ids per "and K more" entry: small enough that one entry always fits a part.
-_IDS_PER_MORE_ENTRY = 100
+# Bytes of instance ids per "and K more" entry: with its task's name and directory (≤ 255
+# characters each) an entry stays well inside the smallest part (WeCom's 4,096 bytes).
+_IDS_BYTES_PER_MORE_ENTRY = 1200
+_TASK_CHARS = 256
+# A region as Alibaba Cloud writes them ("cn-hangzhou"): only such a value goes into a link.
+_REGION_ID = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 
 
 def utf8_bytes(text: str) -> int:
@@ -235,20 +252,21 @@ def console_url(finding: Finding, options: RenderOptions) -> str | None:
     page and people find the invoke id listed there. Lingjun (eflo) nodes have no
     documented Cloud Assistant console page: no link.
     """
-    if finding.provider != "ecs":
-        return None
+    if finding.provider != "ecs" or not _REGION_ID.fullmatch(finding.region):
+        return None  # a region that is not a plain region id never goes into a link
     return f"{options.console_base}/cloud-assistant/region/{finding.region}"
 
 
 def output_tail(output: str | None, options: RenderOptions) -> tuple[str, int]:
-    """The last lines of ``output``, redacted and bounded, and how many lines they are.
+    """The last lines of ``output``, cleaned, redacted and bounded, and how many lines.
 
-    Redaction runs on the whole output before it is cut, so a secret spanning the cut
-    (a private key block) is still recognised.
+    Control characters, ANSI escapes and bidi controls go first (so they cannot split a
+    secret the redaction would have recognised); redaction runs on the whole output before
+    it is cut, so a secret spanning the cut (a private key block) is still recognised.
     """
     if not output or not options.show_output or options.max_output_lines == 0:
         return "", 0
-    lines = redact_text(output).rstrip("\n").splitlines()[-options.max_output_lines :]
+    lines = redact_text(clean(output)).rstrip("\n").split("\n")[-options.max_output_lines :]
     text = "\n".join(lines)
     raw = text.encode()
     if len(raw) > options.max_output_bytes:
@@ -269,17 +287,17 @@ class Entry:
     covers: tuple[str, ...] = ()  # the Alert.keys this entry tells about
 
     def render(self) -> str:
-        """The entry as markdown; output lines are quoted so markdown in them stays inert."""
+        """The entry as markdown; output lines (escaped already by the flavour) are quoted."""
         if not self.output:
             return self.body
-        lines = self.output.splitlines()
+        lines = self.output.split("\n")
         label = (self.output_cut_label if self.cut else self.output_label).format(n=len(lines))
-        quoted = "  \n".join("> " + (line.replace("`", "'") or " ") for line in lines)
+        quoted = "  \n".join("> " + (line or " ") for line in lines)
         return f"{self.body}\n- {label}\n\n{quoted}"
 
     def keep_last_lines(self, count: int) -> Entry:
         """The same entry with only the last ``count`` output lines."""
-        lines = self.output.splitlines()
+        lines = self.output.split("\n")
         kept = "\n".join(lines[len(lines) - count :]) if count > 0 else ""
         return replace(self, output=kept, cut=True)
 
@@ -288,52 +306,57 @@ def _t(options: RenderOptions) -> dict[str, str]:
     return _TEXT[options.lang]
 
 
-def _subject(alert: Alert, t: dict[str, str], resolved: bool) -> str:
+def _subject(alert: Alert, t: dict[str, str], resolved: bool, fl: Flavour) -> str:
     finding = alert.finding
     if alert.subject == "agent":
         return t["agent_resolved" if resolved else "agent"].format(
-            instance=f"`{finding.instance_id}`"
+            instance=fl.code(finding.instance_id)
         )
-    name = f"`{finding.name or finding.command_id or t['unnamed']}`"
+    name = fl.code(_clip(finding.name or finding.command_id or t["unnamed"]))
     if finding.kind == "file":
         key = "file_resolved" if resolved else "file"
-        return t[key].format(name=name, dir=f"`{finding.target_dir or '-'}`")
+        return t[key].format(name=name, dir=fl.code(_clip(finding.target_dir or "-")))
     return t["command_resolved" if resolved else "command"].format(name=name)
 
 
-def _render_alert(alert: Alert, options: RenderOptions) -> Entry:
+def _render_alert(alert: Alert, options: RenderOptions, fl: Flavour) -> Entry:
     t = _t(options)
     finding = alert.finding
     cls = finding.classification
     resolved = alert.status == "resolved"
     if resolved:
-        heading = f"#### {_ICON['resolved']} [{t['resolved']}] {_subject(alert, t, True)}"
+        heading = f"#### {_ICON['resolved']} [{t['resolved']}] {_subject(alert, t, True, fl)}"
     else:
-        heading = f"#### {_ICON[cls.severity]} [{t[cls.severity]}] {_subject(alert, t, False)}"
+        subject = _subject(alert, t, False, fl)
+        heading = f"#### {_ICON[cls.severity]} [{t[cls.severity]}] {subject}"
         if alert.reminder:
             heading += " · " + t["reminder"].format(n=alert.reminder)
     link = console_url(finding, options)
-    invoke = f"`{finding.invoke_id}`" + (f" · [{t['console']}]({link})" if link else "")
+    invoke = fl.code(finding.invoke_id) + (f" · [{t['console']}]({link})" if link else "")
+    where = f"({fl.text(finding.provider)} · {fl.text(finding.region)})"
     lines = [
         heading,
-        f"- {t[finding.provider]}: `{finding.instance_id}` ({finding.provider} · {finding.region})",
+        f"- {t[finding.provider]}: {fl.code(finding.instance_id)} {where}",
         f"- {t['invoke']}: {invoke}",
     ]
     if finding.account != "self":  # another account, reached through an assumed role
-        lines.append(f"- {t['account']}: `{finding.account}`")
+        lines.append(f"- {t['account']}: {fl.code(finding.account)}")
     if alert.reminder:
         lines.append(f"- {t['open_since']}: {format_time(alert.starts_at, options.timezone)}")
     if alert.subject == "agent" and alert.related:
-        behind = ", ".join(f"`{entry}`" for entry in alert.related)
+        behind = ", ".join(fl.code(entry) for entry in alert.related)
         lines.append(f"- {t['agent_behind']}: {behind}")
     if resolved:
         lines.append(f"- {t['resolved_at']}: {format_time(alert.ends_at, options.timezone)}")
         return Entry(body="\n".join(lines), covers=(alert.key,))
-    status = f"- {t['status']}: {finding.status} · {t['error']}: `{cls.code}`"
+    status = f"- {t['status']}: {fl.text(finding.status)} · {t['error']}: {fl.code(cls.code)}"
     if finding.exit_code is not None:
         status += f" · {t['exit']}: {finding.exit_code}"
-    explanation = cls.explanation_zh if options.lang == "zh" else cls.explanation_en
-    hint = cls.hint_zh if options.lang == "zh" else cls.hint_en
+    # The catalogue's texts are our markdown, but those of an unknown code or status quote
+    # the API's code and ErrorInfo: those are escaped whole.
+    explained = fl.text if cls.category == "unknown" else fl.ours
+    explanation = explained(cls.explanation_zh if options.lang == "zh" else cls.explanation_en)
+    hint = explained(cls.hint_zh if options.lang == "zh" else cls.hint_en)
     started = format_time(finding.started_at, options.timezone)
     finished = format_time(finding.finished_at, options.timezone)
     lines += [
@@ -342,36 +365,74 @@ def _render_alert(alert: Alert, options: RenderOptions) -> Entry:
         f"- {t['hint']}: {hint}",
     ]
     if finding.error_info:
-        lines.append(f"- ErrorInfo: {redact_text(finding.error_info)}")
+        lines.append(f"- ErrorInfo: {fl.text(redact_text(clean(finding.error_info)))}")
     lines.append(f"- {t['time']}: {started} → {finished} ({options.timezone})")
     if finding.dropped and options.show_output:
         lines.append(f"- {t['dropped'].format(n=finding.dropped)}")
     tail, _ = output_tail(finding.output, options)
     return Entry(
         body="\n".join(lines),
-        output=tail,
+        output="\n".join(fl.lines(tail)) if tail else "",
         output_label=t["output"] + ":",
         output_cut_label=t["output_cut"] + ":",
         covers=(alert.key,),
     )
 
 
-def _render_more(rest: Sequence[Alert], options: RenderOptions) -> list[Entry]:
-    """Compact entries naming every alert beyond the listed ones, by status and error code."""
+def _task(alert: Alert, t: dict[str, str], fl: Flavour) -> str:
+    """What failed, as a digest line names it: the command or file (and where) and invoke id."""
+    finding = alert.finding
+    if alert.subject == "agent":
+        return t["agent_task"]
+    name = fl.code(_clip(finding.name or finding.command_id or t["unnamed"]))
+    if finding.kind == "file":
+        name += f" → {fl.code(_clip(finding.target_dir or '-'))}"
+    return f"{name} ({fl.code(finding.invoke_id)})"
+
+
+def _clip(text: str, limit: int = _TASK_CHARS) -> str:
+    """A name or path as a heading or digest line shows it: whole up to ``limit`` characters
+    (above the API's own limits), so the instance and invoke id after it always fit a part."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _chunks(ids: Sequence[str], limit: int) -> list[list[str]]:
+    """``ids`` in runs whose UTF-8 size stays within ``limit`` (at least one id a run)."""
+    runs: list[list[str]] = [[]]
+    size = 0
+    for item in ids:
+        if runs[-1] and size + utf8_bytes(item) > limit:
+            runs.append([])
+            size = 0
+        runs[-1].append(item)
+        size += utf8_bytes(item) + 2
+    return runs
+
+
+def _render_more(rest: Sequence[Alert], options: RenderOptions, fl: Flavour) -> list[Entry]:
+    """Compact entries naming every alert beyond the listed ones: one per task and outcome,
+    listing the instances it failed on (split across entries when there are many)."""
     t = _t(options)
-    by_kind: dict[tuple[str, str], list[Alert]] = {}
+    by_task: dict[tuple[str, str, str], list[Alert]] = {}
     for alert in rest:
-        what = t["resolved"] if alert.status == "resolved" else alert.finding.classification.code
-        by_kind.setdefault((alert.status, what), []).append(alert)
-    lead = t["more"].format(k=len(rest), what=", ".join(w for _, w in by_kind))
+        what = (
+            t["resolved"]
+            if alert.status == "resolved"
+            else fl.code(alert.finding.classification.code)
+        )
+        by_task.setdefault((alert.status, _task(alert, t, fl), what), []).append(alert)
+    outcomes = ", ".join(dict.fromkeys(what for _, _, what in by_task))
+    lead = t["more"].format(k=len(rest), what=outcomes)
     entries: list[Entry] = []
-    for (_, what), members in by_kind.items():
-        for start in range(0, len(members), _IDS_PER_MORE_ENTRY):
-            some = members[start : start + _IDS_PER_MORE_ENTRY]
-            chunk = ", ".join(alert.finding.instance_id for alert in some)
+    for (_, task, what), members in by_task.items():
+        ids = [fl.code(alert.finding.instance_id) for alert in members]
+        start = 0
+        for run in _chunks(ids, _IDS_BYTES_PER_MORE_ENTRY):
+            some = members[start : start + len(run)]
             cont = t["more_cont"] if start else ""
-            line = f"- {cont}`{what}` × {len(members)}: {chunk}"
-            # The "and K more" line travels with the first ids so a split never strands it.
+            start += len(run)
+            line = f"- {cont}{task} · {what} × {len(members)}: {', '.join(run)}"
+            # The "and K more" line travels with the first task so a split never strands it.
             entries.append(
                 Entry(
                     body=f"{lead}\n\n{line}" if not entries else line,
@@ -394,13 +455,15 @@ def _ordered(alerts: Sequence[Alert]) -> list[Alert]:
     )
 
 
-def render_entries(notification: Notification, options: RenderOptions) -> list[Entry]:
+def render_entries(
+    notification: Notification, options: RenderOptions, flavour: Flavour = MARKDOWN
+) -> list[Entry]:
     """One entry per listed alert, then "and K more" entries for the rest."""
     alerts = _ordered(notification.alerts)
     listed, rest = alerts[: options.max_alerts_listed], alerts[options.max_alerts_listed :]
-    entries = [_render_alert(alert, options) for alert in listed]
+    entries = [_render_alert(alert, options, flavour) for alert in listed]
     if rest:
-        entries += _render_more(rest, options)
+        entries += _render_more(rest, options, flavour)
     return entries
 
 
@@ -411,7 +474,12 @@ def _counts(alerts: Sequence[Alert]) -> tuple[int, int, Counter[str]]:
 
 
 def render_header(
-    notification: Notification, options: RenderOptions, *, part: int = 1, parts: int = 1
+    notification: Notification,
+    options: RenderOptions,
+    *,
+    part: int = 1,
+    parts: int = 1,
+    flavour: Flavour = MARKDOWN,
 ) -> str:
     """The first lines of every part: counts by severity, resolved count, group, part i/n."""
     t = _t(options)
@@ -427,14 +495,18 @@ def render_header(
         head += t["part"].format(i=part, n=parts)
     counts = " · ".join(f"{t[s]} {severities[s]}" for s in _SEVERITIES if severities[s])
     lines = [head]
+    if notification.possible_repeat:  # resent after a lost answer (lib.app.outbox, UNSURE)
+        lines.append(t["repeat"] + "  ")
     if counts:
         lines.append(counts + "  ")
-    lines.append(f"{t['group']}: `{notification.group}`")
+    lines.append(f"{t['group']}: {flavour.code(notification.group)}")
     return "\n".join(lines)
 
 
-def render_title(notification: Notification, options: RenderOptions) -> str:
-    """A short title for chat lists: subject and counts."""
+def render_title(
+    notification: Notification, options: RenderOptions, flavour: Flavour = MARKDOWN
+) -> str:
+    """A short title for chat lists: subject and counts, one line of plain text."""
     t = _t(options)
     firing, resolved, _ = _counts(notification.alerts)
     names = {a.finding.name for a in notification.alerts}
@@ -444,17 +516,22 @@ def render_title(notification: Notification, options: RenderOptions) -> str:
     )
     if notification.alerts and all(a.subject == "agent" for a in notification.alerts):
         subject = f"Agent {notification.alerts[0].finding.instance_id}"
+    subject = flavour.title(subject)
     if len(subject) > 40:
         subject = subject[:39] + "…"
+    mark = t["repeat_title"] if notification.possible_repeat else ""
     if firing:
-        return "assistwatch " + t["title_firing"].format(subject=subject, n=firing)
-    return "assistwatch " + t["title_resolved"].format(subject=subject, n=resolved)
+        return f"{mark}assistwatch " + t["title_firing"].format(subject=subject, n=firing)
+    return f"{mark}assistwatch " + t["title_resolved"].format(subject=subject, n=resolved)
 
 
-def render_markdown(notification: Notification, options: RenderOptions) -> str:
+def render_markdown(
+    notification: Notification, options: RenderOptions, flavour: Flavour = MARKDOWN
+) -> str:
     """The whole notification as one markdown text (console, logs): no size limit."""
-    entries = render_entries(notification, options)
-    return "\n\n".join([render_header(notification, options), *(e.render() for e in entries)])
+    entries = render_entries(notification, options, flavour)
+    header = render_header(notification, options, flavour=flavour)
+    return "\n\n".join([header, *(e.render() for e in entries)])
 
 
 def _fit(entry: Entry | str, limit: int, measure: Callable[[str], int]) -> str:

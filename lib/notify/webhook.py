@@ -26,6 +26,7 @@ from lib.core.alerts import Alert
 from lib.core.budget import Limit
 from lib.core.notification import Message, Notification
 from lib.core.overrides import Overrides
+from lib.notify.escape import one_line
 from lib.notify.render import (
     RenderOptions,
     compact_json,
@@ -35,12 +36,13 @@ from lib.notify.render import (
     render_markdown,
     render_title,
 )
-from lib.notify.retry import RetryPolicy, send_with_retries
+from lib.notify.retry import RetryPolicy, send_with_retries, transport_fault
 from lib.support.errors import (
     ConfigError,
     ReceiverConfigError,
     ReceiverRateLimited,
     ReceiverTransientError,
+    ReceiverUnsure,
 )
 from lib.support.redact import mask_url
 
@@ -100,6 +102,12 @@ def _labels(alert: Alert) -> dict[str, str]:
 
 
 def _annotations(alert: Alert, options: RenderOptions) -> dict[str, str]:
+    """Human-readable fields: one line each, free of control, ANSI and bidi characters.
+
+    The JSON is data (labels carry the ids verbatim), but consumers paste annotations into
+    chats, pages and terminals, so they get :func:`~lib.notify.escape.one_line`; the output
+    keeps its line breaks and is cleaned the same way (:func:`output_tail`).
+    """
     finding = alert.finding
     cls = finding.classification
     zh = options.lang == "zh"
@@ -109,11 +117,10 @@ def _annotations(alert: Alert, options: RenderOptions) -> dict[str, str]:
     summary = f"{finding.kind} {what} {finding.status} on {finding.instance_id} ({cls.code})"
     if alert.subject == "agent":
         summary = f"Cloud Assistant agent unhealthy on {finding.instance_id} ({cls.code})"
-    annotations = {
-        "summary": summary,
-        "description": f"{cls.explanation_zh if zh else cls.explanation_en} "
-        f"{cls.hint_zh if zh else cls.hint_en}",
-    }
+    description = (
+        f"{cls.explanation_zh if zh else cls.explanation_en} {cls.hint_zh if zh else cls.hint_en}"
+    )
+    annotations = {"summary": one_line(summary), "description": one_line(description)}
     if alert.reminder:  # the same firing again, still open: say which reminder this is
         annotations["reminder"] = str(alert.reminder)
     tail, _ = output_tail(finding.output, options)
@@ -166,7 +173,11 @@ def alertmanager_payload(
         "receiver": receiver,
         "groupLabels": {"group": notification.group},
         "commonLabels": _common(labels),
-        "commonAnnotations": _common(annotations),
+        "commonAnnotations": {
+            **_common(annotations),
+            # resent after a lost answer; webhook-id is the first send's, to dedupe on
+            **({"possible_repeat": "true"} if notification.possible_repeat else {}),
+        },
         "externalURL": options.console_base,
         "alerts": items,
     }
@@ -262,16 +273,16 @@ class WebhookReceiver:
                 raise ReceiverConfigError(self.name, str(exc)) from None
         try:
             response = self._http.post(self._url, content=body, headers=headers)
-        except httpx.TimeoutException:
-            raise ReceiverTransientError(self.name, "timed out") from None
         except httpx.TransportError as exc:
-            raise ReceiverTransientError(self.name, f"network error {type(exc).__name__}") from None
+            raise transport_fault(self.name, exc) from None
         status = response.status_code
         if 200 <= status < 300:
             return
         if status == 429:
             pause = _retry_after(response.headers.get("Retry-After"), now)
             raise ReceiverRateLimited(self.name, "HTTP 429 Too Many Requests", pause_seconds=pause)
+        if status == 504:  # a gateway gave up waiting: the service behind it may have it
+            raise ReceiverUnsure(self.name, "HTTP 504 (the gateway gave up waiting)")
         if status >= 500 or status == 408:
             raise ReceiverTransientError(self.name, f"HTTP {status}")
         raise ReceiverConfigError(self.name, f"HTTP {status} from {mask_url(self._url)}")

@@ -17,6 +17,7 @@ import httpx
 from lib.core.budget import Limit
 from lib.core.notification import Message
 from lib.notify.chat import ChatRobot, errcode_of, safe_text
+from lib.notify.escape import WECOM
 from lib.notify.render import compact_json, utf8_bytes
 from lib.support.errors import ReceiverConfigError, ReceiverRateLimited
 
@@ -32,6 +33,7 @@ class WeComReceiver(ChatRobot):
     """A WeCom group robot; ``render`` is pure, ``send`` posts one markdown message."""
 
     kind = "wecom"
+    flavour = WECOM
     max_bytes = MAX_CONTENT_BYTES
     default_limits = (Limit(20, 60.0),)
 

@@ -66,6 +66,7 @@ from typing import Any, NoReturn
 
 from lib.core.claims import ClaimKey
 from lib.state.base import Claim, ClaimOutcome, Record, record_stem
+from lib.state.tidy import tidy
 from lib.support.credentials import Credentials
 from lib.support.errors import AssistwatchError, ConfigError, StateError
 from lib.support.urls import require_secure_url
@@ -470,7 +471,9 @@ class OssStore:
         self._call("PutObject", key, lambda c: c.put_object(request))
 
     def _drop_marker(self, key_id: str) -> None:
-        self._delete(f"{self._root}outbox/{key_id}")
+        # Tidying only (issue #12): a marker left behind is dropped by a later pending().
+        key = f"{self._root}outbox/{key_id}"
+        tidy(f"tidy the outbox marker {key_id}", lambda: self._delete(key), None)
 
     def _delete(self, key: str, *, quiet: bool = False) -> None:
         import alibabacloud_oss_v2 as oss

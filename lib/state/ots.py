@@ -62,6 +62,7 @@ from typing import Any
 
 from lib.core.claims import ClaimKey
 from lib.state.base import Claim, ClaimOutcome, Record
+from lib.state.tidy import tidy
 from lib.support.credentials import Credentials
 from lib.support.errors import ConfigError, StateError
 from lib.support.urls import require_secure_url
@@ -547,7 +548,18 @@ class OtsStore:
         raise _gave_up(self._where(f"write the outbox marker {key.id}"), last)
 
     def _drop_marker(self, key_id: str, *, marker_owner: Any = None) -> None:
-        """Delete an outbox marker; with ``marker_owner``, only if it still is that writer's."""
+        """Delete an outbox marker; with ``marker_owner``, only if it still is that writer's.
+
+        Tidying only (issue #12): a marker left by a fault is dropped by a later pending()
+        scan, so a fault here is a warning, never a failed run.
+        """
+        tidy(
+            f"tidy the outbox marker {key_id}",
+            lambda: self._delete_marker(key_id, marker_owner),
+            None,
+        )
+
+    def _delete_marker(self, key_id: str, marker_owner: Any) -> None:
         from tablestore import Condition, Row
 
         condition = (

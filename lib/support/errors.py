@@ -13,7 +13,10 @@
     └── DeliveryError                a receiver did not take a message
         ├── ReceiverConfigError      wrong token/secret/keyword/URL: not retried, reported
         ├── ReceiverRateLimited      over the robot's budget or told to slow down: deferred
-        └── ReceiverTransientError   5xx, timeout, connection reset: retried next run
+        └── ReceiverTransientError   5xx, refused, DNS, TLS: provably not taken; retried
+            └── ReceiverUnsure       the answer was lost (read timeout, reset after sending,
+                                     504, unreadable 200): it may have arrived; resent once,
+                                     later, marked as a possible repeat (docs/reliability.md)
 
 Every message is built from facts that carry no secret: never put a key, token, signature
 or robot URL with its access token into one (``lib.support.log`` redacts as a second line of defence).
@@ -33,14 +36,24 @@ __all__ = [
     "ReceiverConfigError",
     "ReceiverRateLimited",
     "ReceiverTransientError",
+    "ReceiverUnsure",
     "StateError",
 ]
 
 
 class AssistwatchError(Exception):
-    """Root of every error assistwatch raises on purpose."""
+    """Root of every error assistwatch raises on purpose.
+
+    Its text passes the outward-string scrubber (:mod:`lib.support.scrubber`) whenever it is read:
+    a receiver URL in it shows as scheme://host, a registered secret as ``****``.
+    """
 
     retryable: bool = False
+
+    def __str__(self) -> str:
+        from lib.support.scrubber import scrub
+
+        return scrub(super().__str__())
 
 
 class BadInput(AssistwatchError):
@@ -120,3 +133,11 @@ class ReceiverTransientError(DeliveryError):
     """5xx, timeout or connection fault: the message stays in the outbox for the next run."""
 
     retryable = True
+
+
+class ReceiverUnsure(ReceiverTransientError):
+    """The request went out and its answer was lost: the receiver may have taken it.
+
+    Never retried in-process (a robot has no idempotency key: a retry would be a repeat);
+    the outbox resends it at most once, on a later run, marked as a possible repeat.
+    """

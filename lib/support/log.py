@@ -4,9 +4,8 @@ One event is one line: ``{"timestamp", "level", "event", "request_id", ...fields
 by ``get_logger().info("event", key=value)`` (the call interface of structlog, which this
 module replaced to keep cold start small: see docs/decisions.md).
 
-Two lines of defence: every secret value the run knows (access key secret, STS token,
-robot tokens, webhook secrets) is registered with ``register_secret`` and replaced wherever
-it appears in any field; then :func:`lib.support.redact.redact_text` masks what looks like a
+Two lines of defence: the outward-string scrubber (:mod:`lib.support.scrubber`: every registered
+secret removed, receiver URLs cut to scheme://host) on every field; then :func:`lib.support.redact.redact_text` masks what looks like a
 secret by pattern (a key in command output, a token in a URL).
 """
 
@@ -16,15 +15,19 @@ import contextlib
 import json
 import sys
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import datetime, timezone
 from typing import Any, TextIO
 
+from lib.support.scrubber import register_secret, register_secrets
+from lib.support.scrubber import scrub as _scrub
+
 __all__ = [
     "Logger",
     "bind_request",
+    "bound",
     "capture_logs",
     "configure",
     "get_logger",
@@ -33,50 +36,17 @@ __all__ = [
     "scrub",
 ]
 
-_MASK = "****"
-_MIN_SECRET = 6  # shorter values would mask ordinary words
-_secrets: dict[str, None] = {}  # per-invocation values (STS secrets, tokens), oldest first
-_lasting: set[str] = set()  # configured for the process's life (robot URLs and secrets)
-_lock = threading.Lock()
 _write_lock = threading.Lock()  # one line at a time, whole, whatever thread logs
 _stream: TextIO | None = None  # None: sys.stdout as it is when the line is written
 _context: ContextVar[Mapping[str, Any] | None] = ContextVar("assistwatch_log", default=None)
 _captures: list[list[dict[str, Any]]] = []
 
 
-def register_secret(*values: str | None, lasting: bool = False) -> None:
-    """Remember secret values so no log line can show them (process-wide).
-
-    ``lasting``: configuration (a robot's URL or secret), kept for the process's life;
-    otherwise a credential that rotates, kept among the last few hundred.
-    """
-    with _lock:
-        for value in values:
-            if value and len(value) >= _MIN_SECRET:
-                if lasting:
-                    _lasting.add(value)
-                    continue
-                _secrets.pop(value, None)  # registered again: now the newest
-                _secrets[value] = None
-                while len(_secrets) > 256:  # credentials rotate: forget the oldest only
-                    del _secrets[next(iter(_secrets))]
-
-
-def register_secrets(values: Iterable[str | None]) -> None:
-    """Convenience for several values at once."""
-    register_secret(*values)
-
-
 def scrub(text: str) -> str:
-    """Mask registered secrets, then patterns that look like secrets."""
+    """The outward-string scrubber (:mod:`lib.support.scrubber`), then patterns that look secret."""
     from lib.support.redact import redact_text
 
-    with _lock:
-        known = sorted({*_secrets, *_lasting}, key=len, reverse=True)
-    for secret in known:
-        if secret in text:
-            text = text.replace(secret, _MASK)
-    return redact_text(text)
+    return redact_text(_scrub(text))
 
 
 def _scrub_value(value: Any) -> Any:
@@ -188,6 +158,17 @@ def configure(stream: TextIO | None = None) -> None:
 def bind_request(request_id: str | None, **fields: Any) -> None:
     """Start an invocation's log context: every line carries the FC request id."""
     _context.set({"request_id": request_id, **fields})
+
+
+@contextmanager
+def bound(**fields: Any) -> Iterator[None]:
+    """Inside the block, every line of this context also carries ``fields`` (a scope's
+    account and region, in whichever thread polls it)."""
+    token = _context.set({**(_context.get() or {}), **fields})
+    try:
+        yield
+    finally:
+        _context.reset(token)
 
 
 def get_logger(name: str = "assistwatch") -> Logger:

@@ -111,7 +111,8 @@ class Settings(BaseModel):
     ots_endpoint: str | None = None
     lookback: timedelta = timedelta(hours=1)
     repeat_interval: timedelta | None = None  # remind of alerts still open this often
-    api_qps: float = Field(default=10.0, gt=0, le=1000)
+    api_qps: float = Field(default=10.0, gt=0, le=1000)  # per account, region and product
+    concurrency: int = Field(default=16, ge=1, le=64)  # scopes (account × region) polled at once
     accounts: list[str] = Field(default_factory=list)
     dingtalk_url: SecretStr | None = None
     dingtalk_secret: SecretStr | None = None
@@ -240,7 +241,8 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
     values: dict[str, Any] = {
         key[len("ASSISTWATCH_") :].lower(): value
         for key, value in source.items()
-        if key.upper().startswith("ASSISTWATCH_")
+        # An empty value is unset: s.yaml cannot leave out a variable, only give it ''.
+        if key.upper().startswith("ASSISTWATCH_") and value.strip() != ""
     }
     values.update(overrides)
     try:

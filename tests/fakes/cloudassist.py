@@ -68,6 +68,7 @@ class _Fault:
     status: int = 400
     code: str = ""
     message: str = ""
+    region: str | None = None
 
 
 _DEFAULT_MESSAGES = {
@@ -93,6 +94,7 @@ class CloudAssistantFake(LoopbackServer):
         clock: Callable[[], datetime] | None = None,
         sleep: Callable[[float], None] | None = None,
         max_skew: timedelta = acs3.MAX_SKEW,
+        regions: Mapping[str, Dataset] | None = None,
     ) -> None:
         """Accept ``credentials`` ({access key id: secret}); ``security_tokens`` marks STS keys.
 
@@ -106,6 +108,8 @@ class CloudAssistantFake(LoopbackServer):
             clock: now() for the x-acs-date check; default the system clock (UTC).
             sleep: how ``slow()`` waits; default time.sleep.
             max_skew: how far x-acs-date may be from now.
+            regions: {RegionId: dataset} for a fleet: a request answers from its RegionId's
+                dataset (``dataset`` for a region not listed), as each region's endpoint would.
         """
         super().__init__(name="cloudassist-fake")
         creds = (
@@ -116,6 +120,9 @@ class CloudAssistantFake(LoopbackServer):
             key_id: acs3.KnownKey(secret, tokens.get(key_id)) for key_id, secret in creds.items()
         }
         self.dataset = dataset if dataset is not None else Dataset()
+        self.regions: dict[str, Dataset] = dict(regions or {})
+        self._gates: dict[str, Callable[[], bool]] = {}
+        self.gates_opened: dict[str, bool] = {}
         self._pager = Pager(order=order, seed=seed)
         self._clock = clock or (lambda: datetime.now(timezone.utc))
         self._sleep = sleep or time.sleep
@@ -123,6 +130,7 @@ class CloudAssistantFake(LoopbackServer):
         self._lock = threading.Lock()
         self._faults: list[_Fault] = []
         self._delay = 0.0
+        self._gate_timeout = 10.0
         self._nonces: dict[str, datetime] = {}
         self.calls: list[tuple[str, dict[str, str]]] = []
 
@@ -173,11 +181,13 @@ class CloudAssistantFake(LoopbackServer):
         status: int = 400,
         message: str | None = None,
         action: str | None = None,
+        region: str | None = None,
     ) -> None:
-        """Answer the next ``n`` signed requests (of ``action``, if given) with this API error."""
+        """Answer the next ``n`` signed requests (of ``action``, in ``region``, if given) with
+        this API error."""
         text = message or _DEFAULT_MESSAGES.get(code, f"Injected error {code}.")
         with self._lock:
-            self._faults += [_Fault("error", action, status, code, text) for _ in range(n)]
+            self._faults += [_Fault("error", action, status, code, text, region) for _ in range(n)]
 
     def drop_connection_next(self, n: int = 1, *, action: str | None = None) -> None:
         """Close the connection without answering the next ``n`` requests."""
@@ -198,6 +208,16 @@ class CloudAssistantFake(LoopbackServer):
         """Delay every answer by ``seconds`` (0 to stop)."""
         with self._lock:
             self._delay = seconds
+
+    def hold(self, region: str, until: Callable[[], bool], *, timeout: float = 10.0) -> None:
+        """Hold every answer in ``region`` until ``until()`` is true (at most ``timeout`` s).
+
+        ``gates_opened[region]`` then says whether it came true: a stuck region, without a
+        timed assertion.
+        """
+        with self._lock:
+            self._gates[region] = until
+        self._gate_timeout = timeout
 
     def add_key(
         self, access_key_id: str, secret: str, *, security_token: str | None = None
@@ -222,12 +242,24 @@ class CloudAssistantFake(LoopbackServer):
 
     # --- request processing (called from the handler threads) ----------------------------
 
-    def _take_fault(self, action: str) -> _Fault | None:
+    def _take_fault(self, action: str, region: str | None = None) -> _Fault | None:
         with self._lock:
             for i, fault in enumerate(self._faults):
-                if fault.action in (None, action):
+                if fault.action in (None, action) and fault.region in (None, region):
                     return self._faults.pop(i)
         return None
+
+    def _wait_gate(self, region: str) -> None:
+        with self._lock:
+            until = self._gates.get(region)
+        if until is None:
+            return
+        deadline = time.monotonic() + self._gate_timeout
+        while not until() and time.monotonic() < deadline:
+            time.sleep(0.005)
+        opened = until()
+        with self._lock:
+            self.gates_opened[region] = opened
 
     def _check_nonce(self, auth: acs3.Authorization, nonce: str, now: datetime) -> None:
         # The gateway refuses a nonce it saw within the signature's validity window: a
@@ -254,6 +286,7 @@ class CloudAssistantFake(LoopbackServer):
             delay = self._delay
         if delay:
             self._sleep(delay)
+        self._wait_gate(params.get("RegionId", ""))
         host = request.header("host") or "ecs.aliyuncs.com"
         request_id = str(uuid.uuid4()).upper()
         now = self._clock()
@@ -273,7 +306,7 @@ class CloudAssistantFake(LoopbackServer):
         host: str,
     ) -> tuple[int, bytes | None]:
         """Answer a verified request: an injected fault, or the action's JSON."""
-        fault = self._take_fault(action)
+        fault = self._take_fault(action, params.get("RegionId"))
         if fault is not None and fault.kind == "drop":
             return 0, None
         if fault is not None and fault.kind == "garbage":
@@ -286,14 +319,18 @@ class CloudAssistantFake(LoopbackServer):
             return 400, _error_body(
                 request_id, host, "InvalidVersion", "Specified parameter Version is not valid."
             )
+        dataset = self.regions.get(params.get("RegionId", ""), self.dataset)
         try:
             if version == EFLO_API_VERSION:
-                body = eflo_api.handle(action, params, self.dataset)
+                body = eflo_api.handle(action, params, dataset)
             else:
-                body = handle(action, params, self.dataset, self._pager)
+                body = handle(action, params, dataset, self._pager)
         except ApiError as err:
             return err.status, _error_body(request_id, host, err.code, err.message)
-        return 200, json.dumps({"RequestId": request_id, **body}, ensure_ascii=False).encode()
+        # backslashreplace: a lone surrogate in a name goes out as the JSON escape \ud800
+        # (valid JSON a parser accepts), not as a crash of the fake.
+        text = json.dumps({"RequestId": request_id, **body}, ensure_ascii=False)
+        return 200, text.encode("utf-8", "backslashreplace")
 
 
 def _error_body(request_id: str, host: str, code: str, message: str) -> bytes:

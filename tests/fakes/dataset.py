@@ -394,6 +394,9 @@ class Dataset:
     instance_tags: dict[str, dict[str, str]] = field(default_factory=dict)
     eflo_commands: list[EfloCommand] = field(default_factory=list)
     eflo_file_sends: list[EfloFileSend] = field(default_factory=list)
+    # Paths that exist on each instance: SendFile adds them (and refuses to overwrite one
+    # without Overwrite=true), RunCommand's ``rm -f PATH`` removes them.
+    instance_files: dict[str, set[str]] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
 
     def add(self, *records: Command | FileSend | AgentStatus) -> Dataset:

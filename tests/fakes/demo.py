@@ -10,6 +10,7 @@ Logs (JSON lines, as FC would collect them) go to ``.demo/assistwatch.log``.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 from datetime import datetime, timezone
@@ -17,6 +18,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+from lib.edges.cli.explain import explain, headline
 from lib.edges.entry import handle, reset
 from tests.fakes.cloudassist import DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET, CloudAssistantFake
 from tests.fakes.dingtalk import DingTalkFake
@@ -67,30 +69,30 @@ def run_demo(workdir: Path, out: Any = sys.stdout, *, lang: str = "zh") -> list[
             "ASSISTWATCH_DINGTALK_SECRET": ROBOT_SECRET,
             "ASSISTWATCH_LANG": lang,
         }
+        words = _WORDS[lang]
+        print(words["fakes"].format(cloud=cloud.url, robot=dingtalk.base_url), file=out)
         print(
-            f"fake Cloud Assistant: {cloud.url}   fake DingTalk robot: {dingtalk.base_url}",
+            words["files"].format(state=workdir / "state", log=workdir / "assistwatch.log"),
             file=out,
         )
-        print(f"state: {workdir / 'state'}   logs: {workdir / 'assistwatch.log'}\n", file=out)
+        print(file=out)
         reset()
-        for run, title in ((1, "first timer run"), (2, "second timer run, same data")):
+        for run, title in ((1, words["first"]), (2, words["second"])):
             before = len(dingtalk.received(ROBOT_TOKEN))
             answer = handle(TIMER_EVENT, context(f"demo-run-{run}"), environ=environ, stream=log)
             report = json.loads(answer if isinstance(answer, str) else answer["body"])
             reports.append(report)
             received = dingtalk.received(ROBOT_TOKEN)[before:]
-            print(f"══ run {run}: {title} " + "═" * 40, file=out)
-            print(_summary(report), file=out)
-            for note in report.get("notes", []):
-                print(f"  note: {note}", file=out)
-            for error in report.get("errors", []):
-                print(f"  error: {error}", file=out)
+            print(f"══ {words['run']} {run}: {title} " + "═" * 40, file=out)
+            print(f"{words['report']}: {headline(report, lang)}", file=out)
+            for line in explain(report, lang):
+                print(f"  {line}", file=out)
             if not received:
-                print("DingTalk received nothing: nothing new.\n", file=out)
+                print(words["nothing"] + "\n", file=out)
             for index, body in enumerate(received, 1):
                 markdown = body.get("markdown", {})
                 print(
-                    f"\n── DingTalk message {index}/{len(received)}: {markdown.get('title')}",
+                    f"\n── {words['message']} {index}/{len(received)}: {markdown.get('title')}",
                     file=out,
                 )
                 print(markdown.get("text", ""), file=out)
@@ -98,17 +100,36 @@ def run_demo(workdir: Path, out: Any = sys.stdout, *, lang: str = "zh") -> list[
     return reports
 
 
-def _summary(report: dict[str, Any]) -> str:
-    keys = (
-        *("records", "findings", "alerts", "baseline", "known", "suppressed"),
-        *("messages_sent", "alerts_sent", "deferred", "redelivered", "api_calls"),
-    )
-    figures = ", ".join(f"{key}={report.get(key)}" for key in keys)
-    return f"report: ok={report.get('ok')} {figures}"
+_WORDS: dict[str, dict[str, str]] = {
+    "en": {
+        "fakes": "fake Cloud Assistant: {cloud}   fake DingTalk robot: {robot}",
+        "files": "state: {state}   logs: {log}",
+        "first": "first timer run",
+        "second": "second timer run, same data",
+        "run": "run",
+        "report": "run report",
+        "nothing": "DingTalk received nothing: nothing new.",
+        "message": "DingTalk message",
+    },
+    "zh": {
+        "fakes": "模拟云助手: {cloud}   模拟钉钉机器人: {robot}",
+        "files": "状态: {state}   日志: {log}",
+        "first": "第一次定时运行",
+        "second": "第二次定时运行，数据相同",
+        "run": "运行",
+        "report": "运行报告",
+        "nothing": "钉钉没有收到消息：没有新的失败。",
+        "message": "钉钉消息",
+    },
+}
 
 
 def main() -> int:
-    lang = sys.argv[1] if len(sys.argv) > 1 else "zh"
+    """``make demo``: the language from the argument, else ``ASSISTWATCH_LANG``, else zh."""
+    lang = sys.argv[1] if len(sys.argv) > 1 else os.environ.get("ASSISTWATCH_LANG", "zh")
+    if lang not in _WORDS:
+        print(f"make demo: ASSISTWATCH_LANG must be zh or en, not {lang!r}", file=sys.stderr)
+        return 2
     reports = run_demo(ROOT / ".demo", lang=lang)
     second = reports[-1]
     healthy = all(report["ok"] for report in reports) and second["messages_sent"] == 0

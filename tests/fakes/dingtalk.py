@@ -9,6 +9,7 @@ The clock is injected, so tests move time instead of sleeping.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -41,6 +42,7 @@ class Robot:
     sent_at: list[float] = field(default_factory=list)  # accepted message times, seconds
     throttled_until: float = 0.0
     answers: list[int] = field(default_factory=list)  # every errcode given, in order
+    accepted_wall: list[float] = field(default_factory=list)  # time.time() of each acceptance
 
 
 class DingTalkFake(LoopbackServer):
@@ -52,6 +54,8 @@ class DingTalkFake(LoopbackServer):
         self._robots: dict[str, Robot] = {}
         self._lock = threading.Lock()
         self._faults: list[int] = []  # HTTP statuses to answer next, before any check
+        self._late: list[float] = []  # the next accepted messages are answered this late
+        self._delays: dict[int, float] = {}  # handler thread → delay before its answer
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         return _handler_for(self)
@@ -77,6 +81,12 @@ class DingTalkFake(LoopbackServer):
         with self._lock:
             return list(self._robots[token].accepted)
 
+    def received_at(self, token: str) -> list[tuple[float, dict[str, Any]]]:
+        """(time.time() of acceptance, body) of every message the robot accepted, in order."""
+        with self._lock:
+            robot = self._robots[token]
+            return list(zip(robot.accepted_wall, robot.accepted, strict=True))
+
     def answers(self, token: str) -> list[int]:
         """Every errcode the robot answered, in order (0 = accepted)."""
         with self._lock:
@@ -86,6 +96,23 @@ class DingTalkFake(LoopbackServer):
         """Answer the next ``times`` requests with a bare HTTP ``status`` (5xx faults)."""
         with self._lock:
             self._faults.extend([status] * times)
+
+    def answer_late(self, seconds: float, times: int = 1) -> None:
+        """Take the next ``times`` messages, then answer each ``seconds`` late (after a
+        client's read timeout: it was delivered, the client cannot know)."""
+        with self._lock:
+            self._late.extend([seconds] * times)
+
+    def clear_faults(self) -> None:
+        """Forget queued 5xx answers and late answers."""
+        with self._lock:
+            self._faults.clear()
+            self._late.clear()
+
+    def delay_for_this_answer(self) -> float:
+        """How long the calling handler thread waits before answering (0: at once)."""
+        with self._lock:
+            return self._delays.pop(threading.get_ident(), 0.0)
 
     def throttle(self, token: str, seconds: float = THROTTLE_SECONDS) -> None:
         """Answer 130101 for ``seconds`` from now, as after a burst over 20 a minute."""
@@ -116,7 +143,10 @@ class DingTalkFake(LoopbackServer):
             if errcode:
                 return 200, _err(errcode, errmsg)
             robot.accepted.append(json.loads(body))
+            robot.accepted_wall.append(time.time())
             robot.sent_at.append(self.clock())
+            if self._late:
+                self._delays[threading.get_ident()] = self._late.pop(0)
             return 200, _err(0, "ok")
 
     def _check(  # noqa: PLR0911 - one return per rule the robot enforces
@@ -170,11 +200,16 @@ def _handler_for(fake: DingTalkFake) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length)
             status, answer = fake.handle(self.path, body)
+            delay = fake.delay_for_this_answer()
+            if delay:
+                time.sleep(delay)
             data = json.dumps(answer, ensure_ascii=False).encode() if answer is not None else b""
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
-            self.wfile.write(data)
+            # A client that stopped waiting (a late answer): it was taken all the same.
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                self.wfile.write(data)
 
     return Handler

@@ -27,7 +27,7 @@ import secrets
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, Literal, TypeVar
 
 from tests.fakes.dataset import (
@@ -37,8 +37,12 @@ from tests.fakes.dataset import (
     Execution,
     FileSend,
     InstanceRun,
+    command,
+    file_send,
     overall_command_status,
     overall_file_status,
+    run,
+    target,
 )
 
 __all__ = ["ACTIONS", "ApiError", "Order", "Pager", "handle"]
@@ -595,6 +599,108 @@ def list_tag_resources(ds: Dataset, params: Params, pager: Pager) -> dict[str, A
     }
 
 
+# --- RunCommand / SendFile (what `make smoke` does on a real instance) -------------------
+#
+# Request and answer fields from alibabacloud_ecs20140526 (RunCommandRequest /
+# RunCommandResponseBody: CommandId, InvokeId; SendFileRequest / SendFileResponseBody:
+# InvokeId). The fake's instances "run" a script of ``echo …``, ``rm -f PATH`` and
+# ``exit N`` lines at once (the real agent runs it asynchronously: callers poll either
+# way); any other line fails the execution with exit 127, as a shell would.
+
+_SCRIPT_TYPES = ("RunShellScript", "RunBatScript", "RunPowerShellScript")
+
+
+def _targets(params: Params) -> list[str]:
+    wanted = [value for _, value in sorted(_numbered(params, "InstanceId").items()) if value]
+    if not wanted:
+        raise ApiError(400, "MissingParameter.InstanceIds", "InstanceId is mandatory.")
+    if len(wanted) > _MAX_INSTANCE_IDS:
+        raise ApiError(400, "InvalidInstanceIds.ValueNotSupported", "Too many instance ids.")
+    return wanted
+
+
+def _execute(ds: Dataset, instance: str, script: str) -> InstanceRun:
+    agent = ds.agents.get(instance)
+    if agent is None or not agent.online:
+        return run(instance, "Failed", error_code="ClientNotRunning")
+    files = ds.instance_files.setdefault(instance, set())
+    output: list[str] = []
+    for line in script.splitlines():
+        words = line.split()
+        if not words or words[0].startswith("#"):
+            continue
+        if words[0] == "echo":
+            output.append(line.partition("echo")[2].strip())
+        elif words[:2] == ["rm", "-f"] and len(words) == 3:
+            files.discard(words[2])
+        elif words[0] == "exit" and len(words) == 2 and words[1].isdigit():
+            code = int(words[1])
+            status = "Success" if code == 0 else "Failed"
+            error = "" if code == 0 else "ExitCodeNonzero"
+            text = "\n".join(output) + "\n"
+            return run(instance, status, error_code=error, exit_code=code, output=text)
+        else:
+            text = "\n".join([*output, f"{words[0]}: command not found"]) + "\n"
+            return run(instance, "Failed", error_code="ExitCodeNonzero", exit_code=127, output=text)
+    return run(instance, "Success", exit_code=0, output="\n".join(output) + "\n")
+
+
+def run_command(ds: Dataset, params: Params, pager: Pager) -> dict[str, Any]:
+    """RunCommand: runs the script at once on each instance; KeepCommand is not kept."""
+    if params.get("Type") not in _SCRIPT_TYPES:
+        raise ApiError(400, "InvalidCommandType.NotSupported", "The specified Type is invalid.")
+    script = params.get("CommandContent", "")
+    if not script:
+        raise ApiError(400, "MissingParameter.CommandContent", "CommandContent is mandatory.")
+    if params.get("ContentEncoding", "PlainText") == "Base64":
+        script = base64.b64decode(script).decode()
+    runs = [_execute(ds, instance, script) for instance in _targets(params)]
+    name = params.get("Name") or "assistwatch-run"
+    record = command(
+        created=datetime.now(timezone.utc),
+        instances=runs,
+        name=name,
+        invoke=f"t-{secrets.token_hex(8)}",
+        content=script,
+        command_type=params["Type"],
+        timeout=int(params.get("Timeout") or 60),
+        cmd_id=f"c-{secrets.token_hex(8)}",
+    )
+    ds.add(record)
+    return {"CommandId": record.command_id, "InvokeId": record.invoke_id}
+
+
+def send_file(ds: Dataset, params: Params, pager: Pager) -> dict[str, Any]:
+    """SendFile: the file lands unless it exists and Overwrite is not true."""
+    for required in ("Name", "TargetDir", "Content"):
+        if not params.get(required):
+            raise ApiError(400, f"MissingParameter.{required}", f"{required} is mandatory.")
+    overwrite = params.get("Overwrite", "false").lower() == "true"
+    path = f"{params['TargetDir'].rstrip('/')}/{params['Name']}"
+    targets = []
+    for instance in _targets(params):
+        agent = ds.agents.get(instance)
+        files = ds.instance_files.setdefault(instance, set())
+        if agent is None or not agent.online:
+            targets.append(target(instance, "Failed", error_code="ClientNotRunning"))
+        elif path in files and not overwrite:
+            targets.append(target(instance, "Failed", error_code="FileAlreadyExists"))
+        else:
+            files.add(path)
+            targets.append(target(instance, "Success"))
+    record = file_send(
+        created=datetime.now(timezone.utc),
+        targets=targets,
+        name=params["Name"],
+        invoke=f"f-{secrets.token_hex(8)}",
+        content=params["Content"],
+        target_dir=params["TargetDir"],
+        overwrite=overwrite,
+    )
+    ds.add(record)
+    return {"InvokeId": record.invoke_id}
+
+
 Action = Callable[[Dataset, Params, Pager], dict[str, Any]]
 ACTIONS: dict[str, Action] = {
     "DescribeInvocations": describe_invocations,
@@ -602,6 +708,8 @@ ACTIONS: dict[str, Action] = {
     "DescribeSendFileResults": describe_send_file_results,
     "DescribeCloudAssistantStatus": describe_cloud_assistant_status,
     "ListTagResources": list_tag_resources,
+    "RunCommand": run_command,
+    "SendFile": send_file,
 }
 
 

@@ -281,6 +281,11 @@ class OssFake(LoopbackServer):
             self._faults.append(_Fault("hold", method, arrived=arrived, release=release))
         return arrived, release
 
+    def clear_faults(self) -> None:
+        """Forget every fault not yet met."""
+        with self._lock:
+            self._faults.clear()
+
     def _take_fault(self, method: str, raw_path: str) -> _Fault | None:
         with self._lock:
             for i, fault in enumerate(self._faults):

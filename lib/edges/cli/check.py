@@ -1,9 +1,17 @@
-"""``assistwatch check``: validate the configuration and reach every endpoint, secrets masked.
+"""``assistwatch check``: the pre-flight a person runs before deploying, secrets masked.
 
-Each line says ``ok`` or ``FAIL``, what was checked and why; the exit status is 1 if
-anything failed. Only reads: one ``DescribeInvocations`` page of one record per region
-(it proves the endpoint, the credentials and the RAM grant at once), a read of the state
-store, and a plain GET of each receiver's host (its token never leaves the process).
+Each line says ``ok``, ``warn`` or ``FAIL``, what was checked and why; the exit status is 1
+if anything failed (warnings do not fail). In order: the variables (unknown
+``ASSISTWATCH_*`` names with a did-you-mean), the settings, the routing file (``FILE:LINE``
+errors, exactly as ``run`` would refuse it), the receivers (none configured, the shape of
+each robot's URL and secret), the region ids, then the network: one ``DescribeInvocations``
+page of one record per region (endpoint, credentials and RAM grant at once), a read of the
+state store, and each robot reached without posting a message (lib/edges/cli/probes.py). With
+``--deploy``, the template parameters the configuration maps to and the RAM permissions the
+deployer needs (lib/edges/cli/deploy_check.py).
+
+Every network step is bounded (one try, 3 s to connect, 5 s in all; the state store 10 s),
+so with no network at all the whole check ends in well under a minute.
 """
 
 from __future__ import annotations
@@ -14,22 +22,32 @@ import sys
 from collections.abc import Mapping
 from typing import Any, TextIO
 
-from lib.edges.cli.common import EXIT_FAILED, EXIT_OK
+from lib.edges.cli.common import EXIT_FAILED, EXIT_OK, add_output_flags, print_json
+from lib.edges.cli.preflight import Line
 
-__all__ = ["add_parser", "checks", "run"]
+__all__ = ["add_parser", "checks", "report", "run"]
 
 ECS_VERSION = "2014-05-26"
+STATE_SECONDS = 10.0
 
 
 def add_parser(subparsers: Any) -> None:
     """Register ``check``."""
     parser = subparsers.add_parser(
         "check",
-        help="validate the configuration and reach every endpoint (secrets masked)",
-        description="Validate ASSISTWATCH_* and reach the Cloud Assistant API of every "
-        "region, the state store and every receiver's host. Nothing is sent.",
+        help="the pre-flight: configuration, routing file, API, state store, every robot",
+        description="Validate ASSISTWATCH_* and the routing file, reach the Cloud Assistant "
+        "API of every region, the state store and every receiver (robots are reached "
+        "without posting a message). Secrets are masked. Exit 1 if anything failed.",
     )
     parser.add_argument("--region", action="append", default=[], help="check these regions")
+    parser.add_argument(
+        "--deploy",
+        action="store_true",
+        help="also list the template parameters this configuration maps to and the RAM "
+        "permissions the deployer needs",
+    )
+    add_output_flags(parser)
 
 
 def checks(
@@ -37,92 +55,148 @@ def checks(
     regions: list[str],
     *,
     transport: Any = None,
-) -> list[tuple[bool, str, str]]:
-    """(ok, what, detail) for every check, in order; stops early only on bad settings."""
+    deploy: bool = False,
+) -> list[Line]:
+    """Every check's line, in order; stops before the network only on unusable settings."""
     import httpx
 
-    from lib.cloud.aliyun.client import OpenApiClient
-    from lib.cloud.aliyun.endpoints import endpoint_for
-    from lib.cloud.cloudassist.api import CloudAssistant
-    from lib.state import open_store
-    from lib.support.credentials import credentials_from_env
+    from lib.edges.cli.preflight import known_names, unknown_names
     from lib.support.errors import AssistwatchError
-    from lib.support.redact import mask_url
     from lib.support.settings import load_settings
 
-    results: list[tuple[bool, str, str]] = []
+    results = unknown_names(environ, known_names())
     try:
         settings = load_settings(environ)
     except AssistwatchError as error:
-        return [(False, "settings", str(error))]
+        return [*results, Line("FAIL", "settings", str(error))]
+    results.append(Line("ok", "settings", _shown(settings)))
+    wanted = regions or list(settings.regions) or [r for r in [environ.get("FC_REGION")] if r]
+    timeout = httpx.Timeout(5.0, connect=3.0)
+    with httpx.Client(transport=transport, timeout=timeout) as http:
+        specs = _receivers(settings, environ, http, results)
+        from lib.edges.cli.preflight import region_lines
+
+        results.extend(region_lines(wanted))
+        results.extend(_api_checks(settings, environ, wanted, http))
+        results.append(_state_check(settings, environ))
+        results.extend(_probe_all(specs, http))
+    if deploy:
+        from lib.edges.cli.deploy_check import deploy_lines
+
+        results.extend(deploy_lines(settings, environ))
+    return results
+
+
+def _shown(settings: Any) -> str:
+    from lib.support.redact import mask_url
+
     shown = settings.model_dump(mode="json", exclude_defaults=True)
-    for key in ("dingtalk_url", "webhook_url"):
+    for key in ("dingtalk_url", "webhook_url", "wecom_url", "feishu_url"):
         value = getattr(settings, key)
         if value is not None:
             shown[key] = mask_url(value.get_secret_value())
-    results.append((True, "settings", ", ".join(f"{k}={v}" for k, v in sorted(shown.items()))))
+    return ", ".join(f"{k}={v}" for k, v in sorted(shown.items())) or "all defaults"
 
-    http = httpx.Client(transport=transport, timeout=httpx.Timeout(10.0, connect=5.0))
+
+def _receivers(
+    settings: Any, environ: Mapping[str, str], http: Any, results: list[Line]
+) -> list[Any]:
+    """The receivers ``run`` would build (routing file included); their lines added."""
+    from lib.app.receivers import _env_specs, build_delivery
+    from lib.edges.cli.preflight import no_receiver, receiver_shape
+    from lib.support.errors import AssistwatchError
+    from lib.support.redact import mask_url
+
+    specs = list(_env_specs(settings))
+    try:
+        build_delivery(settings, http=http, environ=environ)  # exactly what `run` refuses
+        if settings.config is not None:
+            from lib.app.config import load_config
+
+            known = (*(spec.name for spec in specs), "console")
+            config = load_config(settings.config, environ=environ, known=known)
+            specs.extend(config.receivers)
+            counts = f"{len(config.receivers)} receiver(s), {len(config.table.routes)} route(s)"
+            results.append(Line("ok", "routing", f"{settings.config}: {counts}"))
+    except AssistwatchError as error:  # the routing file: FILE:LINE: field: message
+        results.append(Line("FAIL", "routing", str(error)))
+    results.extend(no_receiver(settings, [spec.name for spec in specs]))
+    for spec in specs:
+        masked = mask_url(spec.url.get_secret_value()) if spec.url is not None else spec.name
+        results.extend(receiver_shape(spec, masked))
+    return specs
+
+
+def _api_checks(
+    settings: Any, environ: Mapping[str, str], wanted: list[str], http: Any
+) -> list[Line]:
+    from lib.cloud.aliyun.client import OpenApiClient
+    from lib.cloud.aliyun.endpoints import endpoint_for
+    from lib.cloud.aliyun.retry import RetryPolicy
+    from lib.cloud.cloudassist.api import CloudAssistant
+    from lib.support.credentials import credentials_from_env
+    from lib.support.errors import AssistwatchError
+
     credentials = credentials_from_env(environ)
-    wanted = regions or list(settings.regions) or [r for r in [environ.get("FC_REGION")] if r]
     if credentials is None:
-        results.append((False, "credentials", "set ALIBABA_CLOUD_ACCESS_KEY_ID / _SECRET"))
-    elif not wanted:
-        results.append((False, "regions", "set ASSISTWATCH_REGIONS or pass --region"))
-    else:
-        results.append((True, "credentials", f"AccessKey {credentials.access_key_id[:6]}…"))
-        for region in wanted:
+        return [Line("FAIL", "credentials", "set ALIBABA_CLOUD_ACCESS_KEY_ID / _SECRET")]
+    if not wanted:
+        return [Line("FAIL", "regions", "set ASSISTWATCH_REGIONS or pass --region")]
+    results = [Line("ok", "credentials", f"AccessKey {credentials.access_key_id[:6]}…")]
+    for region in wanted:
+        try:
             endpoint = settings.ecs_endpoint or endpoint_for(
                 "ecs", region, vpc=settings.vpc_endpoints
             )
-            client = OpenApiClient(http, endpoint, ECS_VERSION, credentials)
-            try:
-                page = next(CloudAssistant(client, region).invocation_pages(page_size=1))
-                results.append((True, f"ecs {region}", f"{endpoint}: {len(page.invocations)} seen"))
-            except AssistwatchError as error:
-                results.append((False, f"ecs {region}", f"{endpoint}: {error}"))
-    try:
-        open_store(settings.state_url, environ=environ).read("check/reachable")
-        results.append((True, "state", settings.state_url))
-    except AssistwatchError as error:
-        results.append((False, "state", f"{settings.state_url}: {error}"))
-    results.extend(_receiver_checks(settings, http))
-    http.close()
+            client = OpenApiClient(
+                http, endpoint, ECS_VERSION, credentials, retry=RetryPolicy(attempts=1)
+            )
+            page = next(CloudAssistant(client, region).invocation_pages(page_size=1))
+            results.append(Line("ok", f"ecs {region}", f"{endpoint}: {len(page.invocations)} seen"))
+        except AssistwatchError as error:
+            results.append(Line("FAIL", f"ecs {region}", str(error)))
     return results
 
 
-def _receiver_checks(settings: Any, http: Any) -> list[tuple[bool, str, str]]:
-    """A plain GET of each receiver's host: reachability only, the token stays here."""
-    import httpx
+def _state_check(settings: Any, environ: Mapping[str, str]) -> Line:
+    from lib.edges.cli.probes import bounded
+    from lib.state import open_store
+    from lib.support.errors import AssistwatchError
 
+    try:
+        bounded(
+            lambda: open_store(settings.state_url, environ=environ).read("check/reachable"),
+            STATE_SECONDS,
+        )
+    except (AssistwatchError, TimeoutError) as error:
+        return Line("FAIL", "state", f"{settings.state_url}: {error}")
+    return Line("ok", "state", settings.state_url)
+
+
+def _probe_all(specs: list[Any], http: Any) -> list[Line]:
+    from lib.edges.cli.probes import probe_receiver
     from lib.support.redact import mask_url
 
-    results: list[tuple[bool, str, str]] = []
-    for name in ("dingtalk_url", "webhook_url"):
-        secret = getattr(settings, name)
-        if secret is None:
+    lines = []
+    for spec in specs:
+        if spec.url is None:
             continue
-        url = secret.get_secret_value()
-        host = httpx.URL(url).copy_with(path="/", query=None, fragment=None)
-        try:
-            answer = http.get(host)
-            results.append(
-                (True, name.removesuffix("_url"), f"{mask_url(url)} answers {answer.status_code}")
-            )
-        except httpx.HTTPError as error:
-            results.append(
-                (False, name.removesuffix("_url"), f"{mask_url(url)}: {type(error).__name__}")
-            )
-    return results
+        lines.append(probe_receiver(spec, mask_url(spec.url.get_secret_value()), http))
+    return lines
 
 
-def report(results: list[tuple[bool, str, str]], out: TextIO) -> int:
-    """Print the results; 0 when all passed."""
-    for ok, what, detail in results:
-        out.write(f"{'ok  ' if ok else 'FAIL'}  {what:<12} {detail}\n")
-    return EXIT_OK if all(ok for ok, _, _ in results) else EXIT_FAILED
+def report(results: list[Line], out: TextIO, *, as_json: bool = False) -> int:
+    """Print the results (lines, or JSON with ``as_json``); 0 when nothing failed."""
+    failed = any(line.level == "FAIL" for line in results)
+    if as_json:
+        print_json({"ok": not failed, "checks": [line._asdict() for line in results]}, out)
+    else:
+        for level, what, detail in results:
+            out.write(f"{level:<4}  {what:<16} {detail}\n")
+    return EXIT_FAILED if failed else EXIT_OK
 
 
 def run(args: argparse.Namespace) -> int:
     """Run every check against the process environment."""
-    return report(checks(os.environ, list(args.region)), sys.stdout)
+    results = checks(os.environ, list(args.region), deploy=args.deploy)
+    return report(results, sys.stdout, as_json=args.json)

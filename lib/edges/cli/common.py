@@ -12,7 +12,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-__all__ = ["LocalContext", "LocalFunction", "print_json", "report_of", "ticker"]
+__all__ = [
+    "LocalContext",
+    "LocalFunction",
+    "add_output_flags",
+    "fail",
+    "log_stream",
+    "print_json",
+    "print_report",
+    "report_of",
+    "ticker",
+]
 
 EXIT_OK = 0
 EXIT_FAILED = 1  # the run reported errors, or a check failed
@@ -49,6 +59,67 @@ def print_json(value: Any, stream: TextIO | None = None) -> None:
     out = stream or sys.stdout
     out.write(json.dumps(value, ensure_ascii=False, indent=2, default=str) + "\n")
     out.flush()
+
+
+def add_output_flags(parser: Any) -> None:
+    """``--json`` (the machine-readable answer on stdout) and ``-v`` (JSON log lines on stderr)."""
+    parser.add_argument(
+        "--json", action="store_true", help="print the full answer as JSON on stdout (scripts)"
+    )
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="also show the JSON log lines on stderr"
+    )
+
+
+class _Discard:
+    """A text stream that keeps nothing: the log destination when nobody asked for logs."""
+
+    def write(self, text: str) -> int:
+        return len(text)
+
+    def flush(self) -> None:
+        return None
+
+
+def log_stream(args: Any) -> TextIO:
+    """Where the run's JSON log lines go: stderr with ``--json`` or ``-v``, else nowhere.
+
+    A person at a terminal reads the summary and, on failure, one line; scripts (``--json``)
+    keep the logs beside the answer as before.
+    """
+    if getattr(args, "json", False) or getattr(args, "verbose", False):
+        return sys.stderr
+    return _Discard()  # type: ignore[return-value]
+
+
+def fail(command: str, message: str, stream: TextIO | None = None) -> int:
+    """One human line on stderr, ``assistwatch COMMAND: message``; returns exit status 1."""
+    out = stream or sys.stderr
+    out.write(f"assistwatch {command}: {message}\n")
+    out.flush()
+    return EXIT_FAILED
+
+
+def print_report(command: str, report: dict[str, Any], args: Any) -> int:
+    """A run report: JSON with ``--json``; else a line per figure (ok) or one error line.
+
+    Exit 0 when the report is ok, 1 otherwise.
+    """
+    from lib.edges.cli.explain import explain, headline
+
+    if getattr(args, "json", False):
+        print_json(report)
+        return EXIT_OK if report.get("ok") else EXIT_FAILED
+    if not report.get("ok"):
+        errors = [str(error) for error in report.get("errors") or []] or ["the run failed"]
+        more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
+        return fail(command, f"{errors[0]}{more}; --json shows the full report")
+    out = sys.stdout
+    out.write(headline(report) + "\n")
+    for line in explain(report):
+        out.write(f"  {line}\n")
+    out.flush()
+    return EXIT_OK
 
 
 @contextmanager

@@ -2,7 +2,8 @@
 
 The exact path FC takes (``lib.edges.entry.handle``), with a local context: credentials come from
 ``ALIBABA_CLOUD_ACCESS_KEY_ID`` / ``_SECRET`` (/ ``_SECURITY_TOKEN``). The run report is
-printed as JSON on stdout; logs go to stderr.
+summed up a line per figure (JSON on stdout with ``--json``); a failure is one line
+on stderr; the JSON log lines go to stderr with ``--json`` or ``-v``.
 """
 
 from __future__ import annotations
@@ -13,7 +14,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from lib.edges.cli.common import EXIT_FAILED, EXIT_OK, LocalContext, print_json, report_of, ticker
+from lib.edges.cli.common import (
+    LocalContext,
+    add_output_flags,
+    fail,
+    log_stream,
+    print_report,
+    report_of,
+    ticker,
+)
 
 __all__ = ["add_parser", "poll_event", "run"]
 
@@ -39,6 +48,7 @@ def add_parser(subparsers: Any) -> None:
         "--lookback", help="look again this far back, e.g. 2h (failures in it are sent again)"
     )
     parser.add_argument("--timeout", type=int, default=600, help="seconds, as FC's timeout")
+    add_output_flags(parser)
 
 
 def poll_event(args: argparse.Namespace) -> dict[str, Any]:
@@ -72,15 +82,11 @@ def run(args: argparse.Namespace) -> int:
     try:
         event = _event_bytes(args)
     except OSError as error:
-        sys.stderr.write(f"assistwatch run: cannot read the event: {error.strerror}\n")
-        return EXIT_FAILED
+        return fail("run", f"cannot read the event {args.event}: {error.strerror}")
     context = LocalContext(function=LocalFunction(timeout=args.timeout))
     try:
         with ticker("polling"):
-            answer = handle(event, context, stream=sys.stderr)
+            answer = handle(event, context, stream=log_stream(args))
     except AssistwatchError as error:  # retryable: FC would retry the event
-        sys.stderr.write(f"assistwatch run: {error} (FC would retry this event)\n")
-        return EXIT_FAILED
-    report = report_of(answer)
-    print_json(report)
-    return EXIT_OK if report.get("ok") else EXIT_FAILED
+        return fail("run", f"{error} (FC would retry this event)")
+    return print_report("run", report_of(answer), args)

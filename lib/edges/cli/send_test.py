@@ -73,29 +73,50 @@ def send_test(
     out: TextIO,
     *,
     transport: Any = None,
+    err: TextIO | None = None,
 ) -> int:
-    """Send the sample to each receiver; 0 if every one took it."""
+    """Send the sample to each receiver; 0 if every one took it.
+
+    A bad setting or routing file, an unknown ``--receiver`` or no receiver at all is one
+    line on ``err`` (stderr) and exit 1, never a traceback and never a silent success.
+    """
     import httpx
 
     from lib.app.receivers import build_receivers
     from lib.core.notification import Notification
+    from lib.edges.cli.common import fail
+    from lib.edges.cli.probes import fix_for
     from lib.support.errors import AssistwatchError
     from lib.support.log import configure
     from lib.support.settings import load_settings
 
-    configure(sys.stderr)  # logs beside, never inside, what `out` shows
-    try:
-        settings = load_settings(environ)
-    except AssistwatchError as error:
-        out.write(f"FAIL  settings     {error}\n")
-        return EXIT_FAILED
+    errors = err or sys.stderr
+    configure(errors)  # logs beside, never inside, what `out` shows
     with httpx.Client(transport=transport, timeout=httpx.Timeout(10.0, connect=5.0)) as http:
-        receivers = build_receivers(settings, http=http)
+        try:
+            settings = load_settings(environ)
+            receivers = build_receivers(settings, http=http, environ=environ)
+        except AssistwatchError as error:
+            return fail("send-test", str(error), errors)
+        configured = [name for name in receivers if name != "console" or settings.console]
+        if not configured:
+            return fail(
+                "send-test",
+                "no receiver is configured: set ASSISTWATCH_DINGTALK_URL (or _WECOM_URL, "
+                "_FEISHU_URL, _WEBHOOK_URL) or a routing file (ASSISTWATCH_CONFIG)",
+                errors,
+            )
+        unknown = [name for name in only if name not in configured]
+        if unknown:
+            return fail(
+                "send-test",
+                f"no receiver named {', '.join(unknown)} (configured: {', '.join(configured)})",
+                errors,
+            )
         alert = sample_alert()
         failed = False
-        for name, receiver in receivers.items():
-            if only and name not in only:
-                continue
+        for name in only or configured:
+            receiver = receivers[name]
             notification = Notification(receiver=name, group=alert.group, alerts=(alert,))
             try:
                 messages = receiver.render(notification)
@@ -104,8 +125,17 @@ def send_test(
                 out.write(f"ok    {name:<12} {len(messages)} message(s) taken\n")
             except AssistwatchError as error:
                 failed = True
-                out.write(f"FAIL  {name:<12} {type(error).__name__}: {error}\n")
+                fix = fix_for(_service(receiver), str(error))
+                out.write(f"FAIL  {name:<12} {error}{f' → {fix}' if fix else ''}\n")
     return EXIT_FAILED if failed else EXIT_OK
+
+
+def _service(receiver: Any) -> str:
+    """``dingtalk``, ``wecom``, ``feishu`` … for a receiver object (for its refusal's fix)."""
+    kind = getattr(receiver, "kind", None)
+    if isinstance(kind, str) and kind != "robot":
+        return kind
+    return type(receiver).__name__.removesuffix("Receiver").lower()
 
 
 def run(args: argparse.Namespace) -> int:

@@ -16,7 +16,7 @@ import time
 from collections.abc import Mapping
 from typing import Any, TextIO
 
-from lib.edges.cli.common import EXIT_FAILED, EXIT_OK
+from lib.edges.cli.common import EXIT_OK
 
 __all__ = ["add_parser", "run", "silence"]
 
@@ -75,10 +75,15 @@ def silence(
     *,
     stream: TextIO,
     now: float | None = None,
+    err: TextIO | None = None,
 ) -> int:
-    """Do what ``args`` ask against the store ``environ`` names; print the outcome."""
+    """Do what ``args`` ask against the store ``environ`` names; print the outcome.
+
+    A refusal is one line on ``err`` (stderr): ``assistwatch silence: …``, exit 1.
+    """
     from datetime import datetime, timezone
 
+    from lib.edges.cli.common import fail
     from lib.state import open_store
     from lib.state.silences import add_silence, expire_silence, list_silences
     from lib.support.errors import AssistwatchError
@@ -92,8 +97,7 @@ def silence(
             try:
                 seconds = parse_duration(args.duration).total_seconds()
             except ValueError as error:
-                stream.write(f"--for: {error}\n")
-                return EXIT_FAILED
+                return fail("silence", f"--for: {error}", err)
             added = add_silence(
                 store,
                 _match(args.match),
@@ -109,8 +113,7 @@ def silence(
             if expire_silence(store, args.id, moment):
                 stream.write(f"expired {args.id}\n")
                 return EXIT_OK
-            stream.write(f"no active silence {args.id}\n")
-            return EXIT_FAILED
+            return fail("silence", f"no active silence {args.id}", err)
         found = list_silences(store, moment, include_expired=args.all)
         if not found:
             stream.write("no silences\n")
@@ -123,8 +126,7 @@ def silence(
             )
         return EXIT_OK
     except AssistwatchError as error:
-        stream.write(f"error: {error}\n")
-        return EXIT_FAILED
+        return fail("silence", str(error), err)
 
 
 def _user() -> str | None:

@@ -9,10 +9,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from typing import Any
 
-from lib.edges.cli.common import EXIT_FAILED, EXIT_OK, LocalContext, print_json, report_of
+from lib.edges.cli.common import (
+    LocalContext,
+    add_output_flags,
+    fail,
+    log_stream,
+    print_report,
+    report_of,
+)
 
 __all__ = ["add_parser", "run", "watch_event"]
 
@@ -30,6 +36,7 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--region", required=True)
     parser.add_argument("--kind", choices=["command", "file"])
     parser.add_argument("--account", help="a RAM role ARN from ASSISTWATCH_ACCOUNTS")
+    add_output_flags(parser)
 
 
 def watch_event(args: argparse.Namespace) -> dict[str, Any]:
@@ -53,10 +60,8 @@ def run(args: argparse.Namespace) -> int:
     from lib.support.errors import AssistwatchError
 
     try:
-        answer = handle(json.dumps(watch_event(args)).encode(), LocalContext(), stream=sys.stderr)
+        event = json.dumps(watch_event(args)).encode()
+        answer = handle(event, LocalContext(), stream=log_stream(args))
     except AssistwatchError as error:
-        sys.stderr.write(f"assistwatch watch: {error}\n")
-        return EXIT_FAILED
-    report = report_of(answer)
-    print_json(report)
-    return EXIT_OK if report.get("ok") else EXIT_FAILED
+        return fail("watch", str(error))
+    return print_report("watch", report_of(answer), args)
