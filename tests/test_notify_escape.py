@@ -200,3 +200,11 @@ def test_the_reported_attacks_come_out_inert() -> None:
     assert WECOM.text("<@all>") == "＜@all>"
     assert DINGTALK.text("@13800001111") == "＠13800001111"
     assert MARKDOWN.lines("\x1b[31mred\x1b[0m \u202eevil") == ["red evil"]
+
+
+def test_a_stray_terminal_title_sequence_does_not_swallow_the_error_after_it() -> None:
+    """GIVEN output with an unterminated OSC (``ESC ]0;title``) before the error lines
+    WHEN cleaned THEN only the escape goes; a terminated OSC hyperlink keeps its text."""
+    assert clean("\x1b]0;build\nerror: disk full") == "0;build\nerror: disk full"
+    assert clean("\x1b]8;;http://evil.example\x07link\x1b]8;;\x1b\\ ok") == "link ok"
+    assert clean("\x9d0;t\x9c\x9b31mred\x1b[0m") == "red"
