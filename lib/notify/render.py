@@ -386,8 +386,9 @@ def _task(alert: Alert, t: dict[str, str], fl: Flavour) -> str:
 
 
 def _clip(text: str, limit: int = _NAME_CHARS) -> str:
-    """A name or path as a heading or digest line shows it: whole up to ``limit`` characters
-    (above the API's own limits), so the instance and invoke id after it always fit a part."""
+    """A name or path as a heading or digest line shows it: whole up to ``limit`` characters,
+    so the instance and invoke id after it always fit a part (the invoke id still names the
+    task when a longer name is shortened)."""
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
