@@ -30,7 +30,6 @@ import re
 from dataclasses import dataclass
 
 __all__ = [
-    "CONSOLE",
     "DINGTALK",
     "FEISHU",
     "MARKDOWN",
@@ -169,7 +168,6 @@ def _inline_with(emphasis: str) -> re.Pattern[str]:
 
 
 MARKDOWN = Flavour("markdown")
-CONSOLE = MARKDOWN
 DINGTALK = Flavour("dingtalk", at_sign_mentions=True)
 FEISHU = Flavour("feishu")
 WECOM = Flavour("wecom")
