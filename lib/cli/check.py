@@ -64,7 +64,8 @@ def checks(
 
     http = httpx.Client(transport=transport, timeout=httpx.Timeout(10.0, connect=5.0))
     credentials = credentials_from_env(environ)
-    wanted = regions or list(settings.regions) or [r for r in [environ.get("FC_REGION")] if r]
+    configured = [r for r in settings.regions if r != "*"]  # "*": the poll asks ECS
+    wanted = regions or configured or [r for r in [environ.get("FC_REGION")] if r]
     if credentials is None:
         results.append((False, "credentials", "set ALIBABA_CLOUD_ACCESS_KEY_ID / _SECRET"))
     elif not wanted:
