@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from lib.errors import ApiError, ConfigError
 
 if TYPE_CHECKING:
+    from lib.aliyun.client import OpenApiClient
     from lib.aliyun.credentials import Credentials
     from lib.aliyun.sts import AssumedRoles
     from lib.app.core import App
@@ -20,6 +21,7 @@ __all__ = [
     "Scope",
     "accounts_for",
     "assumed_roles",
+    "ecs_client",
     "regions_for",
     "scope_for",
 ]
@@ -39,7 +41,7 @@ class Scope:
 
 def regions_for(app: App, wanted: tuple[str, ...], invocation: Invocation) -> list[str]:
     """The regions asked for, else the configured ones, else the function's own."""
-    regions = list(wanted) or list(app.settings.regions)
+    regions = list(wanted) or [r for r in app.settings.regions if r != "*"]
     if not regions and invocation.region:
         regions = [invocation.region]
     if not regions:
@@ -53,9 +55,17 @@ def scope_for(app: App, account: str, region: str, state: Pass) -> Scope:
     """One client per account, region and run: that run's credentials, shared connections."""
     if (account, region) in state.scopes:
         return state.scopes[account, region]
+    from lib.cloudassist.api import CloudAssistant
+
+    scope = Scope(account, region, CloudAssistant(ecs_client(app, account, region, state), region))
+    state.scopes[account, region] = scope
+    return scope
+
+
+def ecs_client(app: App, account: str, region: str, state: Pass) -> OpenApiClient:
+    """A new ECS client of this account and region, counted in the run's API calls."""
     from lib.aliyun.client import OpenApiClient
     from lib.aliyun.endpoints import endpoint_for
-    from lib.cloudassist.api import CloudAssistant
 
     endpoint = app.settings.ecs_endpoint or endpoint_for(
         "ecs", region, vpc=app.settings.vpc_endpoints
@@ -69,13 +79,16 @@ def scope_for(app: App, account: str, region: str, state: Pass) -> Scope:
         sleep=app.sleep,
     )
     state.clients.append(client)
-    scope = Scope(account, region, CloudAssistant(client, region))
-    state.scopes[account, region] = scope
-    return scope
+    return client
 
 
-def accounts_for(app: App, credentials: Credentials, state: Pass) -> list[str]:
-    """The function's own account, then every account it may assume a role in."""
+def accounts_for(
+    app: App, credentials: Credentials, state: Pass, *, own: str | None = None
+) -> list[str]:
+    """The function's own account, then every account it may assume a role in.
+
+    ``own``: the function's account id, left out of the Resource Directory's members.
+    """
     state.credentials[SELF_ACCOUNT] = credentials
     accounts = [SELF_ACCOUNT]
     if not app.settings.accounts:
@@ -84,6 +97,14 @@ def accounts_for(app: App, credentials: Credentials, state: Pass) -> list[str]:
     from lib.app.spread import spread
 
     roles = list(app.settings.accounts)
+    if roles == ["*"]:  # every member of the Resource Directory
+        from lib.app.discovery import member_roles
+
+        try:
+            roles = member_roles(app, state, own)
+        except ApiError as error:  # not the management account (or no permission): say so
+            state.report.errors.append(f"Resource Directory members: {error}")
+            return accounts
     sts = assumed_roles(app)
 
     def assume(index: int) -> Credentials | ApiError:  # the roles at once, as the scopes
