@@ -18,6 +18,7 @@ import pytest
 from pydantic import SecretStr
 
 from lib.app import App, Invocation, RunReport, build_app
+from lib.app.spread import spread
 from lib.cloud.aliyun.budgets import ApiBudgets
 from lib.core.notification import Message
 from lib.core.triggers import Poll
@@ -319,3 +320,34 @@ def test_a_region_that_used_up_its_budget_does_not_slow_another_region():
     assert budgets.limiter("self", "cn-hangzhou") is hangzhou
     assert waited == [0.5]
     assert len(budgets) == 3
+
+
+def test_work_spread_over_threads_comes_back_in_order_and_a_crash_is_raised_not_lost():
+    """GIVEN eight pieces of work on three threads, the slowest first
+    WHEN spread
+    THEN the results come back in the order asked, each piece ran in its own thread's copy
+    of the caller's log context; and a piece that crashes with a bug is raised to the
+    caller once every thread has ended."""
+    import contextvars
+    import threading
+    import time
+
+    marker: contextvars.ContextVar[str] = contextvars.ContextVar("marker", default="none")
+    marker.set("caller")
+    threads: set[str] = set()
+
+    def work(index: int) -> tuple[int, str]:
+        time.sleep(0.02 * (8 - index))
+        threads.add(threading.current_thread().name)
+        return index * index, marker.get()
+
+    assert spread(work, 8, 3) == [(i * i, "caller") for i in range(8)]
+    assert len(threads) == 3
+
+    def crash(index: int) -> int:
+        if index == 2:
+            raise RuntimeError("a bug in scope 2")
+        return index
+
+    with pytest.raises(RuntimeError, match="a bug in scope 2"):
+        spread(crash, 5, 2)

@@ -183,10 +183,12 @@ def test_clean_is_idempotent_and_keeps_printable_text(text: str) -> None:
     once = clean(text)
     assert clean(once) == once
     assert not CONTROL.search(once.replace("\n", ""))
-    plain = "".join(ch for ch in text if ch.isalnum() and not ("\ud800" <= ch <= "\udfff"))
+    plain = "".join(ch for ch in text if ch.isalnum())
     kept = "".join(ch for ch in once if ch.isalnum())
-    # ANSI sequences may swallow letters that were their final byte ("\x1b[31m" eats "m").
-    assert len(kept) <= len(plain)
+    if not any(ch in text for ch in "\x1b\x9b\x9d"):
+        assert kept == plain  # no escape sequence: every letter and digit is kept, in order
+    else:  # a sequence takes its own parameters and final byte ("\x1b[31m" eats "31m")
+        assert len(kept) <= len(plain)
 
 
 def test_the_reported_attacks_come_out_inert() -> None:
@@ -200,3 +202,11 @@ def test_the_reported_attacks_come_out_inert() -> None:
     assert WECOM.text("<@all>") == "＜@all>"
     assert DINGTALK.text("@13800001111") == "＠13800001111"
     assert MARKDOWN.lines("\x1b[31mred\x1b[0m \u202eevil") == ["red evil"]
+
+
+def test_a_stray_terminal_title_sequence_does_not_swallow_the_error_after_it() -> None:
+    """GIVEN output with an unterminated OSC (``ESC ]0;title``) before the error lines
+    WHEN cleaned THEN only the escape goes; a terminated OSC hyperlink keeps its text."""
+    assert clean("\x1b]0;build\nerror: disk full") == "0;build\nerror: disk full"
+    assert clean("\x1b]8;;http://evil.example\x07link\x1b]8;;\x1b\\ ok") == "link ok"
+    assert clean("\x9d0;t\x9c\x9b31mred\x1b[0m") == "red"

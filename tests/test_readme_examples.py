@@ -157,3 +157,30 @@ def test_the_deploy_page_lists_exactly_the_template_parameters() -> None:
     listed = set(re.findall(r"`([A-Z][A-Za-z]+)`", section))
 
     assert listed == set(_template_parameters())
+
+
+def test_the_readme_cli_table_names_every_command() -> None:
+    """GIVEN the commands `assistwatch` registers WHEN a person reads the README's CLI table
+    THEN each is there, none is described as unsupported."""
+    from lib.edges.cli import COMMANDS
+
+    table = README.read_text(encoding="utf-8").split("## CLI", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in table.splitlines() if line.startswith("| `")]
+
+    assert {name for name in COMMANDS if not any(f"`{name}" in row for row in rows)} == set()
+    assert "not supported" not in table
+
+
+def test_the_run_report_keys_the_docs_name_are_the_reports() -> None:
+    """GIVEN the keys docs/polling.md lists WHEN a run reports THEN each is a report field,
+    and every figure the CLI and demo explain is one too."""
+    from lib.app.run import RunReport
+    from lib.edges.cli.explain import FIGURES
+
+    page = (ROOT / "docs" / "polling.md").read_text(encoding="utf-8")
+    sentence = page.split("a run report:", 1)[1].split("}`", 1)[0]
+    named = set(re.findall(r'"(\w+)"', sentence))
+
+    assert named
+    assert named - set(RunReport.model_fields) == set()
+    assert set(FIGURES) - set(RunReport.model_fields) == set()

@@ -39,6 +39,7 @@ from tests.fakes.dingtalk import DingTalkFake
 from tests.fakes.feishu import FeishuFake
 from tests.fakes.webhook import WebhookSink
 from tests.fakes.wecom import WeComFake
+from tests.hostile import INSTANCE, hostile_notification
 
 TOKEN = "7c1e0b9a8f7d6c5b4a3928171615141312111009f8e7d6c5b4a39281706f5e4d"
 SECRET = "SECa1b2c3d4e5f60718293a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5"
@@ -296,3 +297,37 @@ def test_a_refusal_for_speed_is_rate_limited_not_a_config_error(
         receiver.send(message)
     assert caught.value.pause_seconds >= 60
     assert isinstance(caught.value, DeliveryError)
+
+
+def test_a_hostile_tenants_text_is_delivered_and_arrives_with_nothing_that_acts(
+    harness: tuple[Harness, Clock],
+) -> None:
+    """GIVEN findings whose names, ErrorInfo and output carry headings, links, HTML, every
+    robot's mention syntax, ANSI and bidi codes and a lone surrogate WHEN sent over HTTP
+    THEN the service takes every message, and what it stored has no tag or mention opener,
+    no link but our console's, no control character, and the instance ids verbatim."""
+    h, clock = harness
+    receiver = h.build(h.url(), _secret_for(h))
+    messages = receiver.render(hostile_notification())
+    for message in messages:
+        receiver.send(message)
+        clock.now += 3.5
+    assert len(h.delivered()) == len(messages)
+    stored = "\n".join(_strings(h.delivered()))  # the values as the service decoded them
+    assert INSTANCE in stored
+    if h.kind != "webhook":  # the webhook's JSON carries output as data, not markup
+        assert "<at " not in stored
+        assert "<@" not in stored
+        assert "](http://evil" not in stored
+    for control in ("\x1b", "\u202e", "\u2066", "\x00", "\x07", "\ud800"):
+        assert control not in stored
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for item in value.values() for s in _strings(item)]
+    if isinstance(value, list):
+        return [s for item in value for s in _strings(item)]
+    return []

@@ -53,6 +53,9 @@ def test_the_process_environment_is_not_read_when_a_mapping_is_given(monkeypatch
         ({"ASSISTWATCH_TIMEZONE": "Mars/Olympus"}, "ASSISTWATCH_TIMEZONE"),
         ({"ASSISTWATCH_ACCOUNTS": "1234567890"}, "ASSISTWATCH_ACCOUNTS"),
         ({"ASSISTWATCH_CONSOLE": "maybe"}, "ASSISTWATCH_CONSOLE"),
+        ({"ASSISTWATCH_CONCURRENCY": "0"}, "ASSISTWATCH_CONCURRENCY"),
+        ({"ASSISTWATCH_CONCURRENCY": "65"}, "ASSISTWATCH_CONCURRENCY"),
+        ({"ASSISTWATCH_CONCURRENCY": "many"}, "ASSISTWATCH_CONCURRENCY"),
     ],
 )
 def test_a_bad_value_names_its_variable_in_one_line(env, variable):

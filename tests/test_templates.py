@@ -61,7 +61,10 @@ def _called_actions() -> set[str]:
                 continue
             if ACTION.match(first.value):
                 product = "eflo" if "eflo" in path.stem else "ecs"
-                found.add(f"{'sts' if first.value == 'AssumeRole' else product}:{first.value}")
+                product = {"AssumeRole": "sts", "ListAccounts": "resourcemanager"}.get(
+                    first.value, product
+                )
+                found.add(f"{product}:{first.value}")
     return found
 
 
@@ -175,8 +178,15 @@ def test_the_policy_is_least_privilege():
         if any(action.startswith("ots:") for action in actions):
             [resource] = statement["Resource"]
             assert resource["Fn::Sub"].endswith("/table/assistwatch_state")
-        if "sts:AssumeRole" in actions:
-            assert statement["Resource"] == {"Fn::Split": [",", {"Ref": "Accounts"}]}
+        if "sts:AssumeRole" in actions:  # the listed roles, or Accounts '*': one role name
+            assert statement["Resource"] in (
+                {"Fn::Split": [",", {"Ref": "Accounts"}]},
+                {"Fn::Sub": "acs:ram::*:role/${MemberRole}"},
+            )
+        if "resourcemanager:ListAccounts" in actions:  # Accounts '*': its own directory only
+            assert statement["Resource"] == {
+                "Fn::Sub": "acs:resourcemanager:*:${ALIYUN::AccountId}:account/*"
+            }
         if statement["Resource"] == ["*"]:
             # Reads only: Describe*, and ListTagResources (access level "get") for tag routes.
             assert all(

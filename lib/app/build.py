@@ -48,7 +48,7 @@ def build_app(
         namespace=settings.namespace or env.get("FC_FUNCTION_NAME") or "default",
         credentials=current,
         endpoint=settings.ots_endpoint or settings.oss_endpoint,
-        region=env.get("FC_REGION") or next(iter(settings.regions), None),
+        region=env.get("FC_REGION") or next((r for r in settings.regions if r != "*"), None),
     )
     delivery = build_delivery(settings, http=http, environ=env, sleep=sleep)
     chosen_receivers = receivers if receivers is not None else delivery.receivers

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from lib.app.agents import agent_alerts
+from lib.app.discovery import ALL, discovered_regions
 from lib.app.pool import run_scopes
 from lib.app.reminding import remind_periodic
 from lib.app.scopes import accounts_for, regions_for, scope_for
@@ -33,7 +34,11 @@ def poll(
     app: Context, trigger: Poll, invocation: Invocation, credentials: Credentials, state: Pass
 ) -> None:
     """Poll every source of every account and region; then watches and agent alerts."""
-    regions = regions_for(app, trigger.regions, invocation)
+    accounts = accounts_for(app, credentials, state, own=invocation.account_id)
+    if not trigger.regions and app.settings.regions == [ALL]:
+        regions = discovered_regions(app, state, invocation.region)
+    else:
+        regions = regions_for(app, trigger.regions, invocation)
     state.report.regions = regions
     sources = list(trigger.sources) or list(app.settings.sources)
     for source in sources:
@@ -42,9 +47,7 @@ def poll(
                 f"{source}: Lingjun nodes have no API that lists invocations; "
                 "they are watched by invoke id (watch requests), not by this poll"
             )
-    keys = [
-        (account, region) for account in accounts_for(app, credentials, state) for region in regions
-    ]
+    keys = [(account, region) for account in accounts for region in regions]
 
     def poll_scope(account: str, region: str, forked: Pass) -> None:
         scope = scope_for(app, account, region, forked)

@@ -42,6 +42,7 @@ class Invocation:
     credentials: Credentials | None = None
     region: str | None = None
     timeout_seconds: float = 600.0
+    account_id: str | None = None  # the function's own account (FC context ``account_id``)
 
 
 class RunReport(BaseModel):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from lib.app.clients import ECS_VERSION, SELF_ACCOUNT, ecs_client
 from lib.app.run import Scope
 from lib.support.errors import ApiError, ConfigError
 
@@ -18,17 +19,15 @@ __all__ = [
     "SELF_ACCOUNT",
     "accounts_for",
     "assumed_roles",
+    "ecs_client",
     "regions_for",
     "scope_for",
 ]
 
-ECS_VERSION = "2014-05-26"
-SELF_ACCOUNT = "self"
-
 
 def regions_for(app: Context, wanted: tuple[str, ...], invocation: Invocation) -> list[str]:
     """The regions asked for, else the configured ones, else the function's own."""
-    regions = list(wanted) or list(app.settings.regions)
+    regions = list(wanted) or [r for r in app.settings.regions if r != "*"]
     if not regions and invocation.region:
         regions = [invocation.region]
     if not regions:
@@ -42,29 +41,20 @@ def scope_for(app: Context, account: str, region: str, state: Pass) -> Scope:
     """One client per account, region and run: that run's credentials, shared connections."""
     if (account, region) in state.scopes:
         return state.scopes[account, region]
-    from lib.cloud.aliyun.client import OpenApiClient
-    from lib.cloud.aliyun.endpoints import endpoint_for
     from lib.cloud.cloudassist.api import CloudAssistant
 
-    endpoint = app.settings.ecs_endpoint or endpoint_for(
-        "ecs", region, vpc=app.settings.vpc_endpoints
-    )
-    client = OpenApiClient(
-        app.http,
-        endpoint,
-        ECS_VERSION,
-        state.credentials[account],
-        limiter=app.budgets.limiter(account, region),
-        sleep=app.sleep,
-    )
-    state.clients.append(client)
-    scope = Scope(account, region, CloudAssistant(client, region))
+    scope = Scope(account, region, CloudAssistant(ecs_client(app, account, region, state), region))
     state.scopes[account, region] = scope
     return scope
 
 
-def accounts_for(app: Context, credentials: Credentials, state: Pass) -> list[str]:
-    """The function's own account, then every account it may assume a role in."""
+def accounts_for(
+    app: Context, credentials: Credentials, state: Pass, *, own: str | None = None
+) -> list[str]:
+    """The function's own account, then every account it may assume a role in.
+
+    ``own``: the function's account id, left out of the Resource Directory's members.
+    """
     state.credentials[SELF_ACCOUNT] = credentials
     accounts = [SELF_ACCOUNT]
     if not app.settings.accounts:
@@ -73,6 +63,14 @@ def accounts_for(app: Context, credentials: Credentials, state: Pass) -> list[st
     from lib.support.arn import account_of
 
     roles = list(app.settings.accounts)
+    if roles == ["*"]:  # every member of the Resource Directory
+        from lib.app.discovery import member_roles
+
+        try:
+            roles = member_roles(app, state, own)
+        except ApiError as error:  # not the management account (or no permission): say so
+            state.report.errors.append(f"Resource Directory members: {error}")
+            return accounts
     sts = assumed_roles(app)
 
     def assume(index: int) -> Credentials | ApiError:  # the roles at once, as the scopes

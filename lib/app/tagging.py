@@ -48,10 +48,10 @@ def _assume(app: Context, account: str, state: Pass) -> bool:
     False when the run has no credentials of its own yet, no role names that account, or
     STS refuses (then the pass's own attempt reports it, not as a tag error).
     """
-    from lib.support.arn import account_of
+    from lib.app.discovery import role_for
 
     own = state.credentials.get(SELF_ACCOUNT)
-    role = next((arn for arn in app.settings.accounts if account_of(arn) == account), None)
+    role = role_for(app, account)
     if own is None or role is None:
         return False
     try:

@@ -62,6 +62,7 @@ def invocation_from_context(context: Any, environ: Mapping[str, str]) -> Invocat
         timeout_seconds=float(timeout)
         if isinstance(timeout, int | float) and timeout > 0
         else 600.0,
+        account_id=_account_id(getattr(context, "account_id", None)),
     )
 
 
@@ -110,3 +111,8 @@ def _register_setting_secrets(settings: Settings) -> None:
         reveal = getattr(value, "get_secret_value", None)  # a SecretStr
         if callable(reveal):
             register_secret(reveal(), lasting=True)
+
+
+def _account_id(value: object) -> str | None:
+    """The FC context's ``account_id`` (documented for the python runtimes), if it is one."""
+    return value if isinstance(value, str) and value.isdigit() else None

@@ -30,7 +30,6 @@ import re
 from dataclasses import dataclass
 
 __all__ = [
-    "CONSOLE",
     "DINGTALK",
     "FEISHU",
     "MARKDOWN",
@@ -41,11 +40,13 @@ __all__ = [
 ]
 
 # ANSI/VT100 sequences: CSI (ESC [ … final byte), OSC (ESC ] … BEL or ESC \), the 8-bit CSI
-# and OSC introducers, and two-character escapes (ESC + one byte). Each quantifier is over a
-# class the next token cannot start with, so matching is linear in the input.
+# and OSC introducers, and two-character escapes (ESC + one byte). An OSC (a terminal title,
+# a hyperlink) is removed only with its terminator and within its line: a stray ``ESC ]``
+# loses two characters, never the error lines after it. Each scan stops at the next
+# introducer, so matching is linear in the input.
 _ANSI = re.compile(
     r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]?"
-    r"|(?:\x1b\]|\x9d)[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"
+    r"|(?:\x1b\]|\x9d)[^\x07\x1b\x9b-\x9d\n]*(?:\x07|\x1b\\|\x9c)"
     r"|\x1b[@-Z\\-_]?"
 )
 # C0 controls but tab and newline, DEL, C1 controls; bidi embeddings, overrides, isolates and
@@ -167,7 +168,6 @@ def _inline_with(emphasis: str) -> re.Pattern[str]:
 
 
 MARKDOWN = Flavour("markdown")
-CONSOLE = MARKDOWN
 DINGTALK = Flavour("dingtalk", at_sign_mentions=True)
 FEISHU = Flavour("feishu")
 WECOM = Flavour("wecom")

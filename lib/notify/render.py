@@ -196,10 +196,10 @@ _TEXT: dict[str, dict[str, str]] = {
 
 _ICON = {"critical": "🔴", "warning": "🟠", "info": "🔵", "resolved": "✅"}
 _SEVERITIES = ("critical", "warning", "info")
-# Bytes of instance ids per "and K more" entry: with its task's name and directory (≤ 255
-# characters each) an entry stays well inside the smallest part (WeCom's 4,096 bytes).
+# Bytes of instance ids per "and K more" entry: with its task's name and directory (each
+# shown up to _NAME_CHARS) an entry stays well inside the smallest part (WeCom's 4,096 bytes).
 _IDS_BYTES_PER_MORE_ENTRY = 1200
-_TASK_CHARS = 256
+_NAME_CHARS = 256
 # A region as Alibaba Cloud writes them ("cn-hangzhou"): only such a value goes into a link.
 _REGION_ID = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 
@@ -390,9 +390,10 @@ def _task(alert: Alert, t: dict[str, str], fl: Flavour) -> str:
     return f"{name} ({fl.code(finding.invoke_id)})"
 
 
-def _clip(text: str, limit: int = _TASK_CHARS) -> str:
-    """A name or path as a heading or digest line shows it: whole up to ``limit`` characters
-    (above the API's own limits), so the instance and invoke id after it always fit a part."""
+def _clip(text: str, limit: int = _NAME_CHARS) -> str:
+    """A name or path as a heading or digest line shows it: whole up to ``limit`` characters,
+    so the instance and invoke id after it always fit a part (the invoke id still names the
+    task when a longer name is shortened)."""
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

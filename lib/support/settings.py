@@ -39,6 +39,7 @@ __all__ = [
 Source = Literal["ecs.command", "ecs.file", "eflo.command", "eflo.file"]
 SOURCES: tuple[Source, ...] = ("ecs.command", "ecs.file", "eflo.command", "eflo.file")
 _DEFAULT_SOURCES: list[Source] = ["ecs.command", "ecs.file"]
+_ROLE_NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _REGION = re.compile(r"^[a-z]{2,}(-[a-z0-9]+)+$")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
 _UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -113,7 +114,9 @@ class Settings(BaseModel):
     repeat_interval: timedelta | None = None  # remind of alerts still open this often
     api_qps: float = Field(default=10.0, gt=0, le=1000)  # per account, region and product
     concurrency: int = Field(default=16, ge=1, le=64)  # scopes (account × region) polled at once
-    accounts: list[str] = Field(default_factory=list)
+    accounts: list[str] = Field(default_factory=list)  # role ARNs, or "*": the directory's members
+    member_role: str = "ResourceDirectoryAccountAccessRole"  # assumed in each member (ACCOUNTS=*)
+    resourcemanager_endpoint: str | None = None  # ListAccounts (default the central endpoint)
     dingtalk_url: SecretStr | None = None
     dingtalk_secret: SecretStr | None = None
     dingtalk_keyword: str | None = None
@@ -148,6 +151,8 @@ class Settings(BaseModel):
     @field_validator("regions")
     @classmethod
     def _regions(cls, value: list[str]) -> list[str]:
+        if value == ["*"]:  # every region ECS offers the account (lib.app.discovery)
+            return value
         bad = [region for region in value if not _REGION.match(region)]
         if bad:
             raise ValueError(f"not a region id: {', '.join(bad)} (expected e.g. cn-hangzhou)")
@@ -156,7 +161,7 @@ class Settings(BaseModel):
     @field_validator("accounts")
     @classmethod
     def _accounts(cls, value: list[str]) -> list[str]:
-        if value:
+        if value and value != ["*"]:  # "*": every member of the Resource Directory
             from lib.support.arn import account_of
 
             try:
@@ -166,6 +171,13 @@ class Settings(BaseModel):
                 raise ValueError(
                     "expected RAM role ARNs such as acs:ram::1234567890123456:role/assistwatch"
                 ) from None
+        return value
+
+    @field_validator("member_role")
+    @classmethod
+    def _member_role(cls, value: str) -> str:
+        if not _ROLE_NAME.match(value):
+            raise ValueError("a RAM role name: 1-64 letters, digits, '.', '-' or '_'")
         return value
 
     @field_validator("lookback", mode="before")
@@ -179,7 +191,12 @@ class Settings(BaseModel):
         return parse_repeat_interval(value)
 
     @field_validator(
-        "ecs_endpoint", "eflo_endpoint", "oss_endpoint", "ots_endpoint", "sts_endpoint"
+        "ecs_endpoint",
+        "eflo_endpoint",
+        "oss_endpoint",
+        "ots_endpoint",
+        "sts_endpoint",
+        "resourcemanager_endpoint",
     )
     @classmethod
     def _endpoint(cls, value: str | None) -> str | None:

@@ -40,7 +40,7 @@ from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qsl
 
-from tests.fakes import acs3, eflo_api
+from tests.fakes import acs3, eflo_api, resourcemanager_api
 from tests.fakes.acs_server import AcsHandler, error_body
 from tests.fakes.dataset import Dataset
 from tests.fakes.ecs_api import ApiError, Order, Pager, handle
@@ -121,6 +121,9 @@ class CloudAssistantFake(LoopbackServer):
         }
         self.dataset = dataset if dataset is not None else Dataset()
         self.regions: dict[str, Dataset] = dict(regions or {})
+        # DescribeRegions: the regions ECS offers (default those with a dataset of their own)
+        self.offered_regions: list[str] = list(self.regions)
+        self.members: list[dict[str, object]] = []  # Resource Directory members (ListAccounts)
         self._gates: dict[str, Callable[[], bool]] = {}
         self.gates_opened: dict[str, bool] = {}
         self._pager = Pager(order=order, seed=seed)
@@ -249,6 +252,37 @@ class CloudAssistantFake(LoopbackServer):
                     return self._faults.pop(i)
         return None
 
+    def _directory(
+        self, version: str | None, action: str, params: dict[str, str], request_id: str, host: str
+    ) -> tuple[int, bytes] | None:
+        """What is not over a dataset: ECS DescribeRegions, Resource Manager's members."""
+        if version == API_VERSION and action == "DescribeRegions":
+            body = self._regions_body()
+        elif version == resourcemanager_api.API_VERSION:
+            try:
+                body = resourcemanager_api.handle(action, params, self.members)
+            except ApiError as err:
+                return err.status, _error_body(request_id, host, err.code, err.message)
+        else:
+            return None
+        return 200, json.dumps({"RequestId": request_id, **body}).encode()
+
+    def _regions_body(self) -> dict[str, object]:
+        """DescribeRegions as alibabacloud_ecs20140526 models it: Regions.Region[]."""
+        return {
+            "Regions": {
+                "Region": [
+                    {
+                        "RegionId": region,
+                        "LocalName": region,
+                        "RegionEndpoint": f"ecs.{region}.aliyuncs.com",
+                        "Status": "available",
+                    }
+                    for region in self.offered_regions
+                ]
+            }
+        }
+
     def _wait_gate(self, region: str) -> None:
         with self._lock:
             until = self._gates.get(region)
@@ -314,7 +348,15 @@ class CloudAssistantFake(LoopbackServer):
             return 200, whole[: len(whole) // 2].encode()
         if fault is not None:
             return fault.status, _error_body(request_id, host, fault.code, fault.message)
-        version = request.header("x-acs-version")
+        return self._product(request.header("x-acs-version"), action, params, request_id, host)
+
+    def _product(
+        self, version: str | None, action: str, params: dict[str, str], request_id: str, host: str
+    ) -> tuple[int, bytes | None]:
+        """The answer of the product the signed version names."""
+        directory = self._directory(version, action, params, request_id, host)
+        if directory is not None:
+            return directory
         if version not in (API_VERSION, EFLO_API_VERSION):
             return 400, _error_body(
                 request_id, host, "InvalidVersion", "Specified parameter Version is not valid."

@@ -104,7 +104,7 @@ class OpenApiClient:
             rand: uniform [0, 1) draws for the jitter.
             now: the current time (aware or UTC-naive datetime).
             nonce: unique nonce per request.
-            limiter: the app's shared rate limiter, if any.
+            limiter: the rate limiter of this account and region (ApiBudgets), if any.
 
         Raises:
             ConfigError: an endpoint that is not https (outside loopback) or not a URL.

@@ -1,7 +1,8 @@
 """A thread-safe token bucket that caps API calls per second (``ASSISTWATCH_API_QPS``).
 
-One limiter is shared by every client of an app, so the watcher never eats the account's
-ECS API quota however many regions and sources one pass touches.
+One limiter per account, region and product (lib.cloud.aliyun.budgets.ApiBudgets), shared by
+every client and thread of that scope, so the watcher never eats an account's ECS API quota
+in a region however many sources and threads touch it; STS keeps one of its own.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The ``assistwatch`` command (also ``python -m lib``): run, check, send-test, replay, watch.
+"""The ``assistwatch`` command (also ``python -m lib``): run, check, send-test, replay, watch, silence.
 
 Each command lives in its own module exposing ``add_parser(subparsers)`` and
 ``run(args) -> int``; :data:`COMMANDS` registers them, so adding a command is one module

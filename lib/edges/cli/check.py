@@ -70,7 +70,8 @@ def checks(
     except AssistwatchError as error:
         return [*results, Line("FAIL", "settings", str(error))]
     results.append(Line("ok", "settings", _shown(settings)))
-    wanted = regions or list(settings.regions) or [r for r in [environ.get("FC_REGION")] if r]
+    configured = [r for r in settings.regions if r != "*"]  # "*": the poll asks ECS
+    wanted = regions or configured or [r for r in [environ.get("FC_REGION")] if r]
     timeout = httpx.Timeout(5.0, connect=3.0)
     with httpx.Client(transport=transport, timeout=timeout) as http:
         specs = _receivers(settings, environ, http, results)
