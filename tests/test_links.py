@@ -276,7 +276,7 @@ def test_until_resolved_pins_the_silence_to_the_firing(tmp_path: Path, signer: S
     token = csrf_of(call(tmp_path, envelope(url))["body"])
     call(tmp_path, envelope(url, method="POST", form={"csrf": token}))
     silences = list_silences(FileStore(tmp_path), NOW)
-    later = NOW + 10
+    later = time.time() + 10  # the silence starts when the POST is applied (real clock)
     _, muted = apply_silences([alert], silences, later)
     assert len(muted) == 1  # this firing, its resolve included
     assert apply_silences([alert.model_copy(update={"firing": 2})], silences, later)[1] == []

@@ -17,11 +17,19 @@ if TYPE_CHECKING:
     from lib.core.links import Link
     from lib.state.base import StateStore
 
-__all__ = ["UNTIL_RESOLVED_SECONDS", "Actor", "Applied", "apply_link", "split_target"]
+__all__ = [
+    "GROUP_PREFIX",
+    "UNTIL_RESOLVED_SECONDS",
+    "Actor",
+    "Applied",
+    "apply_link",
+    "split_target",
+]
 
 # "Until resolved" pins the silence to the alert's firing, so the next firing is told
 # whatever the expiry; the expiry only bounds a firing that never resolves (a one-off).
 UNTIL_RESOLVED_SECONDS = 30 * 86400.0
+GROUP_PREFIX = "g:"  # lib.notify.actions.group_target
 _NAME_MAX = 64
 _AGENT_MAX = 200
 
@@ -88,11 +96,29 @@ def _effect(store: StateStore, link: Link, actor: Actor, now: float) -> str:
     by = str(who["name"]) or f"link from {who['ip']}"
     if link.action == "expire":
         return "expired" if expire_silence(store, link.target, now) else "not found"
+    if link.target.startswith(GROUP_PREFIX):
+        group = link.target[len(GROUP_PREFIX) :]
+        if link.action == "ack":
+            record_ack(store, link.target, 0, who)  # every firing of the cause open now
+            return "acknowledged"
+        match: dict[str, object] = {"group": group}
+        duration = SILENCE_SECONDS.get(link.action, 0.0)
+        if not duration:
+            raise ValueError("a cause's link silences for a time only")
+        silence = add_silence(
+            store,
+            match,
+            reason=f"silenced from a message's link for {int(duration // 3600)}h (whole cause)",
+            duration_seconds=duration,
+            now=now,
+            created_by=by,
+        )
+        return silence.id
     fingerprint, firing = split_target(link.target)
     if link.action == "ack":
         record_ack(store, fingerprint, firing, who)
         return "acknowledged"
-    match: dict[str, object] = {"fingerprint": fingerprint}
+    match = {"fingerprint": fingerprint}
     if link.action == "silence-resolved":
         match["firing"] = firing
         duration = UNTIL_RESOLVED_SECONDS

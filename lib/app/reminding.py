@@ -34,11 +34,14 @@ def _unacknowledged(app: Context, opened: dict[str, Alert], state: Pass) -> dict
     from lib.state.actions import RECORD, acknowledged
 
     acks = acknowledged(app.store.read(RECORD).value)
-    kept = {
-        key: alert
-        for key, alert in opened.items()
-        if acks.get(alert.fingerprint, {}).get("firing") != alert.firing
-    }
+
+    def acked(alert: Alert) -> bool:
+        if acks.get(alert.fingerprint, {}).get("firing") == alert.firing:
+            return True
+        cause = acks.get(f"g:{alert.group}")  # a whole cause, acknowledged while this was open
+        return cause is not None and float(cause.get("at", 0)) >= alert.starts_at.timestamp()
+
+    kept = {key: alert for key, alert in opened.items() if not acked(alert)}
     state.report.acknowledged += len(opened) - len(kept)
     return kept
 

@@ -17,6 +17,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import urlencode
@@ -146,3 +148,12 @@ class Signer:
     def check_csrf(self, link: Link, offered: str) -> bool:
         """Whether ``offered`` is ``link``'s own form token."""
         return bool(offered) and hmac.compare_digest(self.csrf(link).encode(), offered.encode())
+
+
+@dataclass(frozen=True)
+class ActionLinks:
+    """What a receiver needs to put links in its messages: the signer and a clock (links
+    expire relative to the send)."""
+
+    signer: Signer
+    clock: Callable[[], float] = field(default=time.time, compare=False)

@@ -4,8 +4,9 @@ Kept in the state store as one versioned record (``silences``) that every run re
 ``assistwatch silence`` updates with a version check, so two people adding silences at
 once both keep theirs. Matching is pure (:func:`apply_silences`); a silence's ``match`` has
 the routing file's shape (source, kind, region, error_code, category, severity, name,
-instance_tags), plus ``fingerprint`` (and optionally ``firing``): a silence made from a
-message's link mutes that one alert (that firing, for "until resolved") and no other.
+instance_tags), plus ``fingerprint`` (and optionally ``firing``) or ``group``: a silence
+made from a message's link mutes that one alert (that firing, for "until resolved"), or the
+alerts of that one cause (an invocation on many instances), and no other.
 Expired silences are dropped on the next write.
 """
 
@@ -49,9 +50,12 @@ class Silence:
         return matcher_from(_labels(self.match), what=f"silence {self.id}")
 
     def pins(self, alert: Alert) -> bool:
-        """Whether the silence's ``fingerprint``/``firing`` (if any) name ``alert``."""
+        """Whether the silence's ``fingerprint``/``firing``/``group`` (if any) name ``alert``."""
         wanted = self.match.get("fingerprint")
         if wanted is not None and alert.fingerprint != wanted:
+            return False
+        group = self.match.get("group")
+        if group is not None and alert.group != group:
             return False
         firing = self.match.get("firing")
         return firing is None or alert.firing == firing
@@ -63,7 +67,7 @@ class Silence:
         return data
 
 
-_PINS = ("fingerprint", "firing")
+_PINS = ("fingerprint", "firing", "group")
 
 
 def _labels(match: Mapping[str, Any]) -> dict[str, Any]:
@@ -79,6 +83,9 @@ def _check_pins(match: Mapping[str, Any]) -> None:
         isinstance(firing, bool) or not isinstance(firing, int) or firing < 1
     ):
         raise ConfigError("silence: firing must be a positive whole number")
+    group = match.get("group")
+    if group is not None and (not isinstance(group, str) or not group):
+        raise ConfigError("silence: group must be an alert group's key (text)")
     if firing is not None and fingerprint is None:
         raise ConfigError("silence: firing needs a fingerprint")
 

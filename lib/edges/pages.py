@@ -24,6 +24,7 @@ TEXT: dict[str, dict[str, str]] = {
         "ops": "告警总览",
         "confirm_lead": "确认对这条告警执行以下操作：",
         "alert": "告警指纹",
+        "cause": "整组（同一次执行的所有实例）",
         "firing": "第 {n} 次触发",
         "silence_id": "静默",
         "name": "你的名字（可选，会记录在案）",
@@ -57,6 +58,7 @@ TEXT: dict[str, dict[str, str]] = {
         "ops": "Open alerts",
         "confirm_lead": "Apply this to the alert:",
         "alert": "Alert fingerprint",
+        "cause": "Whole group (every instance of this invocation)",
         "firing": "firing {n}",
         "silence_id": "Silence",
         "name": "Your name (optional, recorded)",
@@ -116,6 +118,8 @@ def _page(lang: str, title: str, body: str) -> str:
 def _target_lines(action: str, target: str, t: dict[str, str]) -> str:
     if action == "expire":
         return f"<p>{t['silence_id']}: <code>{escape(target)}</code></p>"
+    if target.startswith("g:"):
+        return f"<p>{t['cause']}: <code>{escape(target[2:])}</code></p>"
     fingerprint, _, firing = target.partition(".")
     shown = f"<code>{escape(fingerprint)}</code>"
     if firing:
