@@ -69,3 +69,63 @@ def test_a_silence_from_a_link_mutes_that_alert_and_its_resolve(make_watcher):  
     report = watcher.poll()  # resolved: silenced too
     assert len(watcher.told()) == 1
     assert report.silenced >= 1
+
+
+ACTIONS_ON = {
+    "ASSISTWATCH_PUBLIC_URL": "https://alerts.example.com",
+    "ASSISTWATCH_ACTIONS_SECRET": "0123456789abcdef0123456789abcdef",
+    "ASSISTWATCH_LANG": "en",
+}
+
+
+def page(watcher: Watcher, only: str | None = None) -> str:
+    from zoneinfo import ZoneInfo
+
+    from lib.edges.operator import operator_page
+
+    now = watcher.app.clock().timestamp()
+    settings = watcher.app.settings
+    return operator_page(settings, SIGNER, watcher.store, now, ZoneInfo("UTC"), only=only)
+
+
+def test_the_operator_page_shows_open_alerts_silences_runs_and_each_alerts_story(
+    make_watcher,  # noqa: F811
+):
+    # GIVEN actions on and a backup failing, told
+    given = backup_failing_and_told(make_watcher, env=ACTIONS_ON)
+    ds, backup, clock, watcher = given.ds, given.backup, given.clock, given.watcher
+    fingerprint = first_fingerprint(watcher)
+    # THEN the operator page lists it as firing, and the last runs
+    ops = page(watcher)
+    assert "Open alerts" in ops
+    assert "firing" in ops
+    assert backup.command_name in ops
+    assert "poll (timer) · ok" in ops
+    # WHEN it is silenced from its link THEN the page says so, with who
+    now = clock().timestamp()
+    link = SIGNER.sign("silence-1h", f"{fingerprint}.1", now + 600)
+    apply_link(watcher.store, link, PHONE, now)
+    ops = page(watcher)
+    assert ">silenced<" in ops
+    detail = page(watcher, only=fingerprint)
+    assert "Silence 1 hour" in detail
+    assert "Li Na" in detail
+    assert "fired" in detail
+    # WHEN it recovers THEN it leaves the open alerts, its story ends "resolved"... muted
+    # by the silence, so nothing was told and the story keeps "fired" only
+    with ds.lock:
+        execute(backup, "Success", at=clock.at(-1))
+    watcher.poll()
+    assert len(watcher.told()) == 1
+
+
+def test_a_steady_pass_does_not_write_the_journal_within_a_quarter_hour(make_watcher):  # noqa: F811
+    given = backup_failing_and_told(make_watcher, env=ACTIONS_ON)
+    clock, watcher = given.clock, given.watcher
+    clock.offset = timedelta(minutes=5)
+    writes = watcher.store.writes
+    watcher.poll()
+    assert watcher.store.writes == writes
+    clock.offset = timedelta(minutes=20)
+    watcher.poll()
+    assert watcher.store.writes == writes + 1  # the page shows the watcher alive

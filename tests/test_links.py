@@ -412,3 +412,48 @@ def test_no_page_or_link_shows_a_secret_and_cloud_text_is_escaped(
     assert "<img" not in ops
     assert "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;" in ops
     assert "&lt;b&gt;maintenance&lt;/b&gt;" in ops
+
+
+def test_the_detail_page_shows_the_cloud_output_escaped(tmp_path: Path, signer: Signer) -> None:
+    """GIVEN an alert whose command name and output hold markup WHEN its 详情 link is opened
+    THEN the page shows them as text."""
+    story = {
+        "name": "<img src=x>",
+        "instance_id": "i-1",
+        "provider": "ecs",
+        "region": "cn-hangzhou",
+        "invoke_id": "t-1",
+        "code": "ExitCodeNonzero",
+        "severity": "critical",
+        "group": "t-1",
+        "output": "</pre><script>alert(1)</script>",
+        "status": "firing",
+        "firing": 1,
+        "starts_at": NOW - 60,
+        "updated_at": NOW - 60,
+        "events": [{"key": f"{FP}/1", "kind": "fired", "firing": 1, "at": NOW - 60}],
+    }
+    FileStore(tmp_path).write("journal", {"runs": [], "alerts": {FP: story}}, None)
+    page = call(tmp_path, envelope(signer.url("detail", f"{FP}.1", NOW + 600)))["body"]
+    assert "<script>" not in page
+    assert "<img" not in page
+    assert "&lt;/pre&gt;&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "fired" in page
+
+
+def test_the_operator_page_with_the_serve_token_and_not_without(tmp_path: Path) -> None:
+    ops = envelope({})
+    ops["rawPath"] = "/ops"
+    fc = {"FC_FUNCTION_NAME": "assistwatch", "ASSISTWATCH_SERVE_TOKEN": "t" * 20}
+    assert call(tmp_path, ops, **fc)["statusCode"] == 401
+    import httpx
+
+    from tests.test_serve import Server
+
+    (tmp_path / "src").mkdir()
+    environ = env_for(tmp_path, ASSISTWATCH_SERVE_TOKEN="s" * 20)
+    with Server(tmp_path / "src", environ, None) as running:
+        assert httpx.get(f"{running.url}/ops").status_code == 401
+        reply = httpx.get(f"{running.url}/ops", headers={"authorization": "Bearer " + "s" * 20})
+    assert reply.status_code == 200
+    assert "Open alerts" in reply.text

@@ -129,26 +129,44 @@ def _http_envelope(event: Any) -> dict[str, Any] | None:
     return None
 
 
+def _app_for_pages(settings: Settings, env: Mapping[str, str], context: Any) -> App:
+    """The app, its store able to sign with this invocation's credentials (OSS, Table Store)."""
+    app = _app_for(settings, env)
+    if app.current_credentials is not None:
+        app.current_credentials.set(invocation_from_context(context, env).credentials)
+    return app
+
+
 def _actions_gate(
     envelope: dict[str, Any], settings: Settings, context: Any, env: Mapping[str, str]
 ) -> dict[str, Any] | None:
     """With actions on (the trigger open at FC's level): link requests are answered here,
     signed; on FC every other HTTP request must carry the serve token. None: run as usual."""
-    from lib.edges.links import bearer_ok, is_link_request, serve_link, signer_for
+    from lib.edges.links import (
+        OPS_PATH,
+        bearer_ok,
+        is_link_request,
+        serve_link,
+        serve_ops,
+        signer_for,
+    )
 
     signer = signer_for(settings)
     assert signer is not None  # actions_on
     if is_link_request(envelope):
-        app = _app_for(settings, env)
-        if app.current_credentials is not None:
-            app.current_credentials.set(invocation_from_context(context, env).credentials)
+        app = _app_for_pages(settings, env, context)
         return serve_link(envelope, settings, signer, app.store, app.clock().timestamp())
+    # On FC only FC's gate stood before us, and it is open: check the serve token here
+    # (``make serve`` checked it already, and keeps it out of the envelope).
     if env.get("FC_FUNCTION_NAME") and not bearer_ok(envelope, env.get(SERVE_TOKEN_ENV, "")):
         return {
             "statusCode": 401,
             "headers": {"content-type": "application/json", "www-authenticate": "Bearer"},
             "body": json.dumps({"error": f"authentication required ({SERVE_TOKEN_ENV})"}),
         }
+    if envelope.get("rawPath") == OPS_PATH:
+        app = _app_for_pages(settings, env, context)
+        return serve_ops(settings, signer, app.store, app.clock().timestamp())
     return None
 
 

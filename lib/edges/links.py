@@ -34,7 +34,17 @@ if TYPE_CHECKING:
     from lib.state.base import StateStore
     from lib.support.settings import Settings
 
-__all__ = ["LIMITER", "bearer_ok", "is_link_request", "serve_link", "signer_for"]
+__all__ = [
+    "LIMITER",
+    "OPS_PATH",
+    "bearer_ok",
+    "is_link_request",
+    "serve_link",
+    "serve_ops",
+    "signer_for",
+]
+
+OPS_PATH = "/ops"  # the operator page with the serve token (no link needed)
 
 LIMITER = Throttle(per_minute=120)
 _MAX_FORM_BYTES = 4096
@@ -163,6 +173,14 @@ def _apply(
     if done.again:
         lines.append(t["again"].format(at=when(done.at, ZoneInfo(settings.timezone))))
     return _reply(200, message_page(lang, "done", lines))
+
+
+def serve_ops(settings: Settings, signer: Signer, store: StateStore, now: float) -> dict[str, Any]:
+    """The operator page for a caller holding the serve token (``GET /ops``)."""
+    from lib.edges.operator import operator_page
+
+    zone = ZoneInfo(settings.timezone)
+    return _reply(200, operator_page(settings, signer, store, now, zone))
 
 
 def _refused(lang: str, why: str) -> dict[str, Any]:

@@ -47,6 +47,20 @@ TEXT: dict[str, dict[str, str]] = {
         "from": "来源",
         "match": "条件",
         "reason": "原因",
+        "open": "未恢复的告警",
+        "history": "经过",
+        "command": "命令",
+        "instance": "实例",
+        "invoke": "执行 ID",
+        "code": "错误码",
+        "status": "状态",
+        "since": "开始于",
+        "output": "输出（末尾）",
+        "firing_state": "告警中",
+        "acknowledged": "已确认",
+        "silenced": "已静默",
+        "no_story": "这条告警还没有记录（页面只记录开启动作链接之后的告警）。",
+        "generated": "生成于",
     },
     "en": {
         "silence-1h": "Silence 1 hour",
@@ -81,6 +95,20 @@ TEXT: dict[str, dict[str, str]] = {
         "from": "From",
         "match": "Match",
         "reason": "Reason",
+        "open": "Open alerts",
+        "history": "History",
+        "command": "Command",
+        "instance": "Instance",
+        "invoke": "Invoke ID",
+        "code": "Error code",
+        "status": "Status",
+        "since": "Since",
+        "output": "Output (tail)",
+        "firing_state": "firing",
+        "acknowledged": "acknowledged",
+        "silenced": "silenced",
+        "no_story": "No story kept for this alert (the page keeps alerts told since actions were turned on).",
+        "generated": "Generated at",
     },
 }
 
@@ -96,6 +124,7 @@ _STYLE = (
     "background:#1f6feb;color:#fff}table{border-collapse:collapse;width:100%;font-size:14px}"
     "td,th{border-top:1px solid #d0d7de;padding:6px 4px;text-align:left;vertical-align:top;"
     "word-break:break-all}.small{font-size:13px;color:#57606a}.warn{color:#cf222e}"
+    "pre{white-space:pre-wrap;word-break:break-all;background:#f6f8fa;padding:8px;font-size:13px}"
     "form.inline button{width:auto;padding:6px 10px;margin:0;font-size:14px}"
 )
 
@@ -177,22 +206,25 @@ def ops_page(
     *,
     title_key: str = "ops",
     lead: str = "",
+    opened: Sequence[Sequence[str]],
     silences: Sequence[Sequence[str]],
-    acks: Sequence[Sequence[str]],
-    applied: Sequence[Sequence[str]],
+    history: Sequence[Sequence[str]],
     runs: Sequence[Sequence[str]] = (),
+    generated: str = "",
 ) -> str:
     """The operator (or detail) page; every cell is already escaped HTML."""
     t = TEXT[lang]
     body = (
         f"<h1>{escape(t[title_key])}</h1>{lead}"
-        f"<h2>{t['silences']}</h2>"
+        f"<h2>{t['open']}</h2>"
+        + _table([t["command"], t["instance"], t["status"], ""], opened, t["none"])
+        + f"<h2>{t['silences']}</h2>"
         + _table([t["silence_id"], t["match"], t["until"], t["by"], ""], silences, t["none"])
-        + f"<h2>{t['acks']}</h2>"
-        + _table([t["alert"], t["when"], t["by"]], acks, t["none"])
-        + f"<h2>{t['applied']}</h2>"
-        + _table([t["when"], t["result"], t["by"], t["from"]], applied, t["none"])
+        + f"<h2>{t['history']}</h2>"
+        + _table([t["when"], t["result"], t["by"]], history, t["none"])
     )
     if runs:
         body += f"<h2>{t['runs']}</h2>" + _table([t["when"], t["result"]], runs, t["none"])
+    if generated:
+        body += f'<p class="small">{escape(t["generated"])}: {generated}</p>'
     return _page(lang, t[title_key], body)
