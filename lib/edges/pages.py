@@ -123,9 +123,9 @@ _STYLE = (
     "button{width:100%;font-size:17px;padding:12px;margin-top:16px;border:0;border-radius:6px;"
     "background:#1f6feb;color:#fff}table{border-collapse:collapse;width:100%;font-size:14px}"
     "td,th{border-top:1px solid #d0d7de;padding:6px 4px;text-align:left;vertical-align:top;"
-    "word-break:break-all}.small{font-size:13px;color:#57606a}.warn{color:#cf222e}"
+    "overflow-wrap:anywhere}th{white-space:nowrap}.small{font-size:13px;color:#57606a}.warn{color:#cf222e}"
     "pre{white-space:pre-wrap;word-break:break-all;background:#f6f8fa;padding:8px;font-size:13px}"
-    "form.inline button{width:auto;padding:6px 10px;margin:0;font-size:14px}"
+    "form.inline button{width:auto;padding:6px 10px;margin:0;font-size:14px;white-space:nowrap}"
 )
 
 
