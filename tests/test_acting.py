@@ -110,7 +110,7 @@ def test_the_operator_page_shows_open_alerts_silences_runs_and_each_alerts_story
     detail = page(watcher, only=fingerprint)
     assert "Silence 1 hour" in detail
     assert "Li Na" in detail
-    assert "fired" in detail
+    assert "told (firing)" in detail
     # WHEN it recovers THEN it leaves the open alerts, its story ends "resolved"... muted
     # by the silence, so nothing was told and the story keeps "fired" only
     with ds.lock:

@@ -438,7 +438,7 @@ def test_the_detail_page_shows_the_cloud_output_escaped(tmp_path: Path, signer: 
     assert "<script>" not in page
     assert "<img" not in page
     assert "&lt;/pre&gt;&lt;script&gt;alert(1)&lt;/script&gt;" in page
-    assert "fired" in page
+    assert "told (firing)" in page
 
 
 def test_the_operator_page_with_the_serve_token_and_not_without(tmp_path: Path) -> None:

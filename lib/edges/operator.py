@@ -127,7 +127,8 @@ def operator_page(
     events: list[tuple[float, str, str]] = []
     if only:
         for event in (story or {}).get("events", []):
-            events.append((float(event.get("at", 0)), str(event.get("kind", "")), ""))
+            kind = str(event.get("kind", ""))
+            events.append((float(event.get("at", 0)), t.get(kind, kind), ""))
     for entry in _applied(value):
         target = str(entry.get("target", ""))
         if only is None or target.partition(".")[0] == only or target == group:

@@ -61,6 +61,9 @@ TEXT: dict[str, dict[str, str]] = {
         "silenced": "已静默",
         "no_story": "这条告警还没有记录（页面只记录开启动作链接之后的告警）。",
         "generated": "生成于",
+        "fired": "已告警",
+        "reminded": "已提醒",
+        "resolved": "已恢复",
     },
     "en": {
         "silence-1h": "Silence 1 hour",
@@ -109,6 +112,9 @@ TEXT: dict[str, dict[str, str]] = {
         "silenced": "silenced",
         "no_story": "No story kept for this alert (the page keeps alerts told since actions were turned on).",
         "generated": "Generated at",
+        "fired": "told (firing)",
+        "reminded": "reminded",
+        "resolved": "resolved",
     },
 }
 
