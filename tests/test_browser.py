@@ -133,7 +133,9 @@ def world(tmp_path: Path) -> Iterator[World]:
 def test_silence_from_the_message_in_a_browser_and_the_next_polls_stay_quiet(
     world: World, phone: bool
 ) -> None:
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
 
     # GIVEN an hourly backup that failed, and the poll that told DingTalk about it
     world.poll()
@@ -161,7 +163,9 @@ def test_silence_from_the_message_in_a_browser_and_the_next_polls_stay_quiet(
             driver.save_screenshot(str(Path(shots) / "actions-confirm.png"))
         buttons[0].click()
         # THEN the page says it is done, and one silence exists, the CLI's kind
-        assert "已完成" in driver.find_element(By.TAG_NAME, "h1").text
+        WebDriverWait(driver, 20, ignored_exceptions=(StaleElementReferenceException,)).until(
+            lambda d: "已完成" in d.find_element(By.TAG_NAME, "h1").text
+        )
         [silence] = list_silences(FileStore(world.state), world.clock().timestamp())
         assert silence.created_by == "Zhang San"
         # AND the operator page from the footer link shows it, and the alert as silenced
