@@ -457,3 +457,20 @@ def test_the_operator_page_with_the_serve_token_and_not_without(tmp_path: Path) 
         reply = httpx.get(f"{running.url}/ops", headers={"authorization": "Bearer " + "s" * 20})
     assert reply.status_code == 200
     assert "Open alerts" in reply.text
+
+
+def test_a_silence_link_expires_once_its_alert_has_been_resolved_for_a_day(
+    tmp_path: Path, signer: Signer
+) -> None:
+    story = {"status": "resolved", "firing": 1, "ends_at": NOW - 90000, "updated_at": NOW - 90000}
+    FileStore(tmp_path).write("journal", {"runs": [], "alerts": {FP: story}}, None)
+    url = signer.url("silence-1d", f"{FP}.1", NOW + 600)
+    reply = call(tmp_path, envelope(url))
+    assert reply["statusCode"] == 403
+    assert "resolved for more than a day" in reply["body"]
+    detail = call(tmp_path, envelope(signer.url("detail", f"{FP}.1", NOW + 600)))
+    assert detail["statusCode"] == 200  # looking stays possible until the link expires
+    store = FileStore(tmp_path)
+    fresh = {**story, "ends_at": NOW - 600}  # resolved ten minutes ago: still usable
+    assert store.write("journal", {"alerts": {FP: fresh}}, store.read("journal").version)
+    assert call(tmp_path, envelope(url))["statusCode"] == 200

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from lib.app.run import Pass
     from lib.core.alerts import Alert
 
-__all__ = ["RECORD", "keep_run", "open_alerts"]
+__all__ = ["RECORD", "keep_run", "open_alerts", "resolved_for"]
 
 RECORD = "journal"
 _RUNS = 30
@@ -101,6 +101,7 @@ def keep_run(app: Context, state: Pass) -> None:
             entry.update(_summary(alert))
             entry.update(
                 status=alert.status,
+                ends_at=alert.ends_at.timestamp() if alert.ends_at else None,
                 firing=alert.firing,
                 starts_at=alert.starts_at.timestamp(),
                 updated_at=run["at"],
@@ -124,3 +125,15 @@ def open_alerts(value: dict[str, Any]) -> dict[str, dict[str, Any]]:
         if isinstance(entry, dict) and entry.get("status") == "firing"
     }
     return dict(sorted(found.items(), key=lambda kv: -float(kv[1].get("updated_at", 0))))
+
+
+def resolved_for(value: dict[str, Any], fingerprint: str, firing: int, now: float) -> float | None:
+    """Seconds that firing of the alert has been resolved (None: open, or not known)."""
+    alerts = value.get("alerts") if isinstance(value.get("alerts"), dict) else {}
+    entry = (alerts or {}).get(fingerprint)
+    if not isinstance(entry, dict) or entry.get("status") != "resolved":
+        return None
+    if entry.get("firing") != firing:
+        return None
+    ended = entry.get("ends_at") or entry.get("updated_at")
+    return now - float(ended) if isinstance(ended, int | float) else None

@@ -134,6 +134,8 @@ def serve_link(
         link = signer.verify(params, now)
     except LinkError as error:
         return _refused(lang, str(error))
+    if _resolved_a_day_ago(link, store, now):
+        return _refused(lang, "this alert has been resolved for more than a day")
     if method in {"GET", "HEAD"}:
         return _show(link, settings, signer=signer, store=store, now=now, zone=zone)
     if method != "POST":
@@ -181,6 +183,22 @@ def serve_ops(settings: Settings, signer: Signer, store: StateStore, now: float)
 
     zone = ZoneInfo(settings.timezone)
     return _reply(200, operator_page(settings, signer, store, now, zone))
+
+
+_RESOLVED_GRACE_SECONDS = 86400.0
+
+
+def _resolved_a_day_ago(link: Link, store: StateStore, now: float) -> bool:
+    """A silence or acknowledge link expires once its alert has been resolved for a day."""
+    if link.action not in {"silence-1h", "silence-1d", "silence-resolved", "ack"}:
+        return False
+    fingerprint, _, firing = link.target.partition(".")
+    if link.target.startswith("g:") or not firing.isdigit():
+        return False
+    from lib.app.journal import RECORD, resolved_for
+
+    since = resolved_for(store.read(RECORD).value, fingerprint, int(firing), now)
+    return since is not None and since > _RESOLVED_GRACE_SECONDS
 
 
 def _refused(lang: str, why: str) -> dict[str, Any]:
