@@ -21,6 +21,7 @@ from lib.edges.throttle import Throttle
 from lib.state.actions import RECORD as ACTIONS
 from lib.state.file import FileStore
 from lib.state.silences import add_silence, list_silences
+from lib.support.log import capture_logs
 from lib.support.settings import load_settings
 
 SECRET = "k" * 24 + "-secret-for-links-0123456789"
@@ -397,14 +398,16 @@ def test_no_page_or_link_shows_a_secret_and_cloud_text_is_escaped(
     )
     url = signer.url("silence-1h", f"{FP}.1", NOW + 600)
     token = csrf_of(call(tmp_path, envelope(url), **extra)["body"])
-    replies = [
-        call(tmp_path, envelope(url), **extra),
-        call(tmp_path, envelope(url, method="POST", form={"csrf": token}), **extra),
-        call(tmp_path, envelope({**params_of(url), "s": "x"}), **extra),
-        call(tmp_path, envelope(signer.url("detail", f"{FP}.1", NOW + 600)), **extra),
-        call(tmp_path, envelope(signer.url("ops", "all", NOW + 600)), **extra),
-    ]
-    for reply in replies:
+    with capture_logs() as logged:
+        replies = [
+            call(tmp_path, envelope(url), **extra),
+            call(tmp_path, envelope(url, method="POST", form={"csrf": token}), **extra),
+            call(tmp_path, envelope({**params_of(url), "s": "x"}), **extra),
+            call(tmp_path, envelope(signer.url("detail", f"{FP}.1", NOW + 600)), **extra),
+            call(tmp_path, envelope(signer.url("ops", "all", NOW + 600)), **extra),
+        ]
+    assert [e["event"] for e in logged if e["event"].startswith("link")] == ["link applied"]
+    for reply in [*replies, {"body": json.dumps(logged, default=str), "headers": {}}]:
         shown = reply["body"] + json.dumps(reply["headers"])
         for secret in (SECRET, "serve0token0secret00", "robot0token0secret"):
             assert secret not in shown

@@ -171,6 +171,16 @@ def _apply(
         name=form.get("name", ""),
     )
     done = apply_link(store, link, actor, now)
+    from lib.support.log import get_logger
+
+    get_logger().info(
+        "link applied" if not done.again else "link applied again: nothing changed",
+        action=link.action,
+        target=link.target,
+        result=done.result,
+        source_ip=actor.ip,
+        name=actor.name[:64],
+    )
     lines = [f"{t[done.action]} · {t['result']}: {done.result}"]
     if done.again:
         lines.append(t["again"].format(at=when(done.at, ZoneInfo(settings.timezone))))
