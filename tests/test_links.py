@@ -7,6 +7,7 @@ expires; a GET never writes; a POST needs the link's own form token; nothing sec
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -477,3 +478,32 @@ def test_a_silence_link_expires_once_its_alert_has_been_resolved_for_a_day(
     fresh = {**story, "ends_at": NOW - 600}  # resolved ten minutes ago: still usable
     assert store.write("journal", {"alerts": {FP: fresh}}, store.read("journal").version)
     assert call(tmp_path, envelope(url))["statusCode"] == 200
+
+
+def test_a_causes_detail_page_lists_its_instances_each_with_its_own_actions(
+    tmp_path: Path, signer: Signer
+) -> None:
+    def story(instance: str, group: str) -> dict[str, Any]:
+        return {
+            "name": "deploy.sh",
+            "instance_id": instance,
+            "group": group,
+            "status": "firing",
+            "firing": 1,
+            "starts_at": NOW - 60,
+            "updated_at": NOW - 60,
+        }
+
+    alerts = {
+        "a" * 24: story("i-one", "t-1"),
+        "b" * 24: story("i-two", "t-1"),
+        "c" * 24: story("i-other", "t-2"),
+    }
+    FileStore(tmp_path).write("journal", {"alerts": alerts}, None)
+    page = call(tmp_path, envelope(signer.url("detail", "g:t-1", NOW + 600)))["body"]
+    assert "i-one" in page
+    assert "i-two" in page
+    assert "i-other" not in page
+    acks = re.findall(r'href="([^"]*a=ack[^"]*)"', page)
+    targets = {params_of(url.replace("&amp;", "&"))["t"] for url in acks}
+    assert targets == {"a" * 24 + ".1", "b" * 24 + ".1"}

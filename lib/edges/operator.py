@@ -64,6 +64,23 @@ def _detail_link(
     return f'<a href="{escape(url)}">{escape(t["detail"])}</a>'
 
 
+def _action_links(
+    signer: Signer, fp: str, entry: dict[str, Any], now: float, t: dict[str, str]
+) -> str:
+    """Per-instance actions (each opens its confirmation page)."""
+    target = f"{fp}.{entry.get('firing', 1)}"
+    links = [
+        f'<a href="{escape(signer.url(action, target, now + LINK_TTL_SECONDS))}">'
+        f"{escape(t[action])}</a>"
+        for action in ("silence-1h", "silence-1d", "silence-resolved", "ack")
+    ]
+    return f'<div class="small">{" · ".join(links)}</div>'
+
+
+def _cause(cause: str | None, t: dict[str, str]) -> str:
+    return f"<p>{t['cause']}: {_code(cause)}</p>" if cause is not None else ""
+
+
 def _state_of(fp: str, entry: dict[str, Any], acks: dict[str, Any], muted: set[str]) -> str:
     if fp in muted or f"g:{entry.get('group')}" in muted:
         return "silenced"
@@ -103,8 +120,11 @@ def operator_page(
         for s in every
         if s.active(now) and ("fingerprint" in s.match or "group" in s.match)
     }
-    story = (stories or {}).get(only) if only else None
-    group = f"g:{story.get('group')}" if isinstance(story, dict) else None
+    cause = only[2:] if only and only.startswith("g:") else None  # a whole invocation's 详情
+    story = (stories or {}).get(only) if only and cause is None else None
+    group = only if cause is not None else None
+    if isinstance(story, dict):
+        group = f"g:{story.get('group')}"
     silences = [
         s
         for s in every
@@ -119,10 +139,11 @@ def operator_page(
             + f'<div class="small">{escape(str(entry.get("code", "")))}</div>',
             _code(entry.get("instance_id", "")),
             escape(t[_state_of(fp, entry, acks, muted)]),
-            _detail_link(signer, fp, entry, now, t),
+            _detail_link(signer, fp, entry, now, t) + _action_links(signer, fp, entry, now, t),
         ]
         for fp, entry in open_alerts(journal).items()
-        if float(entry.get("updated_at", 0)) >= cutoff and (only is None or fp == only)
+        if float(entry.get("updated_at", 0)) >= cutoff
+        and (only is None or fp == only or (cause is not None and entry.get("group") == cause))
     ]
     events: list[tuple[float, str, str]] = []
     if only:
@@ -157,7 +178,7 @@ def operator_page(
     return ops_page(
         lang,
         title_key="detail" if only else "ops",
-        lead=_detail(story, only, t, zone) if only else "",
+        lead=_detail(story, only, t, zone) if only and cause is None else _cause(cause, t),
         opened=opened,
         silences=_silence_rows(silences, signer, now, zone, t),
         history=history,
