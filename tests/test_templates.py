@@ -205,6 +205,7 @@ def test_secrets_are_noecho_parameters():
     assert len(secret) == 7
     for name in secret:
         assert params[name]["NoEcho"] is True, name
+    assert params["ActionsSecret"]["NoEcho"] is True
 
 
 def test_the_template_has_the_operational_safety_nets():
@@ -255,6 +256,13 @@ def test_both_templates_have_the_same_triggers():
         assert trigger["triggerType"] == ros[name]["TriggerType"]
         ros_config = dict(ros[name]["TriggerConfig"])
         config = dict(trigger["triggerConfig"])
+        if name == "http":  # with actions on the template opens it (README "Acting on an alert")
+            assert ros_config.pop("authType") == {"Fn::If": ["ActionsOn", "anonymous", "function"]}
+            assert config.pop("authType") == "function"
+            ros_methods = ros_config.pop("methods")["Fn::If"]
+            assert ros_methods[0] == "ActionsOn"
+            assert ros_methods[1] == ["GET", "HEAD", "POST"]
+            assert config.pop("methods") == ros_methods[2]
         if name == "poll":
             default = TEMPLATE["Parameters"]["Schedule"]["Default"]
             assert ros_config.pop("cronExpression") == {"Ref": "Schedule"}

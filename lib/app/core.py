@@ -64,6 +64,8 @@ class App(Context):
             )
         report.ok = not report.errors
         report.duration_ms = int((time.monotonic() - monotonic) * 1000)
+        if self.settings.actions_on:  # the operator page's last runs and alert stories
+            self._keep(state)
         summary = report.model_dump(exclude={"request_id"})
         if report.ok:
             self.log.info("run finished", **summary)
@@ -72,6 +74,14 @@ class App(Context):
         if raised is not None:
             raise raised
         return report
+
+    def _keep(self, state: Pass) -> None:
+        from lib.app.journal import keep_run
+
+        try:
+            keep_run(self, state)
+        except AssistwatchError as error:  # the page is a view: never fail the pass for it
+            state.report.notes.append(f"the operator page's journal was not updated: {error}")
 
     def _run(self, trigger: Trigger, invocation: Invocation, state: Pass) -> None:
         state.outbox = Outbox(

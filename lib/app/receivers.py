@@ -23,6 +23,7 @@ from lib.support.settings import Settings
 if TYPE_CHECKING:
     import httpx
 
+    from lib.core.links import ActionLinks
     from lib.core.routing import ExpectedExit, RoutingTable
     from lib.notify.base import Receiver
     from lib.notify.render import RenderOptions
@@ -41,6 +42,16 @@ class Delivery:
     notes: list[str] = field(default_factory=list)
 
 
+def _action_links(settings: Settings) -> ActionLinks | None:
+    """Signed links in firing messages when ASSISTWATCH_PUBLIC_URL and _ACTIONS_SECRET are set."""
+    if settings.public_url is None or settings.actions_secret is None:
+        return None
+    from lib.core.links import ActionLinks, Signer
+
+    secret = settings.actions_secret.get_secret_value().encode()
+    return ActionLinks(Signer(settings.public_url, secret))
+
+
 def build_delivery(
     settings: Settings,
     *,
@@ -57,7 +68,10 @@ def build_delivery(
 
     env = os.environ if environ is None else environ
     options = RenderOptions(
-        lang=settings.lang, timezone=settings.timezone, show_output=settings.show_output
+        lang=settings.lang,
+        timezone=settings.timezone,
+        show_output=settings.show_output,
+        actions=_action_links(settings),
     )
     receivers = {spec.name: _from_spec(spec, options, http, sleep) for spec in _env_specs(settings)}
     delivery = Delivery(receivers=receivers)
@@ -143,7 +157,7 @@ def _from_spec(
     from lib.notify.render import RenderOptions
 
     try:
-        own = RenderOptions(**{**options.model_dump(), **updates})  # validates the zone
+        own = RenderOptions(**{**options.model_dump(), **updates}, actions=options.actions)
     except ValueError as error:
         raise ConfigError(f"receiver {spec.name}: {error}") from None
     mentions = spec.mentions or Mentions()

@@ -27,6 +27,25 @@ def remind_periodic(
     return reminders
 
 
+def _unacknowledged(app: Context, opened: dict[str, Alert], state: Pass) -> dict[str, Alert]:
+    """Drop the firings someone acknowledged from a message's link (no more reminders)."""
+    if not opened:
+        return opened
+    from lib.state.actions import RECORD, acknowledged
+
+    acks = acknowledged(app.store.read(RECORD).value)
+
+    def acked(alert: Alert) -> bool:
+        if acks.get(alert.fingerprint, {}).get("firing") == alert.firing:
+            return True
+        cause = acks.get(f"g:{alert.group}")  # a whole cause, acknowledged while this was open
+        return cause is not None and float(cause.get("at", 0)) >= alert.starts_at.timestamp()
+
+    kept = {key: alert for key, alert in opened.items() if not acked(alert)}
+    state.report.acknowledged += len(opened) - len(kept)
+    return kept
+
+
 def remind(app: Context, tracks: dict[str, _Track], state: Pass) -> list[Alert]:
     """The reminders due for open tracks (periodic streaks, agents); tracks updated in place."""
     if app.shortest_reminder is None:
@@ -42,6 +61,7 @@ def remind(app: Context, tracks: dict[str, _Track], state: Pass) -> list[Alert]:
             track.told_at or alert.starts_at, track.reminded, app.shortest_reminder, state.started
         )
     }
+    opened = _unacknowledged(app, opened, state)
     if not opened:
         return []
 

@@ -61,6 +61,7 @@ class RunReport(BaseModel):
     claimed: int = 0
     suppressed: int = 0  # already told, or being told by a concurrent run
     silenced: int = 0  # muted by a silence
+    acknowledged: int = 0  # reminders not sent: the firing was acknowledged from a link
     expected: int = 0  # exits the routing file expects (not failures)
     messages_sent: int = 0
     alerts_sent: int = 0

@@ -21,6 +21,8 @@ from lib.support.log import bind_request, configure, get_logger, register_secret
 from lib.support.scrubber import scrub
 from lib.support.settings import Settings, load_settings
 
+SERVE_TOKEN_ENV = "ASSISTWATCH_SERVE_TOKEN"  # noqa: S105 - a variable name
+
 __all__ = ["handle", "invocation_from_context", "reset"]
 
 _lock = threading.Lock()
@@ -82,9 +84,18 @@ def handle(
     status = 200
     http = False
     try:
+        envelope = _http_envelope(event)
+        if envelope is not None:
+            event, http = envelope, True
+        settings = load_settings(env) if envelope is not None else None
+        if settings is not None and settings.actions_on:
+            _register_setting_secrets(settings)
+            answer = _actions_gate(envelope or {}, settings, context, env)
+            if answer is not None:
+                return answer
         parsed = parse_event(event)
         http = parsed.http
-        settings = load_settings(env)
+        settings = settings or load_settings(env)
         _register_setting_secrets(settings)
         app = _app_for(settings, env)
         invocation = invocation_from_context(context, env)
@@ -102,6 +113,63 @@ def handle(
         status = status if status != 200 or report.ok else 500
         return {"statusCode": status, "headers": {"content-type": "application/json"}, "body": body}
     return body
+
+
+def _http_envelope(event: Any) -> dict[str, Any] | None:
+    """The HTTP trigger's envelope when ``event`` is one (parsed once), else None."""
+    data = event
+    if isinstance(event, bytes | str):
+        text = event.decode("utf-8", "replace") if isinstance(event, bytes) else event
+        if '"rawPath"' not in text:
+            return None
+        try:
+            data = json.loads(text)
+        except ValueError:
+            return None
+    if isinstance(data, dict) and "rawPath" in data and "requestContext" in data:
+        return data
+    return None
+
+
+def _app_for_pages(settings: Settings, env: Mapping[str, str], context: Any) -> App:
+    """The app, its store able to sign with this invocation's credentials (OSS, Table Store)."""
+    app = _app_for(settings, env)
+    if app.current_credentials is not None:
+        app.current_credentials.set(invocation_from_context(context, env).credentials)
+    return app
+
+
+def _actions_gate(
+    envelope: dict[str, Any], settings: Settings, context: Any, env: Mapping[str, str]
+) -> dict[str, Any] | None:
+    """With actions on (the trigger open at FC's level): link requests are answered here,
+    signed; on FC every other HTTP request must carry the serve token. None: run as usual."""
+    from lib.edges.links import (
+        OPS_PATH,
+        bearer_ok,
+        is_link_request,
+        serve_link,
+        serve_ops,
+        signer_for,
+    )
+
+    signer = signer_for(settings)
+    assert signer is not None  # actions_on
+    if is_link_request(envelope):
+        app = _app_for_pages(settings, env, context)
+        return serve_link(envelope, settings, signer, app.store, app.clock().timestamp())
+    # On FC only FC's gate stood before us, and it is open: check the serve token here
+    # (``make serve`` checked it already, and keeps it out of the envelope).
+    if env.get("FC_FUNCTION_NAME") and not bearer_ok(envelope, env.get(SERVE_TOKEN_ENV, "")):
+        return {
+            "statusCode": 401,
+            "headers": {"content-type": "application/json", "www-authenticate": "Bearer"},
+            "body": json.dumps({"error": f"authentication required ({SERVE_TOKEN_ENV})"}),
+        }
+    if envelope.get("rawPath") == OPS_PATH:
+        app = _app_for_pages(settings, env, context)
+        return serve_ops(settings, signer, app.store, app.clock().timestamp())
+    return None
 
 
 def _register_setting_secrets(settings: Settings) -> None:

@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from lib.core.alerts import Alert
 from lib.core.findings import Finding
+from lib.core.links import ActionLinks
 from lib.core.notification import Notification
 from lib.notify.escape import MARKDOWN, Flavour, clean
 from lib.support.redact import redact_text
@@ -79,7 +80,7 @@ def _zone(name: str) -> tzinfo:
 class RenderOptions(BaseModel):
     """How a receiver renders alerts; set per receiver or route."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
 
     lang: Lang = "zh"
     timezone: str = "Asia/Shanghai"
@@ -88,6 +89,8 @@ class RenderOptions(BaseModel):
     show_output: bool = True
     max_alerts_listed: int = Field(default=20, ge=1)
     console_base: str = "https://ecs.console.aliyun.com"
+    # Signed action links for firing messages (lib.notify.actions); None: actions off.
+    actions: ActionLinks | None = Field(default=None, exclude=True)
 
     @field_validator("timezone")
     @classmethod
@@ -465,6 +468,17 @@ def render_entries(
     entries = [_render_alert(alert, options, flavour) for alert in listed]
     if rest:
         entries += _render_more(rest, options, flavour)
+    if options.actions is not None:
+        from lib.notify.actions import action_lines
+
+        extra = action_lines(notification, listed, options.actions, options.lang)
+        for index, line in extra.per_alert.items():
+            entries[index] = replace(entries[index], body=f"{entries[index].body}\n{line}")
+        entries = [
+            *([Entry(body=extra.group)] if extra.group else []),
+            *entries,
+            *([Entry(body=extra.footer)] if extra.footer else []),
+        ]
     return entries
 
 

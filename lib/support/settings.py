@@ -43,6 +43,7 @@ _ROLE_NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _REGION = re.compile(r"^[a-z]{2,}(-[a-z0-9]+)+$")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
 _UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_MIN_ACTIONS_SECRET_BYTES = 32  # lib.core.links.MIN_SECRET_BYTES (support imports nothing of ours)
 _MAX_DURATION_SECONDS = 100 * 604800  # far beyond any history Cloud Assistant keeps (6 weeks)
 
 
@@ -135,6 +136,9 @@ class Settings(BaseModel):
     timezone: str = "Asia/Shanghai"
     include_cancelled: bool = False
     show_output: bool = True
+    # Signed links in messages (lib.core.links): on only when both are set.
+    public_url: str | None = None
+    actions_secret: SecretStr | None = None
 
     @field_validator(
         "regions",
@@ -209,6 +213,30 @@ class Settings(BaseModel):
             require_secure_url(value.get_secret_value(), what="receiver URL")
         return value
 
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        return require_secure_url(value.strip(), what="public URL").rstrip("/")
+
+    @field_validator("actions_secret")
+    @classmethod
+    def _actions_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        if len(value.get_secret_value().encode("utf-8")) < _MIN_ACTIONS_SECRET_BYTES:
+            raise ValueError(
+                f"must be at least {_MIN_ACTIONS_SECRET_BYTES} bytes of random text "
+                "(e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+            )
+        return value
+
+    @property
+    def actions_on(self) -> bool:
+        """Whether messages carry signed action links (both settings present)."""
+        return self.public_url is not None and self.actions_secret is not None
+
     @field_validator("timezone")
     @classmethod
     def _timezone(cls, value: str) -> str:
@@ -228,6 +256,11 @@ class Settings(BaseModel):
             raise ValueError("ASSISTWATCH_FEISHU_SECRET is set without ASSISTWATCH_FEISHU_URL")
         if self.webhook_secret is not None and self.webhook_url is None:
             raise ValueError("ASSISTWATCH_WEBHOOK_SECRET is set without ASSISTWATCH_WEBHOOK_URL")
+        if self.public_url is not None and self.actions_secret is None:
+            raise ValueError(
+                "ASSISTWATCH_PUBLIC_URL is set without ASSISTWATCH_ACTIONS_SECRET "
+                "(the key that signs action links)"
+            )
         if (
             self.webhook_secret is not None
             and not self.webhook_secret.get_secret_value().startswith("whsec_")

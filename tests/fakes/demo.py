@@ -32,6 +32,9 @@ TIMER_EVENT = json.dumps(
 ).encode()
 ROBOT_TOKEN = "demo0robot0token0000000000000000000000000000000000000000000000000"
 ROBOT_SECRET = "SECdemo0000000000000000000000000000000000000000000000000000000000"
+# The demo's links open against `make serve` (its default port) with the same state and key.
+SERVE_URL = "http://127.0.0.1:9000"
+ACTIONS_SECRET = "demo0actions0key0000000000000000"
 
 
 def context(request_id: str) -> Any:
@@ -68,6 +71,8 @@ def run_demo(workdir: Path, out: Any = sys.stdout, *, lang: str = "zh") -> list[
             "ASSISTWATCH_DINGTALK_URL": robot_url,
             "ASSISTWATCH_DINGTALK_SECRET": ROBOT_SECRET,
             "ASSISTWATCH_LANG": lang,
+            "ASSISTWATCH_PUBLIC_URL": SERVE_URL,
+            "ASSISTWATCH_ACTIONS_SECRET": ACTIONS_SECRET,
         }
         words = _WORDS[lang]
         print(words["fakes"].format(cloud=cloud.url, robot=dingtalk.base_url), file=out)
@@ -97,6 +102,7 @@ def run_demo(workdir: Path, out: Any = sys.stdout, *, lang: str = "zh") -> list[
                 )
                 print(markdown.get("text", ""), file=out)
             print(file=out)
+        _how_to_act(dingtalk.received(ROBOT_TOKEN), workdir, out)
     return reports
 
 
@@ -122,6 +128,36 @@ _WORDS: dict[str, dict[str, str]] = {
         "message": "钉钉消息",
     },
 }
+
+
+def _how_to_act(received: list[dict[str, Any]], workdir: Path, out: Any) -> None:
+    """Print the first message's action links and how to open them against `make serve`."""
+    import re
+
+    text = next((b.get("markdown", {}).get("text", "") for b in received), "")
+    links = re.findall(r"\[([^\]]+)\]\(" + re.escape(SERVE_URL) + r"(/act\?[^)]+)\)", text)
+    if not links:
+        return
+    print("══ acting on an alert " + "═" * 40, file=out)
+    print("Every firing message carries signed links. To open them, serve this state:", file=out)
+    print(
+        f"  ASSISTWATCH_STATE_URL=file://{workdir / 'state'} "
+        f"ASSISTWATCH_PUBLIC_URL={SERVE_URL} ASSISTWATCH_ACTIONS_SECRET={ACTIONS_SECRET} "
+        "ASSISTWATCH_SERVE_TOKEN=$(openssl rand -hex 16) make serve",
+        file=out,
+    )
+    print("then open in a browser (GET shows a page; its button applies it):", file=out)
+    for label, path in links[:6]:
+        print(f"  {label}: {SERVE_URL}{path}", file=out)
+
+
+def _summary(report: dict[str, Any]) -> str:
+    keys = (
+        *("records", "findings", "alerts", "baseline", "known", "suppressed"),
+        *("messages_sent", "alerts_sent", "deferred", "redelivered", "api_calls"),
+    )
+    figures = ", ".join(f"{key}={report.get(key)}" for key in keys)
+    return f"report: ok={report.get('ok')} {figures}"
 
 
 def main() -> int:

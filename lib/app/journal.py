@@ -1,0 +1,139 @@
+"""What the operator page shows that no other record keeps: the last runs and each alert's
+story (fired, reminded, resolved), in one versioned record (``journal``) with a TTL.
+
+Kept only with actions on (the page is reached from the messages' links). A pass writes it
+when it told something or failed, or when the newest run kept is older than a quarter hour
+(so the page shows the watcher alive); a steady pass in between writes nothing. Bounded:
+the last 30 runs of the last 7 days, the 200 most recent alerts, 20 events and 1,000 bytes of
+redacted output each. Acknowledgements and silences from links are in the ``actions`` record
+and merged in by the page.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from lib.app.context import Context
+    from lib.app.run import Pass
+    from lib.core.alerts import Alert
+
+__all__ = ["RECORD", "keep_run", "open_alerts", "resolved_for"]
+
+RECORD = "journal"
+_RUNS = 30
+_RUN_TTL = timedelta(days=7)
+_ALERTS = 200
+_EVENTS = 20
+_OUTPUT_BYTES = 1000
+_ALIVE_EVERY = timedelta(minutes=15)
+
+
+def _summary(alert: Alert) -> dict[str, Any]:
+    from lib.support.redact import redact_text
+
+    finding = alert.finding
+    output = redact_text(finding.output or "")
+    raw = output.encode("utf-8")
+    if len(raw) > _OUTPUT_BYTES:
+        output = "…" + raw[-_OUTPUT_BYTES:].decode("utf-8", errors="ignore")
+    return {
+        "name": finding.name or finding.command_id or "",
+        "subject": alert.subject,
+        "instance_id": finding.instance_id,
+        "provider": finding.provider,
+        "region": finding.region,
+        "invoke_id": finding.invoke_id,
+        "code": finding.classification.code,
+        "severity": finding.classification.severity,
+        "group": alert.group,
+        "output": output,
+    }
+
+
+def _event(alert: Alert) -> str:
+    if alert.status == "resolved":
+        return "resolved"
+    return "reminded" if alert.reminder else "fired"
+
+
+def keep_run(app: Context, state: Pass) -> None:
+    """Fold this pass's report and the alerts it claimed into the journal (see module doc)."""
+    from lib.state.records import update_record
+
+    report = state.report
+    claimed = [alert for alerts in state.won.values() for alert in alerts]
+    now = state.started
+    run = {
+        "at": now.timestamp(),
+        "trigger": report.trigger,
+        "ok": report.ok,
+        "alerts": report.alerts,
+        "claimed": report.claimed,
+        "silenced": report.silenced,
+        "acknowledged": report.acknowledged,
+        "errors": len(report.errors),
+        "duration_ms": report.duration_ms,
+    }
+    busy = bool(claimed or report.errors)
+
+    def change(value: dict[str, Any]) -> dict[str, Any] | None:
+        runs = [r for r in value.get("runs", []) if isinstance(r, dict)]
+        newest = max((float(r.get("at", 0)) for r in runs), default=0.0)
+        if not busy and now.timestamp() - newest < _ALIVE_EVERY.total_seconds():
+            return None
+        cutoff = (now - _RUN_TTL).timestamp()
+        runs = [*[r for r in runs if float(r.get("at", 0)) >= cutoff][-(_RUNS - 1) :], run]
+        alerts = value.get("alerts") if isinstance(value.get("alerts"), dict) else {}
+        alerts = dict(alerts or {})
+        seen: set[str] = set()
+        for alert in claimed:
+            key = alert.key  # one event per firing/status/reminder, whatever the receivers
+            entry = dict(alerts.get(alert.fingerprint) or {})
+            events = [e for e in entry.get("events", []) if isinstance(e, dict)]
+            if key in seen or any(e.get("key") == key for e in events):
+                continue
+            seen.add(key)
+            events.append(
+                {"key": key, "kind": _event(alert), "firing": alert.firing, "at": run["at"]}
+            )
+            entry.update(_summary(alert))
+            entry.update(
+                status=alert.status,
+                ends_at=alert.ends_at.timestamp() if alert.ends_at else None,
+                firing=alert.firing,
+                starts_at=alert.starts_at.timestamp(),
+                updated_at=run["at"],
+                events=events[-_EVENTS:],
+            )
+            alerts[alert.fingerprint] = entry
+        if len(alerts) > _ALERTS:
+            newest_first = sorted(alerts.items(), key=lambda kv: -float(kv[1].get("updated_at", 0)))
+            alerts = dict(newest_first[:_ALERTS])
+        return {"runs": runs, "alerts": alerts}
+
+    update_record(app.store, RECORD, change, what="the journal record")
+
+
+def open_alerts(value: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """fingerprint → the alert's story, for alerts still firing (newest first)."""
+    alerts = value.get("alerts") if isinstance(value.get("alerts"), dict) else {}
+    found = {
+        fp: entry
+        for fp, entry in (alerts or {}).items()
+        if isinstance(entry, dict) and entry.get("status") == "firing"
+    }
+    return dict(sorted(found.items(), key=lambda kv: -float(kv[1].get("updated_at", 0))))
+
+
+def resolved_for(value: dict[str, Any], fingerprint: str, firing: int, now: float) -> float | None:
+    """Seconds that firing of the alert has been resolved (None: open, or not known)."""
+    alerts = value.get("alerts") if isinstance(value.get("alerts"), dict) else {}
+    entry = (alerts or {}).get(fingerprint)
+    if not isinstance(entry, dict) or entry.get("status") != "resolved":
+        return None
+    if entry.get("firing") != firing:
+        return None
+    ended = entry.get("ends_at") or entry.get("updated_at")
+    return now - float(ended) if isinstance(ended, int | float) else None

@@ -1,0 +1,131 @@
+"""Acting on an alert from its message, seen by the next polls: a silence made from a link
+mutes that alert (its resolve included) and no other; an acknowledgement stops the reminders
+of that firing, and a later firing is told again."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from lib.app.actions import Actor, apply_link
+from lib.core.alerts import Alert
+from lib.core.links import Signer
+from lib.state.silences import list_silences
+from tests.test_polling import Watcher, backup_failing_and_told, execute, make_watcher  # noqa: F401 - fixture
+
+SIGNER = Signer("https://alerts.example.com", b"0123456789abcdef0123456789abcdef")
+PHONE = Actor(ip="203.0.113.7", user_agent="DingTalk", name="Li Na")
+
+
+def first_fingerprint(watcher: Watcher) -> str:
+    """The fingerprint the first message told (what its links name)."""
+    first: Alert = next(iter(watcher.receiver.alerts.values()))
+    return first.fingerprint
+
+
+def test_an_acknowledged_firing_is_not_reminded_and_the_next_firing_is_told(make_watcher):  # noqa: F811
+    # GIVEN reminders every hour and a backup failing, told
+    given = backup_failing_and_told(make_watcher, env={"ASSISTWATCH_REPEAT_INTERVAL": "1h"})
+    ds, backup, clock, watcher = given.ds, given.backup, given.clock, given.watcher
+    fingerprint = first_fingerprint(watcher)
+    # WHEN someone taps 确认 on the message
+    now = clock().timestamp()
+    link = SIGNER.sign("ack", f"{fingerprint}.1", now + 600)
+    assert apply_link(watcher.store, link, PHONE, now).result == "acknowledged"
+    # THEN an hour later no reminder is sent, and the report says why
+    clock.offset = timedelta(minutes=61)
+    report = watcher.poll()
+    assert [t.reminder for t in watcher.told()] == [0]
+    assert report.acknowledged == 1
+    # WHEN the backup recovers, then fails again: the new firing is told
+    with ds.lock:
+        execute(backup, "Success", at=clock.at(-1))
+    watcher.poll()
+    clock.offset = timedelta(hours=2, minutes=5)
+    with ds.lock:
+        execute(backup, "Failed", at=clock.at(-1), error_code="ExitCodeNonzero")
+    watcher.poll()
+    assert [(t.status, t.firing) for t in watcher.told()] == [
+        ("firing", 1),
+        ("resolved", 1),
+        ("firing", 2),
+    ]
+
+
+def test_a_silence_from_a_link_mutes_that_alert_and_its_resolve(make_watcher):  # noqa: F811
+    given = backup_failing_and_told(make_watcher, env={"ASSISTWATCH_REPEAT_INTERVAL": "1h"})
+    ds, backup, clock, watcher = given.ds, given.backup, given.clock, given.watcher
+    fingerprint = first_fingerprint(watcher)
+    now = clock().timestamp()
+    link = SIGNER.sign("silence-resolved", f"{fingerprint}.1", now + 600)
+    silence_id = apply_link(watcher.store, link, PHONE, now).result
+    # `assistwatch silence list` reads the same record: the same object as a CLI silence
+    [silence] = list_silences(watcher.store, now)
+    assert silence.id == silence_id
+    assert silence.created_by == "Li Na"
+    clock.offset = timedelta(minutes=61)
+    watcher.poll()  # a reminder would be due: silenced
+    with ds.lock:
+        execute(backup, "Success", at=clock.at(-1))
+    report = watcher.poll()  # resolved: silenced too
+    assert len(watcher.told()) == 1
+    assert report.silenced >= 1
+
+
+ACTIONS_ON = {
+    "ASSISTWATCH_PUBLIC_URL": "https://alerts.example.com",
+    "ASSISTWATCH_ACTIONS_SECRET": "0123456789abcdef0123456789abcdef",
+    "ASSISTWATCH_LANG": "en",
+}
+
+
+def page(watcher: Watcher, only: str | None = None) -> str:
+    from zoneinfo import ZoneInfo
+
+    from lib.edges.operator import operator_page
+
+    now = watcher.app.clock().timestamp()
+    settings = watcher.app.settings
+    return operator_page(settings, SIGNER, watcher.store, now, ZoneInfo("UTC"), only=only)
+
+
+def test_the_operator_page_shows_open_alerts_silences_runs_and_each_alerts_story(
+    make_watcher,  # noqa: F811
+):
+    # GIVEN actions on and a backup failing, told
+    given = backup_failing_and_told(make_watcher, env=ACTIONS_ON)
+    ds, backup, clock, watcher = given.ds, given.backup, given.clock, given.watcher
+    fingerprint = first_fingerprint(watcher)
+    # THEN the operator page lists it as firing, and the last runs
+    ops = page(watcher)
+    assert "Open alerts" in ops
+    assert "firing" in ops
+    assert backup.command_name in ops
+    assert "poll (timer) · ok" in ops
+    # WHEN it is silenced from its link THEN the page says so, with who
+    now = clock().timestamp()
+    link = SIGNER.sign("silence-1h", f"{fingerprint}.1", now + 600)
+    apply_link(watcher.store, link, PHONE, now)
+    ops = page(watcher)
+    assert ">silenced<" in ops
+    detail = page(watcher, only=fingerprint)
+    assert "Silence 1 hour" in detail
+    assert "Li Na" in detail
+    assert "told (firing)" in detail
+    # WHEN it recovers THEN it leaves the open alerts, its story ends "resolved"... muted
+    # by the silence, so nothing was told and the story keeps "fired" only
+    with ds.lock:
+        execute(backup, "Success", at=clock.at(-1))
+    watcher.poll()
+    assert len(watcher.told()) == 1
+
+
+def test_a_steady_pass_does_not_write_the_journal_within_a_quarter_hour(make_watcher):  # noqa: F811
+    given = backup_failing_and_told(make_watcher, env=ACTIONS_ON)
+    clock, watcher = given.clock, given.watcher
+    clock.offset = timedelta(minutes=5)
+    writes = watcher.store.writes
+    watcher.poll()
+    assert watcher.store.writes == writes
+    clock.offset = timedelta(minutes=20)
+    watcher.poll()
+    assert watcher.store.writes == writes + 1  # the page shows the watcher alive

@@ -1,0 +1,153 @@
+"""Firing messages carry 静默/确认/详情 links in each robot's markdown; resolved ones carry none;
+a cause on many instances carries one line for all of them; every part stays in its limit."""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import parse_qsl, urlsplit
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from lib.core.links import ActionLinks, Signer
+from lib.core.notification import Notification
+from lib.notify.dingtalk import DingTalkReceiver
+from lib.notify.feishu import FeishuReceiver
+from lib.notify.render import RenderOptions, compact_json
+from lib.notify.wecom import WeComReceiver
+from tests.factories import make_alert, make_finding, make_notification
+
+SECRET = b"message-actions-test-key-0123456789abcdef"
+NOW = 1_764_000_000.0
+SIGNER = Signer("https://alerts.example.com", SECRET)
+ZH = RenderOptions(actions=ActionLinks(SIGNER, clock=lambda: NOW))
+EN = RenderOptions(lang="en", actions=ActionLinks(SIGNER, clock=lambda: NOW))
+URL = SecretStr("https://oapi.dingtalk.com/robot/send?access_token=abc")
+
+
+def dingtalk(options: RenderOptions = ZH) -> DingTalkReceiver:
+    return DingTalkReceiver("dingtalk", URL, None, http=httpx.Client(), options=options)
+
+
+def links_in(text: str) -> list[tuple[str, dict[str, str]]]:
+    """(label, query) of each markdown link to the public URL."""
+    found = []
+    for chunk in text.split("](")[1:]:
+        url = chunk.split(")")[0]
+        if url.startswith("https://alerts.example.com/act?"):
+            label = text.split(f"]({url})", maxsplit=1)[0].rsplit("[", 1)[1]
+            found.append((label, dict(parse_qsl(urlsplit(url).query))))
+    return found
+
+
+def test_a_firing_alert_carries_its_five_actions_and_the_operator_page() -> None:
+    alert = make_alert()
+    [message] = dingtalk().render(make_notification(alerts=(alert,)))
+    links = links_in(message.text)
+    assert [label for label, _ in links] == [
+        "静默 1 小时",
+        "静默 1 天",
+        "静默到恢复",
+        "确认",
+        "详情",
+        "告警总览",
+    ]
+    for _, query in links[:5]:
+        assert query["t"] == f"{alert.fingerprint}.1"
+        assert SIGNER.verify(query, NOW).expires == int(NOW + 7 * 86400)
+    assert SIGNER.verify(links[5][1], NOW).expires == int(NOW + 86400)
+    assert SECRET.decode() not in message.text
+    assert SECRET.decode() not in json.dumps(message.payload)
+
+
+def test_english_labels() -> None:
+    [message] = dingtalk(EN).render(make_notification(alerts=(make_alert(),)))
+    labels = [label for label, _ in links_in(message.text)]
+    assert labels[:5] == [
+        "Silence 1h",
+        "Silence 1d",
+        "Silence until resolved",
+        "Acknowledge",
+        "Details",
+    ]
+
+
+def test_a_resolved_message_carries_no_actions() -> None:
+    alert = make_alert(status="resolved")
+    [message] = dingtalk().render(make_notification(alerts=(alert,)))
+    assert "/act?" not in message.text
+
+
+def test_without_the_settings_messages_have_no_links() -> None:
+    [message] = dingtalk(RenderOptions()).render(make_notification(alerts=(make_alert(),)))
+    assert "/act?" not in message.text
+
+
+def test_a_task_failing_on_many_instances_has_one_line_for_the_cause() -> None:
+    notification = make_notification(40)
+    [message, *rest] = dingtalk().render(notification)
+    all_text = "\n".join(m.text for m in (message, *rest))
+    links = links_in(all_text)
+    targets = {query["t"] for _, query in links if query["a"] != "ops"}
+    assert targets == {f"g:{notification.alerts[0].group}"}
+    assert [q["a"] for _, q in links] == ["silence-1h", "silence-1d", "ack", "detail", "ops"]
+    assert "整组操作（40 个）" in message.text
+
+
+@pytest.mark.parametrize(
+    ("make", "limit", "size"),
+    [
+        (dingtalk, 20_000, lambda m: len(compact_json(m.payload))),
+        (
+            lambda: WeComReceiver("wecom", URL, http=httpx.Client(), options=ZH),
+            4096,
+            lambda m: len(m.payload["markdown"]["content"].encode()),
+        ),
+        (
+            lambda: FeishuReceiver("feishu", URL, http=httpx.Client(), options=ZH),
+            20_000,
+            lambda m: len(compact_json(m.payload)) + 200,
+        ),
+    ],
+    ids=["dingtalk", "wecom", "feishu"],
+)
+def test_each_robot_gets_links_within_its_size_limit(make, limit, size) -> None:
+    """GIVEN a digest of three causes with long output WHEN each robot renders it THEN each
+    part fits and each firing alert listed has its links."""
+    alerts = tuple(
+        make_alert(
+            make_finding(
+                invoke_id=f"t-cause{i}",
+                instance_id=f"i-{i:020d}",
+                output="x" * 3000 + "\nerror: disk full",
+            )
+        )
+        for i in range(3)
+    )
+    notification = Notification(receiver="r", group="digest: 3 groups", alerts=alerts)
+    messages = make().render(notification)
+    text = "\n".join(m.text for m in messages)
+    targets = {q["t"] for _, q in links_in(text) if q["a"] == "ack"}
+    assert targets == {f"{a.fingerprint}.1" for a in alerts}
+    for message in messages:
+        assert size(message) <= limit
+
+
+def test_a_causes_link_silences_that_invocation_on_every_instance_and_nothing_else(
+    tmp_path,
+) -> None:
+    from lib.app.actions import Actor, apply_link
+    from lib.core.silences import apply_silences
+    from lib.state.file import FileStore
+    from lib.state.silences import list_silences
+
+    notification = make_notification(10)
+    other = make_alert(make_finding(invoke_id="t-another"))
+    [message, *_] = dingtalk().render(notification)
+    [query] = [q for _, q in links_in(message.text) if q["a"] == "silence-1h"]
+    store = FileStore(tmp_path)
+    apply_link(store, SIGNER.verify(query, NOW), Actor("203.0.113.9", "phone"), NOW)
+    told, muted = apply_silences([*notification.alerts, other], list_silences(store, NOW), NOW + 1)
+    assert told == [other]
+    assert len(muted) == 10
