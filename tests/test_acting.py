@@ -10,7 +10,13 @@ from lib.app.actions import Actor, apply_link
 from lib.core.alerts import Alert
 from lib.core.links import Signer
 from lib.state.silences import list_silences
-from tests.test_polling import Watcher, backup_failing_and_told, execute, make_watcher  # noqa: F401 - fixture
+from tests.test_polling import (  # noqa: F401 - fixtures
+    Watcher,
+    backup_failing_and_told,
+    concurrency,
+    execute,
+    make_watcher,
+)
 
 SIGNER = Signer("https://alerts.example.com", b"0123456789abcdef0123456789abcdef")
 PHONE = Actor(ip="203.0.113.7", user_agent="DingTalk", name="Li Na")
