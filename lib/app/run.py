@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from lib.cloud.aliyun.client import OpenApiClient
     from lib.cloud.cloudassist.api import CloudAssistant
     from lib.cloud.cloudassist.eflo import EfloAssistant
+    from lib.cloud.instances import InstanceDirectory
     from lib.cloud.tags import InstanceTags
     from lib.core.alerts import Alert
     from lib.support.credentials import Credentials
@@ -61,6 +62,7 @@ class RunReport(BaseModel):
     suppressed: int = 0  # already told, or being told by a concurrent run
     silenced: int = 0  # muted by a silence
     expected: int = 0  # exits the routing file expects (not failures)
+    quiet: int = 0  # agent faults on stopped or released instances: counted, not alarms
     messages_sent: int = 0
     alerts_sent: int = 0
     deferred: int = 0  # kept in the outbox for the next run
@@ -88,6 +90,7 @@ class Pass:
     tally: DeliveryTally = field(default_factory=DeliveryTally)
     won: dict[str, list[Alert]] = field(default_factory=dict)  # claimed by this run, to send
     tags: InstanceTags | None = None  # instance tags read this run (routes, silences on tags)
+    instances: InstanceDirectory | None = None  # DescribeInstances answers this run
     # (record name, change): shared records updated with a version check after the claims
     updates: list[tuple[str, Callable[[dict[str, Any]], dict[str, Any] | None]]] = field(
         default_factory=list

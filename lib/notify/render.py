@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from lib.core.alerts import Alert
 from lib.core.findings import Finding
 from lib.core.notification import Notification
+from lib.notify.instance import asleep_status, instance_context
 from lib.support.redact import redact_text
 
 __all__ = [
@@ -134,6 +135,7 @@ _TEXT: dict[str, dict[str, str]] = {
         "unnamed": "（未命名）",
         "agent": "云助手 Agent 异常：{instance}",
         "agent_resolved": "云助手 Agent 已恢复：{instance}",
+        "agent_asleep": "云助手 Agent 告警关闭（实例{status}）：{instance}",
         "agent_behind": "受影响的执行",
         "account": "账号",
         "reminder": "⏰ 第 {n} 次提醒，仍未恢复",
@@ -174,6 +176,7 @@ _TEXT: dict[str, dict[str, str]] = {
         "unnamed": "(unnamed)",
         "agent": "Cloud Assistant agent unhealthy on {instance}",
         "agent_resolved": "Cloud Assistant agent healthy again on {instance}",
+        "agent_asleep": "Cloud Assistant agent alert closed, instance {status}: {instance}",
         "agent_behind": "Invocations affected",
         "account": "Account",
         "reminder": "⏰ reminder {n}: still open",
@@ -288,12 +291,12 @@ def _t(options: RenderOptions) -> dict[str, str]:
     return _TEXT[options.lang]
 
 
-def _subject(alert: Alert, t: dict[str, str], resolved: bool) -> str:
+def _subject(alert: Alert, t: dict[str, str], resolved: bool, lang: str = "zh") -> str:
     finding = alert.finding
     if alert.subject == "agent":
-        return t["agent_resolved" if resolved else "agent"].format(
-            instance=f"`{finding.instance_id}`"
-        )
+        status = asleep_status(finding, lang) if resolved else None
+        key = "agent_asleep" if status else "agent_resolved" if resolved else "agent"
+        return t[key].format(instance=f"`{finding.instance_id}`", status=status)
     name = f"`{finding.name or finding.command_id or t['unnamed']}`"
     if finding.kind == "file":
         key = "file_resolved" if resolved else "file"
@@ -307,7 +310,9 @@ def _render_alert(alert: Alert, options: RenderOptions) -> Entry:
     cls = finding.classification
     resolved = alert.status == "resolved"
     if resolved:
-        heading = f"#### {_ICON['resolved']} [{t['resolved']}] {_subject(alert, t, True)}"
+        heading = (
+            f"#### {_ICON['resolved']} [{t['resolved']}] {_subject(alert, t, True, options.lang)}"
+        )
     else:
         heading = f"#### {_ICON[cls.severity]} [{t[cls.severity]}] {_subject(alert, t, False)}"
         if alert.reminder:
@@ -316,7 +321,8 @@ def _render_alert(alert: Alert, options: RenderOptions) -> Entry:
     invoke = f"`{finding.invoke_id}`" + (f" · [{t['console']}]({link})" if link else "")
     lines = [
         heading,
-        f"- {t[finding.provider]}: `{finding.instance_id}` ({finding.provider} · {finding.region})",
+        f"- {t[finding.provider]}: `{finding.instance_id}`{instance_context(finding, options.lang)}"
+        f" ({finding.provider} · {finding.region})",
         f"- {t['invoke']}: {invoke}",
     ]
     if finding.account != "self":  # another account, reached through an assumed role
