@@ -53,21 +53,18 @@ class Pager(RecordingReceiver):
 
 
 @pytest.fixture
-def dataset() -> Dataset:
-    return Dataset()
-
-
-@pytest.fixture
 def cloud(dataset: Dataset) -> Iterator[CloudAssistantFake]:
     with CloudAssistantFake(dataset=dataset) as server:
         yield server
 
 
-def watcher(cloud: CloudAssistantFake, tmp_path: Path, lang: str = "en") -> App:
+def watcher(cloud: CloudAssistantFake, tmp_path: Path, lang: str = "en", **more: str) -> App:
+    """A watcher over the fake, telling one Pager in ``lang``; ``more``: ASSISTWATCH_* env."""
     env = {
         "ASSISTWATCH_REGIONS": "cn-hangzhou",
         "ASSISTWATCH_ECS_ENDPOINT": cloud.url,
         "ASSISTWATCH_SHOW_OUTPUT": "false",
+        **more,
     }
     return build_app(
         load_settings(env),

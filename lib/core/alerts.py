@@ -67,7 +67,11 @@ class Alert(BaseModel):
     starts_at: datetime
     ends_at: datetime | None = None
     finding: Finding  # the failure told (for an agent alert: its latest evidence)
-    subject: Literal["execution", "agent"] = "execution"
+    subject: Literal["execution", "agent", "missed"] = "execution"
+    # A missed run (lib.core.missed): when the next run was due; widened when the task's
+    # cron runs on the instance's clock (no time zone given), so the due time is the latest.
+    due_at: datetime | None = None
+    due_widened: bool = False
     # For an agent alert: the invocations and codes behind it ("t-… ClientNotRunning").
     related: tuple[str, ...] = ()
     # A reminder that the firing is still open (1, 2, …; see lib.core.reminders). Each is due per

@@ -23,6 +23,7 @@ from lib.core.alerts import Alert
 from lib.core.findings import Finding
 from lib.core.notification import Notification
 from lib.notify.instance import asleep_status, instance_context
+from lib.notify.missed import missed_line, missed_subject
 from lib.support.redact import redact_text
 
 __all__ = [
@@ -293,6 +294,8 @@ def _t(options: RenderOptions) -> dict[str, str]:
 
 def _subject(alert: Alert, t: dict[str, str], resolved: bool, lang: str = "zh") -> str:
     finding = alert.finding
+    if alert.subject == "missed":
+        return missed_subject(alert, lang, resolved)
     if alert.subject == "agent":
         status = asleep_status(finding, lang) if resolved else None
         key = "agent_asleep" if status else "agent_resolved" if resolved else "agent"
@@ -314,7 +317,10 @@ def _render_alert(alert: Alert, options: RenderOptions) -> Entry:
             f"#### {_ICON['resolved']} [{t['resolved']}] {_subject(alert, t, True, options.lang)}"
         )
     else:
-        heading = f"#### {_ICON[cls.severity]} [{t[cls.severity]}] {_subject(alert, t, False)}"
+        heading = (
+            f"#### {_ICON[cls.severity]} [{t[cls.severity]}] "
+            f"{_subject(alert, t, False, options.lang)}"
+        )
         if alert.reminder:
             heading += " · " + t["reminder"].format(n=alert.reminder)
     link = console_url(finding, options)
@@ -327,6 +333,9 @@ def _render_alert(alert: Alert, options: RenderOptions) -> Entry:
     ]
     if finding.account != "self":  # another account, reached through an assumed role
         lines.append(f"- {t['account']}: `{finding.account}`")
+    if alert.subject == "missed":
+        when = lambda moment: format_time(moment, options.timezone)  # noqa: E731
+        lines.append(f"- {missed_line(alert, options.lang, when)} ({options.timezone})")
     if alert.reminder:
         lines.append(f"- {t['open_since']}: {format_time(alert.starts_at, options.timezone)}")
     if alert.subject == "agent" and alert.related:
