@@ -9,7 +9,6 @@ described in two calls of PageSize 100; a role without ecs:DescribeInstances los
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -25,7 +24,7 @@ from lib.support.credentials import Credentials
 from lib.support.settings import load_settings
 from tests.factories import RecordingReceiver
 from tests.fakes.cloudassist import DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET, CloudAssistantFake
-from tests.fakes.dataset import Dataset, agent, command, run
+from tests.fakes.dataset import agent, command, run
 
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
 
@@ -50,12 +49,6 @@ class Pager(RecordingReceiver):
     @property
     def read(self) -> str:
         return "\n---\n".join(self.texts)
-
-
-@pytest.fixture
-def cloud(dataset: Dataset) -> Iterator[CloudAssistantFake]:
-    with CloudAssistantFake(dataset=dataset) as server:
-        yield server
 
 
 def watcher(cloud: CloudAssistantFake, tmp_path: Path, lang: str = "en", **more: str) -> App:

@@ -9,14 +9,10 @@ cannot read is said, not dropped; the check can be turned off.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-import pytest
-
 from lib.app import App
-from tests.fakes.cloudassist import CloudAssistantFake
 from tests.fakes.dataset import Command, Dataset, command, run
 from tests.test_instance_context import Pager, poll, watcher
 
@@ -25,12 +21,6 @@ NOW = datetime.now(timezone.utc).replace(microsecond=0)
 
 def ago(minutes: float) -> datetime:
     return NOW - timedelta(minutes=minutes)
-
-
-@pytest.fixture
-def cloud(dataset: Dataset) -> Iterator[CloudAssistantFake]:
-    with CloudAssistantFake(dataset=dataset) as server:
-        yield server
 
 
 def read(app: App) -> str:

@@ -62,6 +62,11 @@ def agent_alerts(app: Context, scope: Scope, faults: list[Finding], state: Pass)
     settled, resolved = resolve_agents(folded, healthy, now=state.started)
     settled = forget_closed_agents(settled, now=state.started)
     reminders = remind(app, settled, state)
+    state.checked_scopes.add((scope.account, scope.region))
+    for track in settled.values():  # open agent alerts may hold what they explain
+        source = track.open_alert(state.started)
+        if source is not None:
+            state.open_alerts[source.fingerprint] = source
     state.alerts.extend(fired + slept + resolved + reminders)
     state.report.alerts += len(fired) + len(slept) + len(resolved) + len(reminders)
     written = _time(record.value.get("written_at"))
