@@ -24,6 +24,7 @@ from lib.core.findings import Finding
 from lib.core.notification import Notification
 from lib.notify.instance import asleep_status, instance_context
 from lib.notify.missed import missed_line, missed_subject
+from lib.notify.signatures import signature_entries
 from lib.support.redact import redact_text
 
 __all__ = [
@@ -410,7 +411,15 @@ def _ordered(alerts: Sequence[Alert]) -> list[Alert]:
 
 
 def render_entries(notification: Notification, options: RenderOptions) -> list[Entry]:
-    """One entry per listed alert, then "and K more" entries for the rest."""
+    """One entry per listed alert, then "and K more" entries for the rest.
+
+    A task failing on many instances reads by cause instead (lib.notify.signatures).
+    """
+    by_cause = signature_entries(
+        notification.alerts, options.lang, lambda alert: _render_alert(alert, options)
+    )
+    if by_cause is not None:
+        return by_cause
     alerts = _ordered(notification.alerts)
     listed, rest = alerts[: options.max_alerts_listed], alerts[options.max_alerts_listed :]
     entries = [_render_alert(alert, options) for alert in listed]
