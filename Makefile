@@ -48,6 +48,7 @@ bench: install
 	$(PY) bench/cold_start.py
 	$(PY) bench/poll.py
 	$(PY) bench/event.py
+	$(PY) bench/schedule.py
 
 # COMPILE_WITH: a python of the runtime's version to compile .pyc with (default python3.10 on PATH).
 package: install

@@ -382,9 +382,9 @@ def deadline(
     """
     if not schedule.recurring:
         return None
-    if schedule.on_instance_clock:
-        # Up to 38 clocks to step: cached per minute (rounded up, so never earlier), since
-        # a fleet's instances of one task end their runs within the same minute or so.
+    if schedule.kind == "cron":
+        # Stepping a cron (up to 38 clocks without a zone) is cached per minute, rounded up
+        # so never earlier: a fleet's instances of one task end their runs within a minute or so.
         ceil = last.replace(second=0, microsecond=0)
         ceil += timedelta(minutes=1) if ceil < last else timedelta(0)
         return _deadline_cached(schedule, ceil, grace, created, runs)
