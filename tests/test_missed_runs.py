@@ -13,7 +13,7 @@ from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from lib.app import App
-from tests.fakes.dataset import Command, Dataset, command, run
+from tests.fakes.dataset import Command, Dataset, agent, command, run
 from tests.test_instance_context import Pager, poll, watcher
 
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
@@ -182,3 +182,26 @@ def test_missed_runs_can_be_turned_off(cloud, dataset, tmp_path):
     app = watcher(cloud, tmp_path, ASSISTWATCH_MISSED_RUN_GRACE="off")
     poll(app)
     assert read(app) == ""
+
+
+def test_a_missed_run_on_an_instance_whose_agent_is_down_waits_behind_the_agent_alert(
+    cloud, dataset, tmp_path
+):
+    # GIVEN the agent on i-late is down (a hotfix could not reach it) and its backup stopped
+    dataset.add(
+        backup("rate(5m)", ("i-late", 40)),
+        command(
+            created=ago(5),
+            name="hotfix.sh",
+            invoke="hotfix",
+            instances=[run("i-late", "Aborted", error_code="ClientNotRunning")],
+        ),
+        agent("i-late", online=False),
+    )
+    app = watcher(cloud, tmp_path)
+    report = poll(app)
+    text = read(app)
+    # THEN people hear the cause — the agent — and the missed run is held behind it
+    assert "agent unhealthy on `i-late`" in text
+    assert "Missed runs" not in text
+    assert report.inhibited == 1
