@@ -79,6 +79,8 @@ def _labels(alert: Alert) -> dict[str, str]:
     finding = alert.finding
     if alert.subject == "agent":
         alertname = "CloudAssistantAgentUnhealthy"
+    elif alert.subject == "missed":
+        alertname = "CloudAssistantMissedRun"
     elif finding.kind == "file":
         alertname = "CloudAssistantFileSendFailed"
     else:
@@ -114,6 +116,16 @@ def _annotations(alert: Alert, options: RenderOptions) -> dict[str, str]:
         "description": f"{cls.explanation_zh if zh else cls.explanation_en} "
         f"{cls.hint_zh if zh else cls.hint_en}",
     }
+    if alert.subject == "missed":  # a periodic task that stopped running there
+        summary = f"periodic task {what} missed its runs on {finding.instance_id}"
+        annotations["summary"] = summary
+        annotations["last_run_at"] = _rfc3339(finding.finished_at) if finding.finished_at else ""
+        annotations["next_due_at"] = _rfc3339(alert.due_at)
+    # DescribeInstances (issue #15): the instance's name and, when not running, its status.
+    if finding.instance_name:
+        annotations["instance_name"] = finding.instance_name
+    if finding.instance_status and finding.instance_status != "Running":
+        annotations["instance_status"] = finding.instance_status
     if alert.reminder:  # the same firing again, still open: say which reminder this is
         annotations["reminder"] = str(alert.reminder)
     tail, _ = output_tail(finding.output, options)
