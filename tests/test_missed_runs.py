@@ -205,3 +205,32 @@ def test_a_missed_run_on_an_instance_whose_agent_is_down_waits_behind_the_agent_
     assert "agent unhealthy on `i-late`" in text
     assert "Missed runs" not in text
     assert report.inhibited == 1
+
+
+def test_a_held_missed_run_that_runs_again_is_never_told(cloud, dataset, tmp_path):
+    # GIVEN a missed run held behind the agent-down alert of its instance
+    task = backup("rate(5m)", ("i-late", 40))
+    dataset.add(
+        task,
+        command(
+            created=ago(5),
+            name="hotfix.sh",
+            invoke="hotfix",
+            instances=[run("i-late", "Aborted", error_code="ClientNotRunning")],
+        ),
+        agent("i-late", online=False),
+    )
+    app = watcher(cloud, tmp_path)
+    poll(app)
+    read(app)
+    # WHEN the backup runs again (the agent is still reported down)
+    ran_again(task, "i-late", dataset)
+    poll(app)
+    # THEN nobody hears "runs again" of a missed run they were never told of
+    assert "Runs again" not in read(app)
+    # AND when the agent is back, the resolved missed run does not come out of hold either
+    dataset.add(agent("i-late", online=True))
+    poll(app)
+    text = read(app)
+    assert "agent healthy again on `i-late`" in text
+    assert "Missed runs" not in text

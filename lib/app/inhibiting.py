@@ -40,20 +40,28 @@ def hold_inhibited(app: Context, state: Pass, alerts: list[Alert]) -> list[Alert
             f"inhibited: {len(held)} alert(s) held while the alert that explains them is open "
             "(told if they outlive it)"
         )
-    return told + _released(app, state, alerts)
+    released, dropped = _released(app, state, alerts)
+    # A resolve of a firing still held (or dropped now) is not told: nobody heard it start.
+    told = [a for a in told if a.status != "resolved" or (a.fingerprint, a.firing) not in dropped]
+    return told + released
 
 
-def _released(app: Context, state: Pass, alerts: list[Alert]) -> list[Alert]:
-    """Held alerts whose source is no longer open, once per scope per pass."""
+def _released(
+    app: Context, state: Pass, alerts: list[Alert]
+) -> tuple[list[Alert], set[tuple[str, int]]]:
+    """Held alerts whose source is no longer open (once per scope per pass), and the
+    (fingerprint, firing) of every held firing seen, whose resolves are not to be told."""
     from lib.core.inhibition import release
 
     out: list[Alert] = []
+    held_firings: set[tuple[str, int]] = set()
     for scope in sorted(state.checked_scopes - state.released_scopes):
         state.released_scopes.add(scope)
         name = _record(*scope)
         entries = _load(app, state, name)
         if not entries:
             continue
+        held_firings |= {(e.alert.fingerprint, e.alert.firing) for e in entries.values()}
         back, kept = release(list(entries.values()), set(state.open_alerts), alerts)
         kept_keys = {entry.alert.key for entry in kept}
         gone = [key for key in entries if key not in kept_keys]
@@ -68,7 +76,8 @@ def _released(app: Context, state: Pass, alerts: list[Alert]) -> list[Alert]:
             )
         if gone:
             _change(state, name, add=(), drop=gone)
-    return out
+    released = {(alert.fingerprint, alert.firing) for alert in out}
+    return out, held_firings - released
 
 
 def _load(app: Context, state: Pass, name: str) -> dict[str, Held]:
