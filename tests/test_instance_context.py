@@ -241,3 +241,31 @@ def test_the_fake_keeps_the_default_page_of_ten(cloud, dataset):
             dataset,
             ApiPager(),
         )
+
+
+def test_the_fake_pages_by_next_token_with_max_results_clamped_to_10_100(dataset):
+    # MaxResults below 10 reads as 10, above 100 as 100 (the SDK model's documented rule).
+    from tests.fakes.ecs_api import Pager as ApiPager
+    from tests.fakes.ecs_api import handle
+
+    ids = [f"i-z{n:03d}" for n in range(25)]
+    for iid in ids:
+        dataset.instance(iid, name=iid.upper())
+    pager, token = ApiPager(), ""
+    seen: list[str] = []
+    while True:
+        params = {"RegionId": "cn-hangzhou", "MaxResults": "3"}
+        if token:
+            params["NextToken"] = token
+        answer = handle("DescribeInstances", params, dataset, pager)
+        page = answer["Instances"]["Instance"]
+        assert len(page) == min(10, 25 - len(seen))  # 3 reads as 10
+        seen += [item["InstanceId"] for item in page]
+        token = answer["NextToken"]
+        if not token:
+            break
+    assert seen == ids
+    big = handle(
+        "DescribeInstances", {"RegionId": "cn-hangzhou", "MaxResults": "500"}, dataset, ApiPager()
+    )
+    assert len(big["Instances"]["Instance"]) == 25
