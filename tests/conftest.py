@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from tests.factories import Clock
+from tests.fakes.cloudassist import CloudAssistantFake
 from tests.fakes.dataset import Dataset
 
 __all__ = ["clock", "dataset", "http"]
@@ -30,3 +31,10 @@ def http() -> Iterator[httpx.Client]:
     """One pooled httpx client for the test, closed after it."""
     with httpx.Client(timeout=5) as client:
         yield client
+
+
+@pytest.fixture
+def cloud(dataset: Dataset) -> Iterator[CloudAssistantFake]:
+    """The Cloud Assistant fake on 127.0.0.1, answering from ``dataset``."""
+    with CloudAssistantFake(dataset=dataset) as server:
+        yield server

@@ -65,7 +65,16 @@ def test_every_part_of_a_500_instance_group_fits_20000_bytes(
     WHEN rendered and sent THEN every JSON body is ≤ 20,000 bytes, the robot takes them all,
     and together they name every instance with no entry cut in two."""
     output = "\n".join(f"错误：第 {n} 行输出，磁盘空间不足" for n in range(40))
-    notification = make_notification(500, output=output)
+    # Each instance its own cause (exit code): alert by alert, so the group must split in parts
+    # (one cause on 500 instances reads as one message: tests/test_signatures.py).
+    notification = make_notification(
+        alerts=tuple(
+            make_alert(
+                make_finding(instance_id=f"i-bp1i7gg30r52z2e{n:05d}", output=output, exit_code=n)
+            )
+            for n in range(500)
+        )
+    )
     robot = receiver(
         fake.add_robot(TOKEN, secret=SECRET),
         http,
@@ -123,7 +132,11 @@ def test_keyword_is_always_present_so_the_robot_accepts_every_part(
         keyword="云助手告警",
         options=RenderOptions(max_alerts_listed=200),
     )
-    messages = robot.render(make_notification(200, output="x" * 1500))
+    distinct = tuple(  # each its own cause (exit code), so the group needs several parts
+        make_alert(make_finding(instance_id=f"i-bp1k{n:016d}", output="x" * 1500, exit_code=n))
+        for n in range(200)
+    )
+    messages = robot.render(make_notification(alerts=distinct))
     assert len(messages) > 1
     for message in messages:
         assert "云助手告警" in message.title

@@ -142,8 +142,14 @@ def test_header_counts_alerts_by_severity() -> None:
 def test_big_group_lists_the_first_n_and_says_and_k_more_with_every_instance() -> None:
     """GIVEN 500 failed instances WHEN rendered with max 20 listed
     THEN 20 are detailed and the rest are counted as "and 480 more", each id still named
-    under its command and invoke id."""
-    notification = make_notification(500)
+    under its command and invoke id. (Each its own cause, by exit code: one cause on 500
+    reads by signature, test_signatures.)"""
+    notification = make_notification(
+        alerts=tuple(
+            make_alert(make_finding(instance_id=f"i-bp1i7gg30r52z2e{n:05d}", exit_code=n))
+            for n in range(500)
+        )
+    )
     text = render_markdown(notification, RenderOptions(lang="en"))
     assert text.count("#### ") == 20
     assert "…and 480 more (`ExitCodeNonzero`)" in text

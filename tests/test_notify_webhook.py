@@ -248,3 +248,35 @@ def test_big_group_can_be_truncated_like_alertmanager(http: httpx.Client) -> Non
     (message,) = hook.render(make_notification(500))
     assert len(message.payload["alerts"]) == 100
     assert message.payload["truncatedAlerts"] == 400
+
+
+def test_a_missed_run_on_a_named_instance_carries_its_due_time_and_name(
+    sink: WebhookSink, http: httpx.Client
+) -> None:
+    """GIVEN a missed-run alert on an instance DescribeInstances named WHEN delivered
+    THEN its alertname says so, and the annotations carry the last run, the due time and the
+    instance's name and status."""
+    from lib.core.missed import MISSED_RUN
+
+    finding = make_finding(
+        name="backup.sh",
+        status="Missed",
+        error_code=MISSED_RUN.code,
+        exit_code=None,
+        classification=MISSED_RUN,
+        instance_name="db-replica-2",
+        instance_status="Stopping",
+        finished_at=datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc),
+    )
+    due = datetime(2026, 11, 23, 12, 5, tzinfo=timezone.utc)
+    alert = make_alert(finding, subject="missed", due_at=due)
+    hook = receiver(sink.url, http)
+    (message,) = hook.render(make_notification(alerts=(alert,)))
+    hook.send(message)
+    (sent,) = sink.payloads[0]["alerts"]
+    assert sent["labels"]["alertname"] == "CloudAssistantMissedRun"
+    assert sent["annotations"]["last_run_at"] == "2026-11-23T12:00:00Z"
+    assert sent["annotations"]["next_due_at"] == "2026-11-23T12:05:00Z"
+    assert sent["annotations"]["instance_name"] == "db-replica-2"
+    assert sent["annotations"]["instance_status"] == "Stopping"
+    assert "missed its runs on" in sent["annotations"]["summary"]

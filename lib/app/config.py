@@ -21,6 +21,10 @@ values are SecretStr from then on. Example::
     expected_exit_codes:
       - match: {name: "grep*"}
         codes: [1]
+    inhibit_rules:                # Alertmanager's; absent: an agent-down alert holds the
+      - source_matchers: {subject: agent}           # failures it caused on its instance
+        target_matchers: {kind: command, category: agent}
+        equal: [account, region, instance_id]
 """
 
 from __future__ import annotations
@@ -45,7 +49,7 @@ from pydantic import (
 
 from lib.core.matching import MatchSpec, as_list
 from lib.core.overrides import Mentions, Overrides
-from lib.core.routing import GROUP_FIELDS, ExpectedExit, Route, RoutingTable
+from lib.core.routing import GROUP_FIELDS, ExpectedExit, InhibitRule, Route, RoutingTable
 from lib.support.errors import ConfigError
 from lib.support.settings import parse_repeat_interval
 from lib.support.urls import require_secure_url
@@ -167,6 +171,43 @@ class _Expected(_Strict):
     _split = field_validator("codes", mode="before")(classmethod(lambda cls, value: as_list(value)))
 
 
+class _Side(MatchSpec):
+    """One side of an inhibit rule: the routing file's ``match:`` fields, and ``subject``."""
+
+    subject: list[Literal["execution", "agent", "missed"]] = Field(default_factory=list)
+
+    _subjects = field_validator("subject", mode="before")(
+        classmethod(lambda cls, value: as_list(value))
+    )
+
+
+class _Inhibit(_Strict):
+    source_matchers: _Side = Field(default_factory=_Side)
+    target_matchers: _Side = Field(default_factory=_Side)
+    equal: list[str] = Field(default_factory=list)
+
+    _split = field_validator("equal", mode="before")(classmethod(lambda cls, value: as_list(value)))
+
+    @field_validator("equal")
+    @classmethod
+    def _fields(cls, value: list[str]) -> list[str]:
+        bad = [name for name in value if name not in GROUP_FIELDS]
+        if bad:
+            raise ValueError(
+                f"cannot compare {', '.join(bad)} (one of {', '.join(sorted(GROUP_FIELDS))})"
+            )
+        return value
+
+    def build(self) -> InhibitRule:
+        return InhibitRule(
+            source=self.source_matchers.build(),
+            target=self.target_matchers.build(),
+            equal=tuple(self.equal),
+            source_subjects=frozenset(self.source_matchers.subject),
+            target_subjects=frozenset(self.target_matchers.subject),
+        )
+
+
 class _File(_Strict):
     receivers: list[_Receiver] = Field(default_factory=list)
     routes: list[_Route] = Field(default_factory=list)
@@ -178,6 +219,7 @@ class _File(_Strict):
     )
     fallback: str | None = None
     expected_exit_codes: list[_Expected] = Field(default_factory=list)
+    inhibit_rules: list[_Inhibit] | None = None  # None: the defaults (lib.core.inhibition)
 
 
 @dataclass(frozen=True)
@@ -319,6 +361,11 @@ def _build(parsed: _File, root: Any, source: str, known: tuple[str, ...]) -> Rou
                 tuple(parsed.default_receivers) if parsed.default_receivers is not None else None
             ),
             repeat_interval=parsed.repeat_interval,
+            inhibit_rules=(
+                tuple(rule.build() for rule in parsed.inhibit_rules)
+                if parsed.inhibit_rules is not None
+                else None
+            ),
         ),
         expected=tuple(
             ExpectedExit(codes=frozenset(e.codes), matcher=e.match.build())

@@ -128,3 +128,5 @@ class App(Context):
             merge_tally(state.report, state.tally)
             if state.tags is not None:
                 state.report.notes.extend(state.tags.notes)
+            if state.instances is not None:
+                state.report.notes.extend(state.instances.notes)

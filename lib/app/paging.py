@@ -24,7 +24,7 @@ for periodic tasks, whatever the size of the history — and writes nothing.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -41,6 +41,7 @@ from lib.core.findings import (
     is_finding,
     is_terminal,
 )
+from lib.core.missed import MissedRun
 from lib.core.records.ecs import Invocation, InvocationResult, SendFileInvocation
 
 __all__ = [
@@ -80,6 +81,8 @@ class PollState(BaseModel):
     # overlap the next pass re-reads) → their finish time; pruned as told_through moves on.
     recent: dict[str, datetime] = Field(default_factory=dict)
     periodic: dict[str, dict[str, PeriodicTrack]] = Field(default_factory=dict)
+    # Missed-run alerts of periodic tasks, by invoke id and instance (lib.core.missed).
+    missed: dict[str, dict[str, MissedRun]] = Field(default_factory=dict)
     written_at: datetime | None = None  # rewritten before half the store's expiry (see app)
 
 
@@ -92,6 +95,8 @@ class SourceResult:
     records: int = 0
     notes: list[str] = field(default_factory=list)
     complete: bool = True  # False: cut short by the deadline; seen_through does not move
+    scheduled: list[Invocation] = field(default_factory=list)  # periodic tasks listed as timed
+    unscheduled: list[str] = field(default_factory=list)  # invoke ids no longer scheduled
 
 
 class SourcePoll:
@@ -272,12 +277,15 @@ class SourcePoll:
                 listed.add(item.invoke_id)
                 result.records += len(item.invoke_instances) or 1
                 self._periodic(item, state, result)
+                result.scheduled.append(item)
         for invoke_id in [i for i in state.periodic if i not in listed and i not in seen]:
             # No longer scheduled (stopped, or its last run is done): one last look, then forget.
             for page in self.api.invocation_pages(invoke_id=invoke_id):
                 for item in page.invocations:
                     self._periodic(item, state, result)
             state.periodic.pop(invoke_id, None)
+        # Missed-run alerts of tasks no longer scheduled (stopped, or done) close (lib.app.missing).
+        result.unscheduled = [invoke_id for invoke_id in state.missed if invoke_id not in listed]
 
     def _periodic(self, inv: Invocation, state: PollState, result: SourceResult) -> None:
         """Evaluate a periodic task's executions since the last poll, per instance."""
@@ -417,17 +425,22 @@ def merge_poll_states(base: PollState, ours: PollState, theirs: PollState) -> Po
     def later(a: datetime | None, b: datetime | None) -> datetime | None:
         return max((t for t in (a, b) if t is not None), default=None)
 
-    def flat(state: PollState) -> dict[str, Any]:
+    def flat(by_invocation: Mapping[str, Mapping[str, BaseModel]]) -> dict[str, Any]:
         return {
             f"{invoke_id}\x1f{instance}": track.model_dump()
-            for invoke_id, tracks in state.periodic.items()
+            for invoke_id, tracks in by_invocation.items()
             for instance, track in tracks.items()
         }
 
     periodic: dict[str, dict[str, PeriodicTrack]] = {}
-    for key, track in merge_maps(flat(base), flat(ours), flat(theirs)).items():
+    merged = merge_maps(flat(base.periodic), flat(ours.periodic), flat(theirs.periodic))
+    for key, track in merged.items():
         invoke_id, instance = key.split("\x1f", 1)
         periodic.setdefault(invoke_id, {})[instance] = PeriodicTrack.model_validate(track)
+    missed: dict[str, dict[str, MissedRun]] = {}
+    for key, value in merge_maps(flat(base.missed), flat(ours.missed), flat(theirs.missed)).items():
+        invoke_id, instance = key.split("\x1f", 1)
+        missed.setdefault(invoke_id, {})[instance] = MissedRun.model_validate(value)
     recent = dict(theirs.recent)
     for fingerprint_, when in ours.recent.items():
         recent[fingerprint_] = later(recent.get(fingerprint_), when) or when
@@ -441,5 +454,6 @@ def merge_poll_states(base: PollState, ours: PollState, theirs: PollState) -> Po
         },  # follow both: a terminal one drops next pass
         recent=recent,
         periodic=periodic,
+        missed=missed,
         written_at=later(ours.written_at, theirs.written_at),
     )

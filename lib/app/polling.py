@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from lib.app.agents import agent_alerts
 from lib.app.discovery import ALL, discovered_regions
+from lib.app.missing import missed_runs
 from lib.app.pool import run_scopes
 from lib.app.reminding import remind_periodic
 from lib.app.scopes import accounts_for, regions_for, scope_for
@@ -120,6 +121,8 @@ def _poll_source(
     before, baseline_before = len(state.alerts), state.report.baseline
     result, new = poller.run(old, now=now, lookback=app.settings.lookback)
     result.alerts += remind_periodic(app, new.periodic, state)
+    if result.complete:  # a cut-short pass has not listed every scheduled task
+        result.alerts += missed_runs(app, scope, new, result, state)
     state.report.records += result.records
     state.report.notes.extend(result.notes)
     tell(result.findings, result.alerts)

@@ -2,7 +2,8 @@
 
 Each (account, region) is worked on a fork of the run's :class:`Pass`: its own report, alerts,
 claims tally, claimed alerts and state updates; the caches (API clients, scopes, credentials,
-eflo clients, instance tags) and the outbox are shared, and each of their entries belongs to one
+eflo clients, instance tags, described instances, open alerts for inhibition) and the outbox
+are shared, and each of their entries belongs to one
 scope, so no two threads write the same one. Forks are joined in scope order, whatever finished
 first, so a concurrent pass decides, claims and writes what a sequential pass would. A scope
 whose work raises is reported (and logged with its scope) while the others complete; log lines
@@ -15,6 +16,7 @@ import dataclasses
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from lib.app.instances import instance_lookup
 from lib.app.run import Pass, RunReport
 from lib.app.spread import spread
 from lib.app.tagging import tag_lookup
@@ -45,6 +47,12 @@ def fork(state: Pass) -> Pass:
         eflo=state.eflo,
         outbox=state.outbox,
         tags=state.tags,
+        # Instance context and inhibition (issue #15): keyed by scope or fingerprint, so each
+        # entry is one scope's, shared like the caches above.
+        instances=state.instances,
+        open_alerts=state.open_alerts,
+        checked_scopes=state.checked_scopes,
+        released_scopes=state.released_scopes,
     )
 
 
@@ -79,6 +87,7 @@ def run_scopes(
     what every scope found, the failed ones' up to their failure.
     """
     tag_lookup(app, state, [])  # the run's instance tags, built once and shared by the scopes
+    instance_lookup(app, state, [])  # likewise the run's DescribeInstances answers
     children = [fork(state) for _ in keys]
 
     def one(index: int) -> AssistwatchError | None:

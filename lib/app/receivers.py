@@ -82,7 +82,10 @@ def build_delivery(
         table = config.table
         delivery.table = (
             table
-            if table.routes or table.default_receivers or table.repeat_interval is not None
+            if table.routes
+            or table.default_receivers
+            or table.repeat_interval is not None
+            or table.inhibit_rules is not None
             else None
         )
         delivery.expected = config.expected

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from lib.cloud.aliyun.client import OpenApiClient
     from lib.cloud.cloudassist.api import CloudAssistant
     from lib.cloud.cloudassist.eflo import EfloAssistant
+    from lib.cloud.instances import InstanceDirectory
     from lib.cloud.tags import InstanceTags
     from lib.core.alerts import Alert
     from lib.support.credentials import Credentials
@@ -63,6 +64,8 @@ class RunReport(BaseModel):
     silenced: int = 0  # muted by a silence
     acknowledged: int = 0  # reminders not sent: the firing was acknowledged from a link
     expected: int = 0  # exits the routing file expects (not failures)
+    quiet: int = 0  # agent faults on stopped or released instances: counted, not alarms
+    inhibited: int = 0  # alerts held while an open alert that explains them lasts
     messages_sent: int = 0
     alerts_sent: int = 0
     deferred: int = 0  # kept in the outbox for the next run
@@ -91,6 +94,12 @@ class Pass:
     won: dict[str, list[Alert]] = field(default_factory=dict)  # claimed by this run, to send
     tags: InstanceTags | None = None  # instance tags read this run (routes, silences on tags)
     failures: list[BaseException] = field(default_factory=list)  # scopes that failed (health)
+    instances: InstanceDirectory | None = None  # DescribeInstances answers this run
+    # Inhibition (lib.app.inhibiting): open alerts that may hold others, by fingerprint; the
+    # (account, region) whose open agent alerts were read; those whose held alerts were checked.
+    open_alerts: dict[str, Alert] = field(default_factory=dict)
+    checked_scopes: set[tuple[str, str]] = field(default_factory=set)
+    released_scopes: set[tuple[str, str]] = field(default_factory=set)
     # (record name, change): shared records updated with a version check after the claims
     updates: list[tuple[str, Callable[[dict[str, Any]], dict[str, Any] | None]]] = field(
         default_factory=list

@@ -47,6 +47,10 @@ def claim(app: Context, state: Pass) -> None:
     """Claim every alert decided so far (for every receiver it is routed to)."""
     if state.outbox is None or not state.alerts:
         return
+    from lib.app.inhibiting import hold_inhibited
+    from lib.app.instances import with_instances
+
+    state.alerts = hold_inhibited(app, state, with_instances(app, state, state.alerts))
     told, muted, tags = _screen(app, state.alerts, state)
     if muted:
         reasons = sorted({silence.reason or silence.id for _, silence in muted})

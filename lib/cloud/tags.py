@@ -95,16 +95,9 @@ class InstanceTags:
         """Fetch the tags of the findings' ECS instances not known yet; never raises ApiError."""
         if not self._wanted:
             return
-        wanted: dict[tuple[str, str], list[str]] = {}
-        for finding in findings:
-            scope = (finding.account, finding.region)
-            if not _taggable(finding) or scope in self._failed:
-                continue
-            if finding.instance_id not in self._known.get(scope, {}):
-                ids = wanted.setdefault(scope, [])
-                if finding.instance_id not in ids:
-                    ids.append(finding.instance_id)
-        for scope, ids in wanted.items():
+        from lib.core.fleet import ids_to_ask
+
+        for scope, ids in ids_to_ask(findings, _taggable, self._known, self._failed).items():
             self._fetch_scope(scope, ids)
 
     def lookup(self, finding: Finding) -> Mapping[str, str]:

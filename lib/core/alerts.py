@@ -30,6 +30,7 @@ __all__ = [
     "forget_closed_agents",
     "is_agent_fault",
     "resolve_agents",
+    "resolve_sleeping_agents",
     "track_periodic",
 ]
 
@@ -66,7 +67,11 @@ class Alert(BaseModel):
     starts_at: datetime
     ends_at: datetime | None = None
     finding: Finding  # the failure told (for an agent alert: its latest evidence)
-    subject: Literal["execution", "agent"] = "execution"
+    subject: Literal["execution", "agent", "missed"] = "execution"
+    # A missed run (lib.core.missed): when the next run was due; widened when the task's
+    # cron runs on the instance's clock (no time zone given), so the due time is the latest.
+    due_at: datetime | None = None
+    due_widened: bool = False
     # For an agent alert: the invocations and codes behind it ("t-… ClientNotRunning").
     related: tuple[str, ...] = ()
     # A reminder that the firing is still open (1, 2, …; see lib.core.reminders). Each is due per
@@ -344,6 +349,30 @@ def resolve_agents(
             closed = track.model_copy(update={"open": False, "resolved_at": now})
             result[instance] = closed
             alerts.append(_agent_alert(closed, "resolved", now).model_copy(update={"ends_at": now}))
+    return result, alerts
+
+
+def resolve_sleeping_agents(
+    tracks: dict[str, AgentTrack], asleep: Mapping[str, Finding], *, now: datetime
+) -> tuple[dict[str, AgentTrack], list[Alert]]:
+    """Resolve the open agent alerts of instances that stopped or were released.
+
+    ``asleep`` maps an instance to its latest evidence carrying ``instance_status``
+    (Stopped, Stopping, Released): the resolve says why the alert closed.
+    """
+    result = dict(tracks)
+    alerts: list[Alert] = []
+    for instance, track in tracks.items():
+        evidence = asleep.get(instance)
+        if track.open and evidence is not None:
+            closed = track.model_copy(
+                update={"open": False, "resolved_at": now, "finding": evidence}
+            )
+            result[instance] = closed
+            status = (evidence.instance_status or "").lower()
+            alert = _agent_alert(closed, "resolved", now)
+            reason = f"agent alert closed on {instance}: instance {status}"
+            alerts.append(alert.model_copy(update={"ends_at": now, "reason": reason}))
     return result, alerts
 
 

@@ -61,6 +61,9 @@ class Finding(BaseModel):
     kind: Kind
     invoke_id: str
     instance_id: str  # ECS instance id or Lingjun node id
+    # DescribeInstances, read when the alert is told (lib.app.instances): shown, never keyed on.
+    instance_name: str | None = None
+    instance_status: str | None = None  # Running, Stopped …, or "Released" (no longer listed)
     status: str  # the per-instance status as the API says it: Failed, Timeout, Invalid …
     error_code: str | None = None
     error_info: str | None = None

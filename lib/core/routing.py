@@ -22,6 +22,7 @@ __all__ = [
     "DEFAULT_GROUP_BY",
     "GROUP_FIELDS",
     "ExpectedExit",
+    "InhibitRule",
     "Matcher",
     "Route",
     "RoutingTable",
@@ -29,6 +30,7 @@ __all__ = [
     "digest",
     "digest_overrides",
     "drop_expected",
+    "field_value",
     "group",
     "group_key",
     "needs_tags",
@@ -56,6 +58,11 @@ GROUP_FIELDS = frozenset(
         "source",
     }
 )
+
+
+def field_value(finding: Finding, name: str) -> str:
+    """A finding's value of one ``group_by`` field (also what inhibit rules' ``equal`` compare)."""
+    return _field(finding, name)
 
 
 def _field(finding: Finding, name: str) -> str:
@@ -137,6 +144,22 @@ class Route:
 
 
 @dataclass(frozen=True)
+class InhibitRule:
+    """Alertmanager's ``inhibit_rules`` entry (lib.core.inhibition applies it).
+
+    A firing alert matching ``target`` (and one of ``target_subjects``, if any) is held while
+    an open alert matching ``source`` (and ``source_subjects``) has the same value for every
+    field in ``equal`` (fields as in ``group_by``).
+    """
+
+    source: Matcher = field(default_factory=Matcher)
+    target: Matcher = field(default_factory=Matcher)
+    equal: tuple[str, ...] = ()
+    source_subjects: frozenset[str] = frozenset()
+    target_subjects: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
 class RoutingTable:
     """Routes in order, and who hears about alerts no route takes (None: every receiver).
 
@@ -147,6 +170,7 @@ class RoutingTable:
     routes: tuple[Route, ...] = ()
     default_receivers: tuple[str, ...] | None = None
     repeat_interval: timedelta | None = None
+    inhibit_rules: tuple[InhibitRule, ...] | None = None  # None: the defaults (lib.core.inhibition)
 
     def routes_for(self, finding: Finding, tags: TagLookup | None = None) -> list[Route]:
         """The routes that take ``finding``: the first match, and more while they continue."""

@@ -29,6 +29,9 @@ from lib.core.findings import Finding
 from lib.core.links import ActionLinks
 from lib.core.notification import Notification
 from lib.notify.escape import MARKDOWN, Flavour, clean
+from lib.notify.instance import asleep_status, instance_context
+from lib.notify.missed import missed_line, missed_subject
+from lib.notify.signatures import signature_entries
 from lib.support.redact import redact_text
 
 __all__ = [
@@ -146,6 +149,7 @@ _TEXT: dict[str, dict[str, str]] = {
         "unnamed": "（未命名）",
         "agent": "云助手 Agent 异常：{instance}",
         "agent_resolved": "云助手 Agent 已恢复：{instance}",
+        "agent_asleep": "云助手 Agent 告警关闭（实例{status}）：{instance}",
         "agent_behind": "受影响的执行",
         "account": "账号",
         "reminder": "⏰ 第 {n} 次提醒，仍未恢复",
@@ -190,6 +194,7 @@ _TEXT: dict[str, dict[str, str]] = {
         "unnamed": "(unnamed)",
         "agent": "Cloud Assistant agent unhealthy on {instance}",
         "agent_resolved": "Cloud Assistant agent healthy again on {instance}",
+        "agent_asleep": "Cloud Assistant agent alert closed, instance {status}: {instance}",
         "agent_behind": "Invocations affected",
         "account": "Account",
         "reminder": "⏰ reminder {n}: still open",
@@ -309,12 +314,14 @@ def _t(options: RenderOptions) -> dict[str, str]:
     return _TEXT[options.lang]
 
 
-def _subject(alert: Alert, t: dict[str, str], resolved: bool, fl: Flavour) -> str:
+def _subject(alert: Alert, t: dict[str, str], resolved: bool, fl: Flavour, lang: str = "zh") -> str:
     finding = alert.finding
+    if alert.subject == "missed":
+        return missed_subject(alert, lang, resolved, code=fl.code)
     if alert.subject == "agent":
-        return t["agent_resolved" if resolved else "agent"].format(
-            instance=fl.code(finding.instance_id)
-        )
+        status = asleep_status(finding, lang) if resolved else None
+        key = "agent_asleep" if status else "agent_resolved" if resolved else "agent"
+        return t[key].format(instance=fl.code(finding.instance_id), status=status)
     name = fl.code(_clip(finding.name or finding.command_id or t["unnamed"]))
     if finding.kind == "file":
         key = "file_resolved" if resolved else "file"
@@ -328,9 +335,12 @@ def _render_alert(alert: Alert, options: RenderOptions, fl: Flavour) -> Entry:
     cls = finding.classification
     resolved = alert.status == "resolved"
     if resolved:
-        heading = f"#### {_ICON['resolved']} [{t['resolved']}] {_subject(alert, t, True, fl)}"
+        heading = (
+            f"#### {_ICON['resolved']} [{t['resolved']}] "
+            f"{_subject(alert, t, True, fl, options.lang)}"
+        )
     else:
-        subject = _subject(alert, t, False, fl)
+        subject = _subject(alert, t, False, fl, options.lang)
         heading = f"#### {_ICON[cls.severity]} [{t[cls.severity]}] {subject}"
         if alert.reminder:
             heading += " · " + t["reminder"].format(n=alert.reminder)
@@ -339,11 +349,15 @@ def _render_alert(alert: Alert, options: RenderOptions, fl: Flavour) -> Entry:
     where = f"({fl.text(finding.provider)} · {fl.text(finding.region)})"
     lines = [
         heading,
-        f"- {t[finding.provider]}: {fl.code(finding.instance_id)} {where}",
+        f"- {t[finding.provider]}: {fl.code(finding.instance_id)}"
+        f"{instance_context(finding, options.lang, fl.code)} {where}",
         f"- {t['invoke']}: {invoke}",
     ]
     if finding.account != "self":  # another account, reached through an assumed role
         lines.append(f"- {t['account']}: {fl.code(finding.account)}")
+    if alert.subject == "missed":
+        when = lambda moment: format_time(moment, options.timezone)  # noqa: E731
+        lines.append(f"- {missed_line(alert, options.lang, when)} ({options.timezone})")
     if alert.reminder:
         lines.append(f"- {t['open_since']}: {format_time(alert.starts_at, options.timezone)}")
     if alert.subject == "agent" and alert.related:
@@ -462,12 +476,25 @@ def _ordered(alerts: Sequence[Alert]) -> list[Alert]:
 def render_entries(
     notification: Notification, options: RenderOptions, flavour: Flavour = MARKDOWN
 ) -> list[Entry]:
-    """One entry per listed alert, then "and K more" entries for the rest."""
-    alerts = _ordered(notification.alerts)
-    listed, rest = alerts[: options.max_alerts_listed], alerts[options.max_alerts_listed :]
-    entries = [_render_alert(alert, options, flavour) for alert in listed]
-    if rest:
-        entries += _render_more(rest, options, flavour)
+    """One entry per listed alert, then "and K more" entries for the rest.
+
+    A task failing on many instances reads by cause instead (lib.notify.signatures).
+    """
+    by_cause = signature_entries(
+        notification.alerts,
+        options.lang,
+        lambda alert: _render_alert(alert, options, flavour),
+        flavour,
+    )
+    listed: Sequence[Alert] = []
+    if by_cause is not None:
+        entries = by_cause
+    else:
+        alerts = _ordered(notification.alerts)
+        listed, rest = alerts[: options.max_alerts_listed], alerts[options.max_alerts_listed :]
+        entries = [_render_alert(alert, options, flavour) for alert in listed]
+        if rest:
+            entries += _render_more(rest, options, flavour)
     if options.actions is not None:
         from lib.notify.actions import action_lines
 

@@ -81,6 +81,8 @@ def _labels(alert: Alert) -> dict[str, str]:
     finding = alert.finding
     if alert.subject == "agent":
         alertname = "CloudAssistantAgentUnhealthy"
+    elif alert.subject == "missed":
+        alertname = "CloudAssistantMissedRun"
     elif finding.kind == "file":
         alertname = "CloudAssistantFileSendFailed"
     else:
@@ -121,6 +123,16 @@ def _annotations(alert: Alert, options: RenderOptions) -> dict[str, str]:
         f"{cls.explanation_zh if zh else cls.explanation_en} {cls.hint_zh if zh else cls.hint_en}"
     )
     annotations = {"summary": one_line(summary), "description": one_line(description)}
+    if alert.subject == "missed":  # a periodic task that stopped running there
+        summary = f"periodic task {what} missed its runs on {finding.instance_id}"
+        annotations["summary"] = one_line(summary)
+        annotations["last_run_at"] = _rfc3339(finding.finished_at) if finding.finished_at else ""
+        annotations["next_due_at"] = _rfc3339(alert.due_at)
+    # DescribeInstances (issue #15): the instance's name and, when not running, its status.
+    if finding.instance_name:
+        annotations["instance_name"] = one_line(finding.instance_name)
+    if finding.instance_status and finding.instance_status != "Running":
+        annotations["instance_status"] = finding.instance_status
     if alert.reminder:  # the same firing again, still open: say which reminder this is
         annotations["reminder"] = str(alert.reminder)
     tail, _ = output_tail(finding.output, options)

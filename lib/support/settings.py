@@ -113,6 +113,8 @@ class Settings(BaseModel):
     ots_endpoint: str | None = None
     lookback: timedelta = timedelta(hours=1)
     repeat_interval: timedelta | None = None  # remind of alerts still open this often
+    # Missed runs of periodic tasks: overdue after two scheduled runs plus this (None: off).
+    missed_run_grace: timedelta | None = timedelta(minutes=10)
     api_qps: float = Field(default=10.0, gt=0, le=1000)  # per account, region and product
     concurrency: int = Field(default=16, ge=1, le=64)  # scopes (account × region) polled at once
     accounts: list[str] = Field(default_factory=list)  # role ARNs, or "*": the directory's members
@@ -187,6 +189,13 @@ class Settings(BaseModel):
     @field_validator("lookback", mode="before")
     @classmethod
     def _lookback(cls, value: object) -> timedelta:
+        return parse_duration(value)
+
+    @field_validator("missed_run_grace", mode="before")
+    @classmethod
+    def _missed_run_grace(cls, value: object) -> timedelta | None:
+        if value is False or (isinstance(value, str) and value.strip().lower() == "off"):
+            return None
         return parse_duration(value)
 
     @field_validator("repeat_interval", mode="before")

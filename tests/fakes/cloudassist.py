@@ -292,8 +292,8 @@ class CloudAssistantFake(LoopbackServer):
         while not until() and time.monotonic() < deadline:
             time.sleep(0.005)
         opened = until()
-        with self._lock:
-            self.gates_opened[region] = opened
+        with self._lock:  # a later call (DescribeInstances at claim time) must not hide a hold
+            self.gates_opened[region] = self.gates_opened.get(region, True) and opened
 
     def _check_nonce(self, auth: acs3.Authorization, nonce: str, now: datetime) -> None:
         # The gateway refuses a nonce it saw within the signature's validity window: a

@@ -384,6 +384,18 @@ class AgentStatus:
 
 
 @dataclass
+class EcsInstance:
+    """What DescribeInstances reports for one ECS instance (``Instances.Instance[]``)."""
+
+    instance_id: str
+    name: str = ""
+    status: str = "Running"  # Pending, Running, Starting, Stopping, Stopped
+    zone_id: str = "cn-hangzhou-i"
+    host_name: str = ""
+    os_type: str = "linux"
+
+
+@dataclass
 class Dataset:
     """Everything the fake knows. Mutate it between runs; hold ``lock`` for in-place edits."""
 
@@ -392,6 +404,10 @@ class Dataset:
     agents: dict[str, AgentStatus] = field(default_factory=dict)
     # ECS instance tags (ListTagResources); an instance without tags is simply absent.
     instance_tags: dict[str, dict[str, str]] = field(default_factory=dict)
+    # ECS instances (DescribeInstances). Any instance the dataset otherwise names (runs, file
+    # targets, agents, tags) exists and is Running, unnamed, unless set here or released.
+    instances: dict[str, EcsInstance] = field(default_factory=dict)
+    released: set[str] = field(default_factory=set)
     eflo_commands: list[EfloCommand] = field(default_factory=list)
     eflo_file_sends: list[EfloFileSend] = field(default_factory=list)
     # Paths that exist on each instance: SendFile adds them (and refuses to overwrite one
@@ -422,6 +438,29 @@ class Dataset:
         with self.lock:
             self.instance_tags.setdefault(instance_id, {}).update(tags)
         return self
+
+    def instance(self, instance_id: str, *, name: str = "", status: str = "Running") -> Dataset:
+        """Name an ECS instance and set its status (DescribeInstances)."""
+        with self.lock:
+            self.instances[instance_id] = EcsInstance(instance_id, name=name, status=status)
+            self.released.discard(instance_id)
+        return self
+
+    def release(self, instance_id: str) -> Dataset:
+        """Release an ECS instance: DescribeInstances no longer lists it."""
+        with self.lock:
+            self.released.add(instance_id)
+        return self
+
+    def ecs_instances(self) -> dict[str, EcsInstance]:
+        """Every ECS instance that exists now, by id (released ones absent)."""
+        with self.lock:
+            named = {run.instance_id for c in self.commands for run in c.instances}
+            named |= {t.instance_id for f in self.file_sends for t in f.instances}
+            named |= set(self.agents) | set(self.instance_tags)
+            found = {i: EcsInstance(i) for i in sorted(named) if i.startswith("i-")}
+            found.update(self.instances)
+            return {i: found[i] for i in sorted(found) if i not in self.released}
 
     def remove(self, invoke_id: str) -> None:
         """Forget an invocation, as Cloud Assistant does when its history expires."""

@@ -13,6 +13,10 @@ reference lists. Behaviour the docs state and a client can trip over is kept on 
 - ``CommandName`` and ``RepeatMode`` are ignored when ``InstanceId`` is given; with
   ``InstanceId`` the answer lists only that instance and its status is that instance's.
 - ``MaxResults`` outside 1..50 is refused; ``NextToken`` is opaque and bound to the filter.
+- DescribeInstances (alibabacloud_ecs20140526 models): ``InstanceIds`` is a JSON array of at
+  most 100 ids; ``PageSize`` 1..100 defaults to 10 (so 100 ids with no PageSize come back a
+  page of 10 — the trap this fake keeps); ``MaxResults`` is clamped to 10..100 and pages by
+  NextToken; released (unknown) instances are simply absent; ``Status`` filters.
 - ListTagResources takes no page size: the fake cuts its answer into pages of
   ``Pager.tag_page_size`` (resource, tag) pairs, so one instance's tags may span pages;
   more than 50 ``ResourceId.N`` and a missing or unknown ``ResourceType`` are refused, and
@@ -23,6 +27,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import secrets
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -34,6 +39,7 @@ from tests.fakes.dataset import (
     AgentStatus,
     Command,
     Dataset,
+    EcsInstance,
     Execution,
     FileSend,
     InstanceRun,
@@ -701,6 +707,126 @@ def send_file(ds: Dataset, params: Params, pager: Pager) -> dict[str, Any]:
     return {"InvokeId": record.invoke_id}
 
 
+# --- DescribeInstances ------------------------------------------------------------------
+
+_MAX_DESCRIBE_IDS = 100
+_MAX_DESCRIBE_PAGE = 100
+_INSTANCE_STATUSES = frozenset({"Pending", "Running", "Starting", "Stopping", "Stopped"})
+
+
+def _instance_ids(params: Params) -> list[str] | None:
+    raw = params.get("InstanceIds")
+    if raw is None or raw == "":
+        return None
+    try:
+        ids = json.loads(raw)
+    except ValueError:
+        ids = None
+    if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+        raise ApiError(
+            400, "InvalidInstanceIds.Malformed", "The specified parameter InstanceIds is not valid."
+        )
+    if len(ids) > _MAX_DESCRIBE_IDS:
+        raise ApiError(
+            400,
+            "InvalidInstanceIds.ValueNotSupported",
+            f"The specified parameter InstanceIds exceeds {_MAX_DESCRIBE_IDS} ids.",
+        )
+    return ids
+
+
+def _ecs_instance_json(instance: EcsInstance, region: str) -> dict[str, Any]:
+    return {
+        "InstanceId": instance.instance_id,
+        "InstanceName": instance.name or f"launch-advisor-{instance.instance_id[-8:]}",
+        "HostName": instance.host_name or f"iZ{instance.instance_id[2:]}Z",
+        "Status": instance.status,
+        "RegionId": region,
+        "ZoneId": instance.zone_id,
+        "OSType": instance.os_type,
+        "InstanceType": "ecs.g7.large",
+        "Tags": {"Tag": []},
+    }
+
+
+def describe_instances(ds: Dataset, params: Params, pager: Pager) -> dict[str, Any]:
+    """DescribeInstances: by InstanceIds (JSON) and Status; PageSize/PageNumber or NextToken."""
+    ids = _instance_ids(params)
+    status = params.get("Status") or None
+    if status is not None and status not in _INSTANCE_STATUSES:
+        raise ApiError(400, "InvalidStatus.ValueNotSupported", "The specified Status is not valid.")
+    existing = ds.ecs_instances()
+    chosen = [
+        existing[i]
+        for i in (sorted(set(ids)) if ids is not None else sorted(existing))
+        if i in existing and (status is None or existing[i].status == status)
+    ]
+    if "MaxResults" in params or params.get("NextToken"):
+        size = min(max(_int_or(params.get("MaxResults"), 10), 10), _MAX_DESCRIBE_PAGE)
+        sized = {**params, "MaxResults": str(size)}
+        scope = {k: v for k, v in sized.items() if k != "MaxResults"}
+        offset_page, meta = _token_page(pager, scope, size, chosen)
+        number = meta["PageNumber"]
+        page = offset_page
+    else:
+        size = _describe_int(params, "PageSize", 10, _MAX_DESCRIBE_PAGE)
+        number = _describe_int(params, "PageNumber", 1, 10**9)
+        page = chosen[(number - 1) * size : number * size]
+        meta = {"NextToken": ""}
+    region = params["RegionId"]
+    return {
+        "TotalCount": len(chosen),
+        "PageNumber": number,
+        "PageSize": size,
+        "NextToken": meta["NextToken"],
+        "Instances": {"Instance": [_ecs_instance_json(i, region) for i in page]},
+    }
+
+
+def _int_or(raw: str | None, default: int) -> int:
+    try:
+        return int(raw) if raw else default
+    except ValueError:
+        return default
+
+
+def _describe_int(params: Params, name: str, default: int, top: int) -> int:
+    raw = params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= top:
+        raise ApiError(
+            400, f"InvalidParameter.{name}", f"The specified parameter {name} is not valid."
+        )
+    return value
+
+
+def _token_page(
+    pager: Pager, params: Params, size: int, items: list[EcsInstance]
+) -> tuple[list[EcsInstance], dict[str, Any]]:
+    # The shared pager validates MaxResults against 1..50; DescribeInstances allows up to 100,
+    # so page in steps the pager accepts and stitch them (same tokens, same binding).
+    answer: list[EcsInstance] = []
+    meta: dict[str, Any] = {"NextToken": params.get("NextToken", ""), "PageNumber": 1}
+    step = {**params}
+    while len(answer) < size:
+        take = min(_MAX_PAGE, size - len(answer))
+        step = {**step, "MaxResults": str(take)}
+        if meta["NextToken"]:
+            step["NextToken"] = meta["NextToken"]
+        else:
+            step.pop("NextToken", None)
+        got, meta = pager.page("DescribeInstances", step, items)
+        answer += got
+        if not meta["NextToken"]:
+            break
+    return answer, meta
+
+
 Action = Callable[[Dataset, Params, Pager], dict[str, Any]]
 ACTIONS: dict[str, Action] = {
     "DescribeInvocations": describe_invocations,
@@ -710,6 +836,7 @@ ACTIONS: dict[str, Action] = {
     "ListTagResources": list_tag_resources,
     "RunCommand": run_command,
     "SendFile": send_file,
+    "DescribeInstances": describe_instances,
 }
 
 
