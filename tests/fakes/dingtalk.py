@@ -9,6 +9,7 @@ The clock is injected, so tests move time instead of sleeping.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -207,9 +208,8 @@ def _handler_for(fake: DingTalkFake) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
-            try:
+            # A client that stopped waiting (a late answer): the message was taken all the same.
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                 self.wfile.write(data)
-            except (BrokenPipeError, ConnectionResetError):
-                pass  # a client that stopped waiting (a late answer): it was taken all the same
 
     return Handler
