@@ -39,7 +39,7 @@ __all__ = [
 Source = Literal["ecs.command", "ecs.file", "eflo.command", "eflo.file"]
 SOURCES: tuple[Source, ...] = ("ecs.command", "ecs.file", "eflo.command", "eflo.file")
 _DEFAULT_SOURCES: list[Source] = ["ecs.command", "ecs.file"]
-_REGION = re.compile(r"^[a-z]{2,}(-[a-z0-9]+)+$")
+_REGION = re.compile(r"[a-z]{2,}(-[a-z0-9]+)+")  # fullmatch: "$" lets "cn-hangzhou\n" in
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
 _UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _MAX_DURATION_SECONDS = 100 * 604800  # far beyond any history Cloud Assistant keeps (6 weeks)
@@ -111,7 +111,9 @@ class Settings(BaseModel):
     ots_endpoint: str | None = None
     lookback: timedelta = timedelta(hours=1)
     repeat_interval: timedelta | None = None  # remind of alerts still open this often
-    api_qps: float = Field(default=10.0, gt=0, le=1000)
+    # ≥ 0.1: one call every 10 s at the least; below that a run sleeps past any FC timeout
+    # (1e-9 would sleep for years, 1e-300 overflows the sleep), so it is refused at start.
+    api_qps: float = Field(default=10.0, ge=0.1, le=1000)
     accounts: list[str] = Field(default_factory=list)
     dingtalk_url: SecretStr | None = None
     dingtalk_secret: SecretStr | None = None
@@ -147,7 +149,7 @@ class Settings(BaseModel):
     @field_validator("regions")
     @classmethod
     def _regions(cls, value: list[str]) -> list[str]:
-        bad = [region for region in value if not _REGION.match(region)]
+        bad = [region for region in value if not _REGION.fullmatch(region)]
         if bad:
             raise ValueError(f"not a region id: {', '.join(bad)} (expected e.g. cn-hangzhou)")
         return value

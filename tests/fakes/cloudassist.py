@@ -293,7 +293,7 @@ class CloudAssistantFake(LoopbackServer):
                 body = handle(action, params, self.dataset, self._pager)
         except ApiError as err:
             return err.status, _error_body(request_id, host, err.code, err.message)
-        return 200, json.dumps({"RequestId": request_id, **body}, ensure_ascii=False).encode()
+        return 200, _json_bytes({"RequestId": request_id, **body})
 
 
 def _error_body(request_id: str, host: str, code: str, message: str) -> bytes:
@@ -316,3 +316,11 @@ def _handler_for(fake: CloudAssistantFake) -> type[BaseHTTPRequestHandler]:
         do_POST = _serve
 
     return Handler
+
+
+def _json_bytes(answer: dict[str, object]) -> bytes:
+    """UTF-8 JSON; a lone surrogate (not UTF-8) is sent escaped ("\\ud800"), as JSON allows."""
+    try:
+        return json.dumps(answer, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        return json.dumps(answer).encode()
