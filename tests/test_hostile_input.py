@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 
 from lib.aliyun.ratelimit import RateLimiter
 from lib.config import parse_config
-from lib.entry import handle, reset
+from lib.entry import handle
 from lib.errors import BadInput, ConfigError
 from lib.settings import load_settings
 from lib.text import lone_surrogate_at
@@ -38,7 +38,13 @@ from tests.fakes.dataset import command, run
 from tests.fakes.scenario import EXPECTED_ALERTS, demo_dataset
 from tests.fakes.webhook import WebhookSink
 from tests.test_fuzz import refusal
-from tests.test_security import ACCESS_KEY_ID, ACCESS_KEY_SECRET, STS_TOKEN, context
+from tests.test_security import (
+    ACCESS_KEY_ID,
+    ACCESS_KEY_SECRET,
+    STS_TOKEN,
+    context,
+    fresh_entry,  # noqa: F401  # autouse: every story starts from a cold entry
+)
 
 FUZZ = settings(
     max_examples=int(os.environ.get("ASSISTWATCH_FUZZ_EXAMPLES", "100")),
@@ -46,13 +52,6 @@ FUZZ = settings(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 LONE = "\ud800"
-
-
-@pytest.fixture(autouse=True)
-def fresh_entry() -> Iterator[None]:
-    reset()
-    yield
-    reset()
 
 
 @pytest.fixture
