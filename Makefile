@@ -54,10 +54,11 @@ package: install
 	$(PY) scripts/package.py $(if $(COMPILE_WITH),--compile-with $(COMPILE_WITH))
 
 # The local FC (lib/serve.py): POST /invoke and HTTP-trigger calls on 127.0.0.1:$(PORT).
-# Needs ASSISTWATCH_SERVE_TOKEN (callers send `Authorization: Bearer <token>`).
+# Needs ASSISTWATCH_SERVE_TOKEN (callers send `Authorization: Bearer <token>`). gunicorn
+# with a read timeout and 64 threads (lib/serve_gunicorn.py): slow clients cannot stall it.
 PORT ?= 9000
 serve: install
-	$(VENV)/bin/functions-framework --target fc --source lib/serve.py --host 127.0.0.1 --port $(PORT)
+	$(PY) -m lib.serve_gunicorn --host 127.0.0.1 --port $(PORT)
 
 # Serverless Devs (`npm i -g @serverless-devs/s`, `s config add`): see README "Deploy".
 deploy: package
