@@ -397,3 +397,18 @@ def test_a_hostile_routing_file_is_one_config_error_line(text: str) -> None:
     # THEN it is refused in one line (or, when harmless, read), never a RecursionError
     error = refusal(lambda: parse_config(text), ConfigError)
     assert error is None or "\n" not in str(error)
+
+
+def test_an_event_nested_beyond_the_json_parsers_stack_is_refused_in_one_line() -> None:
+    # GIVEN an event nested 100,000 deep WHEN parsed THEN one line of bad input
+    with pytest.raises(BadInput, match="nested too deeply"):
+        parse_event(b"[" * 100_000 + b"]" * 100_000)
+
+
+def test_a_region_setting_with_a_newline_is_trimmed_or_refused_naming_the_variable() -> None:
+    # GIVEN ASSISTWATCH_REGIONS with a trailing newline (a heredoc, say) WHEN read
+    # THEN it is trimmed; a newline inside a region is refused in one line
+    chosen = load_settings({"ASSISTWATCH_REGIONS": "cn-hangzhou\n,cn-shanghai"}).regions
+    assert chosen == ["cn-hangzhou", "cn-shanghai"]
+    with pytest.raises(ConfigError, match="ASSISTWATCH_REGIONS"):
+        load_settings({"ASSISTWATCH_REGIONS": "cn-hang\nzhou"})
