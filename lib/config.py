@@ -263,6 +263,10 @@ def load_config(
         text = path.read_text(encoding="utf-8")
     except OSError as error:
         raise ConfigError(f"ASSISTWATCH_CONFIG: cannot read {path}: {error.strerror}") from None
+    except UnicodeDecodeError as error:
+        raise ConfigError(
+            f"ASSISTWATCH_CONFIG: {path} is not UTF-8 text (byte {error.start})"
+        ) from None
     return parse_config(text, source=str(path), environ=environ, known=known)
 
 
@@ -298,6 +302,13 @@ def parse_config(
         ) from None
     if data is None:
         data = {}
+    from lib.text import lone_surrogate_at
+
+    unreadable = lone_surrogate_at(data)  # a "\ud800" escape in a double-quoted scalar
+    if unreadable is not None:
+        raise ConfigError(
+            f"{source}: {unreadable[:80]} is not valid Unicode text (a lone surrogate)"
+        )
     if not isinstance(data, dict):
         raise ConfigError(f"{source}:1: the routing file must be a mapping (receivers:, routes:)")
     problems: list[str] = []

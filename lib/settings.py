@@ -245,6 +245,17 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
         if key.upper().startswith("ASSISTWATCH_")
     }
     values.update(overrides)
+    # A value that is not valid UTF-8 reaches os.environ with lone surrogates in it; kept, it
+    # would fail far later (signing, a message) after the claims: refuse it here.
+    from lib.text import lone_surrogate_at
+
+    unreadable = [
+        f"ASSISTWATCH_{name.upper()}" for name in values if lone_surrogate_at(values[name])
+    ]
+    if unreadable:
+        raise ConfigError(
+            f"bad configuration: {', '.join(sorted(unreadable))}: not valid UTF-8 text"
+        )
     try:
         return Settings(**values)
     except ValidationError as error:

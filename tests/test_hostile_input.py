@@ -26,7 +26,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lib.aliyun.ratelimit import RateLimiter
-from lib.config import parse_config
+from lib.config import load_config, parse_config
 from lib.entry import handle
 from lib.errors import BadInput, ConfigError
 from lib.settings import load_settings
@@ -412,3 +412,31 @@ def test_a_region_setting_with_a_newline_is_trimmed_or_refused_naming_the_variab
     assert chosen == ["cn-hangzhou", "cn-shanghai"]
     with pytest.raises(ConfigError, match="ASSISTWATCH_REGIONS"):
         load_settings({"ASSISTWATCH_REGIONS": "cn-hang\nzhou"})
+
+
+def test_a_setting_that_is_not_utf8_is_refused_naming_the_variable() -> None:
+    # GIVEN a keyword set from bytes that are not UTF-8 (os.environ keeps them as lone
+    # surrogates, so it would fail only when the first message is signed and sent)
+    environ = {"ASSISTWATCH_DINGTALK_KEYWORD": "al\udcffert"}
+    # WHEN read at start-up THEN one line names the variable
+    with pytest.raises(ConfigError, match="ASSISTWATCH_DINGTALK_KEYWORD: not valid UTF-8"):
+        load_settings(environ)
+
+
+def test_a_routing_file_with_a_lone_surrogate_escape_or_non_utf8_bytes_is_refused(
+    tmp_path: Path,
+) -> None:
+    # GIVEN a receiver keyword written as "\ud800" in a double-quoted YAML scalar
+    text = (
+        "receivers:\n  - name: ops\n    type: dingtalk\n"
+        "    url: https://oapi.dingtalk.com/robot/send?access_token=abc\n"
+        '    keyword: "alert\\ud800"\n'
+    )
+    # WHEN read THEN one line names the field
+    with pytest.raises(ConfigError, match=r"receivers\[0\]\.keyword is not valid Unicode"):
+        parse_config(text)
+    # AND a file that is not UTF-8 at all is one line too, not a UnicodeDecodeError
+    path = tmp_path / "routing.yml"
+    path.write_bytes(b"receivers: \xff\xfe\n")
+    with pytest.raises(ConfigError, match="is not UTF-8 text"):
+        load_config(path)
