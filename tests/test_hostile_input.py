@@ -440,3 +440,55 @@ def test_a_routing_file_with_a_lone_surrogate_escape_or_non_utf8_bytes_is_refuse
     path.write_bytes(b"receivers: \xff\xfe\n")
     with pytest.raises(ConfigError, match="is not UTF-8 text"):
         load_config(path)
+
+
+class _Refusing:
+    """A receiver whose HTTP library refuses the request it built (as httpx does for a URL
+    it cannot use), then one that works: the same receiver name, fixed by the operator."""
+
+    name = "ops"
+
+    def __init__(self, refuse: bool) -> None:
+        self.refuse = refuse
+        self.sent: list[Any] = []
+
+    def render(self, notification: Any) -> list[Any]:
+        from lib.notify.console import ConsoleReceiver
+
+        return ConsoleReceiver("ops").render(notification)
+
+    def send(self, message: Any) -> None:
+        if self.refuse:
+            raise httpx.InvalidURL("Invalid port: 'abc'")
+        self.sent.append(message)
+
+
+def test_a_library_refusing_a_send_after_the_claims_keeps_them_for_the_next_run(
+    tmp_path: Path,
+) -> None:
+    from lib.log import get_logger
+    from lib.outbox import DeliveryTally, Outbox
+    from lib.state.file import FileStore
+    from tests.factories import Clock, make_notification
+
+    clock = Clock()
+    alerts = {"ops": list(make_notification(2, receiver="ops").alerts)}
+
+    def outbox(receiver: _Refusing, owner: str) -> Outbox:
+        store = FileStore(tmp_path)
+        return Outbox(
+            store, {"ops": receiver}, owner=owner, lease_seconds=60, clock=clock, log=get_logger()
+        )
+
+    # GIVEN a receiver whose HTTP library raises something that is no DeliveryError
+    broken, tally = outbox(_Refusing(refuse=True), "run-1"), DeliveryTally()
+    # WHEN the run claims and sends THEN it does not raise: one line, both alerts kept
+    broken.deliver(broken.claim(alerts, tally), tally)
+    assert tally.deferred == 2
+    assert [error for error in tally.errors if "InvalidURL while sending" in error] == tally.errors
+    assert len(tally.errors) == 1
+    # AND the next run (receiver fixed) tells both at once, without waiting for a lease
+    fixed = _Refusing(refuse=False)
+    again = DeliveryTally()
+    outbox(fixed, "run-2").flush_pending(again)
+    assert again.alerts_sent == 2
