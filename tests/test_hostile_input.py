@@ -492,3 +492,28 @@ def test_a_library_refusing_a_send_after_the_claims_keeps_them_for_the_next_run(
     again = DeliveryTally()
     outbox(fixed, "run-2").flush_pending(again)
     assert again.alerts_sent == 2
+
+
+api_text = st.text(alphabet=st.characters(min_codepoint=0, max_codepoint=0xFFFF), max_size=20)
+api_answers = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), api_text),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4), st.dictionaries(api_text, inner, max_size=4)
+    ),
+    max_leaves=30,
+)
+
+
+@FUZZ
+@given(answer=api_answers)
+def test_an_api_answer_with_lone_surrogates_is_told_as_encodable_text(answer: Any) -> None:
+    # GIVEN any API answer, lone surrogates (Cloud Assistant's JSON may escape them) anywhere
+    from lib.text import without_lone_surrogates
+
+    # WHEN sanitised as the client does THEN it is UTF-8 encodable, same shape, and an
+    # answer without surrogates is unchanged
+    clean = without_lone_surrogates(answer)
+    json.dumps(clean, ensure_ascii=False).encode("utf-8")
+    assert lone_surrogate_at(clean) is None
+    if lone_surrogate_at(answer) is None:
+        assert clean == answer
