@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 from pydantic import SecretStr
+from structlog.testing import capture_logs
 
 from lib.budget import Limit
 from lib.errors import (
@@ -24,7 +25,7 @@ from lib.errors import (
     ReceiverRateLimited,
     ReceiverTransientError,
 )
-from lib.log import capture_logs, get_logger
+from lib.log import get_logger
 from lib.notify.base import Message, Receiver
 from lib.notify.dingtalk import DingTalkReceiver
 from lib.notify.feishu import FeishuReceiver
