@@ -62,12 +62,13 @@ package: install
 	$(PY) scripts/package.py $(if $(COMPILE_WITH),--compile-with $(COMPILE_WITH)) $(if $(ROUTING),--routing $(ROUTING))
 
 # The local FC (lib/edges/serve.py): POST /invoke and HTTP-trigger calls on 127.0.0.1:$(PORT).
-# Needs ASSISTWATCH_SERVE_TOKEN (callers send `Authorization: Bearer <token>`).
+# Needs ASSISTWATCH_SERVE_TOKEN (callers send `Authorization: Bearer <token>`). gunicorn
+# with a read timeout and 64 threads (lib/edges/serve_gunicorn.py): slow clients cannot stall it.
 PORT ?= 9000
 serve: install
 	@test -n "$$ASSISTWATCH_SERVE_TOKEN" || { echo "make serve: set ASSISTWATCH_SERVE_TOKEN first (callers send it as a Bearer token), e.g. ASSISTWATCH_SERVE_TOKEN=\$$(openssl rand -hex 16) make serve" >&2; exit 2; }
 	@echo "assistwatch local FC: http://127.0.0.1:$(PORT)/invoke (POST, Authorization: Bearer \$$ASSISTWATCH_SERVE_TOKEN); Ctrl-C stops"
-	@$(VENV)/bin/functions-framework --target fc --source lib/edges/serve.py --host 127.0.0.1 --port $(PORT)
+	@$(PY) -m lib.edges.serve_gunicorn --host 127.0.0.1 --port $(PORT)
 
 # Serverless Devs (`npm i -g @serverless-devs/s`, `s config add`): see README "Deploy".
 deploy: package

@@ -302,12 +302,12 @@ def run_proc_schedule(worlds: Worlds, seed: int, *, steps: int = 4) -> ProcResul
         watch_done = _record(result, outcomes, watch=watch) or watch_done
         worlds.now[0] += rng.choice([0, 30, 60, 300])
     worlds.clear_faults()
+    worlds.now[0] += 900  # every lease (timeout + 60 s) and the robot's pause end
     if not watch_done:  # FC retries an invocation that died or raised until it completes
         status, detail = _in_process(s.spec(watch=True))
         result.runs += 1
         if status != "ok":
             result.settle_errors += _errors(detail)
-    worlds.now[0] += 900  # every lease (timeout + 60 s) and the robot's pause end
     for _ in range(3):
         status, detail = _in_process(s.spec())
         result.runs += 1

@@ -567,9 +567,10 @@ def test_rate_limiter_reserves_distinct_slots_for_concurrent_threads():
     assert sorted(waits) == pytest.approx([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0])
 
 
-@pytest.mark.parametrize("qps", [0, -1])
-def test_rate_limiter_refuses_a_non_positive_rate(qps):
-    """GIVEN ASSISTWATCH_API_QPS of zero or less
+@pytest.mark.parametrize("qps", [0, -1, 1e-300, 1e-9, 0.09, float("nan"), 1e6])
+def test_rate_limiter_refuses_a_rate_no_run_could_live_with(qps):
+    """GIVEN ASSISTWATCH_API_QPS of zero or less, so small a run would sleep for years (or
+    overflow the sleep), or absurdly high
     WHEN the limiter is built
     THEN ConfigError names the variable."""
     with pytest.raises(ConfigError, match="ASSISTWATCH_API_QPS"):

@@ -8,14 +8,18 @@ would be told.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, MutableMapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 from pydantic import SecretStr
+from structlog.contextvars import merge_contextvars
+from structlog.testing import LogCapture
 
 from lib.app import App, Invocation, RunReport, build_app
 from lib.app.spread import spread
@@ -24,7 +28,6 @@ from lib.core.notification import Message
 from lib.core.triggers import Poll
 from lib.state.file import FileStore
 from lib.support.credentials import Credentials
-from lib.support.log import capture_logs
 from lib.support.settings import load_settings
 from tests.factories import RecordingReceiver
 from tests.fakes.cloudassist import DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET, CloudAssistantFake
@@ -289,7 +292,7 @@ def test_lines_logged_while_a_region_is_polled_name_its_account_and_region(make_
     fleet = make_fleet("8", data=data, order="shuffled")
     fleet.cloud.fail_next(40, code="ServiceUnavailable", status=503, region="cn-hangzhou")
 
-    with capture_logs() as logs:
+    with capture_logs_in_context() as logs:
         fleet.poll()
 
     shuffled = [line for line in logs if line["event"].startswith("pages are not newest first")]
@@ -351,3 +354,17 @@ def test_work_spread_over_threads_comes_back_in_order_and_a_crash_is_raised_not_
 
     with pytest.raises(RuntimeError, match="a bug in scope 2"):
         spread(crash, 5, 2)
+
+
+@contextmanager
+def capture_logs_in_context() -> Iterator[list[MutableMapping[str, Any]]]:
+    """Like structlog's capture_logs, but with the fields bound in the logging context (the
+    scope's account and region) merged in, as the real chain merges them first."""
+    processors = structlog.get_config()["processors"]
+    kept = list(processors)
+    capture = LogCapture()
+    processors[:] = [merge_contextvars, capture]
+    try:
+        yield capture.entries
+    finally:
+        processors[:] = kept

@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import pytest
+from structlog.testing import capture_logs
 
 from lib.core.links import LinkError, Signer
 from lib.edges import entry
@@ -22,7 +23,6 @@ from lib.edges.throttle import Throttle
 from lib.state.actions import RECORD as ACTIONS
 from lib.state.file import FileStore
 from lib.state.silences import add_silence, list_silences
-from lib.support.log import capture_logs
 from lib.support.settings import load_settings
 
 SECRET = "k" * 24 + "-secret-for-links-0123456789"

@@ -9,8 +9,10 @@ from datetime import datetime, timezone
 from typing import Any
 
 import pytest
+from structlog.contextvars import merge_contextvars
+from structlog.testing import capture_logs
 
-from lib.support.log import bind_request, capture_logs, configure, get_logger, register_secret
+from lib.support.log import bind_request, configure, get_logger, register_secret
 
 SECRET = "sk-" + "7c2f" * 6  # built, so no scanner mistakes it for a real key
 
@@ -115,17 +117,52 @@ def test_chinese_text_and_odd_values_are_written_readably(buffer: io.StringIO) -
     assert line["at"] == str(when)
 
 
-def test_capture_logs_hands_tests_the_events_and_prints_nothing(buffer: io.StringIO) -> None:
-    """GIVEN a capture WHEN events are logged THEN the capture holds them, as logged, and the
-    stream stays empty; after the capture lines are written again."""
+def test_structlogs_capture_hands_tests_the_events_and_prints_nothing(
+    buffer: io.StringIO,
+) -> None:
+    """GIVEN structlog's capture_logs (with the request id merged in) WHEN events are logged
+    THEN the capture holds them, as logged, and the stream stays empty; after the capture
+    lines are written again."""
     bind_request("req-9")
-    with capture_logs() as outer, capture_logs() as inner:
+    with capture_logs(processors=[merge_contextvars]) as captured:
         get_logger().warning("deferred", alerts=3)
-    assert inner == [{"event": "deferred", "level": "warning", "request_id": "req-9", "alerts": 3}]
-    assert outer == inner
+    assert captured == [
+        {"event": "deferred", "log_level": "warning", "request_id": "req-9", "alerts": 3}
+    ]
     assert buffer.getvalue() == ""
     get_logger().info("after")
     assert lines(buffer)[0]["event"] == "after"
+
+
+def test_a_logger_bound_before_the_stream_changed_writes_to_the_new_stream() -> None:
+    """GIVEN a logger bound once (the app keeps one for its life) WHEN the next invocation
+    points logging at another stream THEN the bound logger's lines go there."""
+    first, second = io.StringIO(), io.StringIO()
+    configure(first)
+    log = get_logger().bind(component="outbox")
+    log.info("one")
+    configure(second)
+    try:
+        log.info("two")
+    finally:
+        configure(None)
+    assert [line["event"] for line in lines(first)] == ["one"]
+    assert [line["event"] for line in lines(second)] == ["two"]
+    assert lines(second)[0]["component"] == "outbox"
+
+
+def test_the_logger_is_structlogs_with_the_scrubber_in_its_chain() -> None:
+    """GIVEN the configured logging WHEN inspected THEN it is structlog's, and the chain ends
+    with the scrubbing processor before the JSON renderer."""
+    import structlog
+
+    from lib.support.log import scrub_processor
+
+    configure(None)
+    processors = structlog.get_config()["processors"]
+    assert processors[-2] is scrub_processor
+    assert isinstance(processors[-1], structlog.processors.JSONRenderer)
+    assert merge_contextvars in processors
 
 
 def test_without_configure_lines_go_to_stdout(capsys: pytest.CaptureFixture[str]) -> None:

@@ -114,6 +114,8 @@ def test_the_zip_carries_unchecked_hash_bytecode_of_the_target_version(
         assert f"{folder}/__pycache__/{stem}.{TAG}.pyc".removeprefix("./") in names
     assert all(name.endswith(f".{TAG}.pyc") for name in names if name.endswith(".pyc"))
     assert any(name.startswith("python/pydantic/__pycache__/") for name in names)
+    # AND structlog, the logger every run uses, is shipped as a runtime dependency
+    assert any(name.startswith("python/structlog/__pycache__/") for name in names)
     # AND each is hash-based and unchecked: zip timestamps are never compared
     for pyc in (code / "__pycache__" / f"handler.{TAG}.pyc", *code.glob("lib/**/*.pyc")):
         flags = int.from_bytes(pyc.read_bytes()[4:8], "little")

@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 from pydantic import SecretStr
+from structlog.testing import capture_logs
 
 from lib.app.outbox import DeliveryTally, Outbox
 from lib.core.budget import Limit
@@ -33,7 +34,7 @@ from lib.support.errors import (
     ReceiverRateLimited,
     ReceiverTransientError,
 )
-from lib.support.log import capture_logs, get_logger
+from lib.support.log import get_logger
 from tests.factories import Clock, make_notification
 from tests.fakes.dingtalk import DingTalkFake
 from tests.fakes.feishu import FeishuFake

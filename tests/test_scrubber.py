@@ -105,3 +105,18 @@ def test_a_message_sent_to_a_receiver_loses_a_registered_secret_in_its_body() ->
     assert "tokenXYZ" not in clean.text
     assert "tokenXYZ" not in json.dumps(clean.payload)
     assert clean.id == message.id
+
+
+def test_what_the_cli_prints_passes_the_scrubber_too() -> None:
+    # GIVEN a registered receiver URL quoted in a report the CLI prints (replay, run, watch)
+    import io
+
+    from lib.edges.cli.common import print_json
+
+    url = "https://hooks.example.test/services/T1CLI000/B2CLI000/cliSecretPart"
+    register_secret(url, lasting=True)
+    out = io.StringIO()
+    # WHEN printed THEN only scheme://host is on stdout
+    print_json({"ok": False, "errors": [f"receiver webhook: HTTP 404 from {url}"]}, out)
+    assert "cliSecretPart" not in out.getvalue()
+    assert "HTTP 404 from https://hooks.example.test" in out.getvalue()

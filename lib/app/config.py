@@ -232,6 +232,11 @@ class RoutingConfig:
     fallback: str | None = None
 
 
+MAX_FILE_CHARS = 1_000_000  # a routing file of hundreds of receivers and routes is ~100 KB
+MAX_DEPTH = 32  # the schema needs 6 levels; room for lists in lists, none for a bomb
+MAX_NODES = 100_000  # values after alias expansion: a billion-laughs file stops here
+
+
 def load_config(
     path: Path, *, environ: Mapping[str, str] | None = None, known: tuple[str, ...] = ()
 ) -> RoutingConfig:
@@ -250,6 +255,10 @@ def load_config(
         text = path.read_text(encoding="utf-8")
     except OSError as error:
         raise ConfigError(f"ASSISTWATCH_CONFIG: cannot read {path}: {error.strerror}") from None
+    except UnicodeDecodeError as error:
+        raise ConfigError(
+            f"ASSISTWATCH_CONFIG: {path} is not UTF-8 text (byte {error.start})"
+        ) from None
     return parse_config(text, source=str(path), environ=environ, known=known)
 
 
@@ -264,16 +273,34 @@ def parse_config(
     import yaml
 
     env = os.environ if environ is None else environ
+    if len(text) > MAX_FILE_CHARS:
+        raise ConfigError(
+            f"{source}: {len(text):,} characters; a routing file is at most {MAX_FILE_CHARS:,}"
+        )
+    _check_brackets(text, source)
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
+        _check_shape(root, source)  # before anything expands an alias
         data = yaml.safe_load(text)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         line = f"{mark.line + 1}" if mark is not None else "?"
         problem = getattr(error, "problem", None) or "not valid YAML"
         raise ConfigError(f"{source}:{line}: {problem}") from None
+    except RecursionError:  # the parser recurses per level: deeper than its stack
+        raise ConfigError(
+            f"{source}: nested deeper than the YAML parser can follow; "
+            f"a routing file is at most {MAX_DEPTH} levels deep"
+        ) from None
     if data is None:
         data = {}
+    from lib.support.text import lone_surrogate_at
+
+    unreadable = lone_surrogate_at(data)  # a "\ud800" escape in a double-quoted scalar
+    if unreadable is not None:
+        raise ConfigError(
+            f"{source}: {unreadable[:80]} is not valid Unicode text (a lone surrogate)"
+        )
     if not isinstance(data, dict):
         raise ConfigError(f"{source}:1: the routing file must be a mapping (receivers:, routes:)")
     problems: list[str] = []
@@ -285,6 +312,59 @@ def parse_config(
     except ValidationError as error:
         raise ConfigError(_describe(error, root, source)) from None
     return _build(parsed, root, source, known)
+
+
+def _check_brackets(text: str, source: str) -> None:
+    """Refuse flow nesting (``[[[[…``) deeper than any routing file needs, before parsing.
+
+    PyYAML's parser takes seconds on 10,000 nested brackets before its stack runs out; one
+    pass over the text costs microseconds. Brackets inside quoted strings count too: a
+    balanced template (``{{ x }}``) adds two levels, far below the limit.
+    """
+    depth = deepest = 0
+    for char in text:
+        if char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}" and depth:
+            depth -= 1
+    if deepest > 2 * MAX_DEPTH:
+        raise ConfigError(
+            f"{source}: brackets nested {deepest} deep; a routing file is at most "
+            f"{MAX_DEPTH} levels deep"
+        )
+
+
+def _check_shape(root: Any, source: str) -> None:
+    """Refuse a document nested too deeply or growing through aliases (billion laughs).
+
+    Walks the composed nodes as the loader would expand them — an alias counts every time
+    it is used — without building anything, and stops at the first limit crossed.
+    """
+    import yaml
+
+    if root is None:
+        return
+    seen = 0
+    stack: list[tuple[Any, int]] = [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        seen += 1
+        if depth > MAX_DEPTH:
+            line = node.start_mark.line + 1
+            raise ConfigError(
+                f"{source}:{line}: nested more than {MAX_DEPTH} levels deep; "
+                "a routing file needs a handful"
+            )
+        if seen > MAX_NODES:
+            raise ConfigError(
+                f"{source}: expands to more than {MAX_NODES:,} values (aliases inside "
+                "aliases?); a routing file needs far fewer"
+            )
+        if isinstance(node, yaml.MappingNode):
+            stack.extend((part, depth + 1) for pair in node.value for part in pair)
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend((item, depth + 1) for item in node.value)
 
 
 def _expand(  # noqa: PLR0917 - a recursive walk carrying its context

@@ -236,6 +236,16 @@ class Outbox:
                         budget.pause(error.pause_seconds)
                     self._give_back(receiver_name, waiting, error, tally, marked)
                     return False
+                except AssistwatchError:  # a store outage inside a send: FC retries the run
+                    raise
+                except Exception as error:  # a library refusing what we built
+                    # (httpx.InvalidURL, an IDNA error …): after the claims, so give them back
+                    # and say so in one line; raised, the claims would wait out their lease.
+                    unexpected = ReceiverConfigError(
+                        receiver_name, f"{type(error).__name__} while sending: {str(error)[:120]}"
+                    )
+                    self._give_back(receiver_name, waiting, unexpected, tally, marked)
+                    return False
                 self._confirm(receiver_name, covered, tally)
                 tally.messages_sent += 1
                 tally.sent.append(message)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Literal, get_args
@@ -37,6 +38,9 @@ __all__ = [
 
 TASK_COMPLETED = "ecs:CloudAssistant:TaskCompleted"
 _SOURCES = set(get_args(Source))
+_REGION = re.compile(r"[a-z]{2,}(-[a-z0-9]+)+")  # fullmatch: "cn-hangzhou\n" is not one
+# Resource group ids look like rg-acfmzw2jz2z…; lenient beyond "short, plain ASCII".
+_GROUP = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 
 
 @dataclass(frozen=True)
@@ -92,7 +96,7 @@ class ParsedEvent:
 
 def parse_event(raw: bytes | str | dict[str, Any] | list[Any]) -> ParsedEvent:
     """Parse an FC event into a trigger; raise BadInput with a specific reason."""
-    data = _json(raw) if isinstance(raw, bytes | str) else raw
+    data = _json(raw) if isinstance(raw, bytes | str) else _well_formed(raw, "event")
     if isinstance(data, dict) and _is_http_envelope(data):
         try:
             return ParsedEvent(_parse(_json(_http_body(data), what="HTTP request body")), http=True)
@@ -111,9 +115,33 @@ def _json(raw: bytes | str, *, what: str = "event") -> Any:
     if not raw.strip():
         raise BadInput(f"{what} is empty: expected a timer, EventBridge or action event (JSON)")
     try:
-        return json.loads(raw)
+        data = json.loads(raw)
     except json.JSONDecodeError as error:
         raise BadInput(f"{what} is not valid JSON: {error.msg} at char {error.pos}") from None
+    except RecursionError:
+        raise BadInput(f"{what} is nested too deeply to be a trigger") from None
+    return _well_formed(data, what)
+
+
+def _well_formed(data: Any, what: str) -> Any:
+    """``data`` if every string in it is well-formed Unicode; else BadInput naming the field.
+
+    A lone surrogate (``"\\ud800"``) is valid JSON but no character: stored, signed or sent
+    later it would fail far from here, after the claims.
+    """
+    from lib.support.text import lone_surrogate_at
+
+    where = lone_surrogate_at(data)
+    if where is not None:
+        raise BadInput(f"{what}: {where[:80]} is not valid Unicode text (a lone surrogate)")
+    return data
+
+
+def _region(value: str, what: str) -> str:
+    """``value`` if it is a region id (``cn-hangzhou``), else BadInput; never echoes junk."""
+    if _REGION.fullmatch(value):
+        return value
+    raise BadInput(f"{what} is not a region id (expected e.g. cn-hangzhou)")
 
 
 def _is_http_envelope(data: dict[str, Any]) -> bool:
@@ -172,7 +200,7 @@ def _timer(data: dict[str, Any]) -> Poll:
 
 
 def _poll(origin: Literal["timer", "manual"], data: dict[str, Any]) -> Poll:
-    regions = _str_list(data.get("regions"), "regions")
+    regions = [_region(region, "regions") for region in _str_list(data.get("regions"), "regions")]
     sources = _str_list(data.get("sources"), "sources")
     unknown = [source for source in sources if source not in _SOURCES]
     if unknown:
@@ -180,8 +208,8 @@ def _poll(origin: Literal["timer", "manual"], data: dict[str, Any]) -> Poll:
             f"unknown source {unknown[0]!r}: expected one of {', '.join(sorted(_SOURCES))}"
         )
     group = data.get("resourceGroupId")
-    if group is not None and not isinstance(group, str):
-        raise BadInput("resourceGroupId must be a string")
+    if group not in (None, "") and not (isinstance(group, str) and _GROUP.fullmatch(group)):
+        raise BadInput("resourceGroupId must be a resource group id (like rg-acfm…)")
     lookback = None
     if data.get("lookback") is not None:
         try:
@@ -204,6 +232,7 @@ def _watch(data: dict[str, Any]) -> Watch:
     region = data.get("region")
     if not isinstance(region, str) or not region:
         raise BadInput("watch needs a region")
+    _region(region, "watch region")
     invoke_ids = _str_list(data.get("invokeIds"), "invokeIds")
     if not invoke_ids:
         raise BadInput("watch needs invokeIds: a non-empty list of invoke ids")
@@ -245,7 +274,7 @@ def _cloud_events(events: list[Any]) -> Trigger:
         payload = payload or {}
         region = _first(event, payload, "aliyunregionid", "regionId", "RegionId")
         if region:
-            regions.add(region)
+            regions.add(_region(region, f"event {index}: region"))
         account = _first(event, payload, "aliyunaccountid")
         if account:
             accounts.add(account)

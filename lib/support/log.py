@@ -1,45 +1,54 @@
-"""JSON log lines to stdout, the FC request id bound per invocation, secrets redacted.
+"""structlog, configured: JSON lines to stdout, the FC request id bound per invocation, scrubbed.
 
-One event is one line: ``{"timestamp", "level", "event", "request_id", ...fields}``, written
-by ``get_logger().info("event", key=value)`` (the call interface of structlog, which this
-module replaced to keep cold start small: see docs/decisions.md).
+One event is one line: ``{"event", "request_id", ...fields, "level", "timestamp"}``, written
+by ``get_logger().info("event", key=value)``. The processor chain:
 
-Two lines of defence: the outward-string scrubber (:mod:`lib.support.scrubber`: every registered
-secret removed, receiver URLs cut to scheme://host) on every field; then :func:`lib.support.redact.redact_text` masks what looks like a
-secret by pattern (a key in command output, a token in a URL).
+1. ``merge_contextvars``: the request id :func:`bind_request` bound for this invocation;
+2. ``add_log_level`` and an ISO UTC ``TimeStamper``: the line's own keys, which a field of
+   the same name cannot fake;
+3. ``format_exc_info``: ``log.exception`` renders its traceback into ``exception``;
+4. :func:`scrub_processor`, the outward-string scrubber (:mod:`lib.support.scrubber`: registered
+   secrets removed, receiver URLs cut to scheme://host) then patterns that look secret
+   (:func:`lib.support.redact.redact_text`), on every key and value;
+5. ``JSONRenderer``; the writer escapes a lone surrogate and never fails the caller (a
+   closed stdout falls back to stderr).
+
+Tests use ``structlog.testing.capture_logs`` (events as logged, before the chain runs).
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import sys
 import threading
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
-from contextvars import ContextVar
-from datetime import datetime, timezone
+from collections.abc import Iterator, Mapping, MutableMapping
 from typing import Any, TextIO
+
+import structlog
+from structlog.contextvars import (
+    bind_contextvars,
+    bound_contextvars,
+    clear_contextvars,
+    merge_contextvars,
+)
 
 from lib.support.scrubber import register_secret, register_secrets
 from lib.support.scrubber import scrub as _scrub
 
 __all__ = [
-    "Logger",
     "bind_request",
     "bound",
-    "capture_logs",
     "configure",
     "get_logger",
     "register_secret",
     "register_secrets",
     "scrub",
+    "scrub_processor",
 ]
 
 _write_lock = threading.Lock()  # one line at a time, whole, whatever thread logs
 _stream: TextIO | None = None  # None: sys.stdout as it is when the line is written
-_context: ContextVar[Mapping[str, Any] | None] = ContextVar("assistwatch_log", default=None)
-_captures: list[list[dict[str, Any]]] = []
+_set_up = threading.Event()  # structlog configured (once per process: see configure)
 
 
 def scrub(text: str) -> str:
@@ -54,7 +63,7 @@ def _scrub_value(value: Any) -> Any:
         return scrub(value)
     if isinstance(value, Mapping):  # keys too: JSON wants strings, and a key can leak
         return {scrub(str(key)): _scrub_value(item) for key, item in value.items()}
-    if isinstance(value, list | tuple | set):
+    if isinstance(value, list | tuple | set | frozenset):
         return [_scrub_value(item) for item in value]
     if isinstance(value, BaseException):
         return scrub(f"{type(value).__name__}: {value}")
@@ -63,130 +72,109 @@ def _scrub_value(value: Any) -> Any:
     return scrub(str(value))
 
 
-def _format_exception(exc_info: Any) -> str:
-    import traceback  # only a line that carries an exception pays for it
-
-    if isinstance(exc_info, BaseException):
-        return "".join(traceback.format_exception(type(exc_info), exc_info, exc_info.__traceback__))
-    if not isinstance(exc_info, tuple):
-        exc_info = sys.exc_info()
-    if exc_info[0] is None:
-        return "NoneType: None"
-    return "".join(traceback.format_exception(*exc_info))
+def scrub_processor(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """structlog processor: every key and value of the event through :func:`scrub`."""
+    return {scrub(str(key)): _scrub_value(value) for key, value in event_dict.items()}
 
 
-def _emit(level: str, event: str, fields: Mapping[str, Any]) -> None:
-    record = {**(_context.get() or {}), **fields}  # a field given in the call wins over the bound
-    exc_info = record.pop("exc_info", None)
-    if exc_info:
-        record["exception"] = _format_exception(exc_info)
-    if _captures:  # a test is looking: hand it the event as logged, unredacted, unprinted
-        for captured in _captures:
-            captured.append({"event": event, "level": level, **record})
-        return
-    line: dict[str, Any] = {
-        "timestamp": datetime.now(timezone.utc).isoformat().replace("+00:00", "Z"),
-        "level": level,
-        "event": event,
-    }
-    for key, value in record.items():
-        line.setdefault(key, value)  # the three keys above are ours; a field cannot fake them
-    text = json.dumps(_scrub_value(line), ensure_ascii=False, default=str)
-    # A lone surrogate (valid JSON "\\ud800" in an API answer) is not UTF-8: escape it.
-    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
-    stream = _stream if _stream is not None else sys.stdout
-    with _write_lock:
-        try:
-            stream.write(text + "\n")
-            stream.flush()  # FC may freeze the instance right after the invocation returns
-        except (OSError, ValueError):  # stdout closed or broken: logging must not fail the run
-            fallback = sys.__stderr__
-            if fallback is not None and fallback is not stream:
-                with contextlib.suppress(OSError, ValueError):
-                    fallback.write(text + "\n")
+class _LineWriter:
+    """structlog's logger at the end of the chain: writes one rendered line, never raises.
+
+    The stream is looked up per line, so a logger bound before :func:`configure` pointed
+    elsewhere (the app keeps one for its life) writes where the invocation wants.
+    """
+
+    def msg(self, message: str) -> None:
+        # A lone surrogate (valid JSON "\ud800" in an API answer) is not UTF-8: escape it.
+        text = message.encode("utf-8", "backslashreplace").decode("utf-8") + "\n"
+        stream = _stream if _stream is not None else sys.stdout
+        with _write_lock:
+            try:
+                stream.write(text)
+                stream.flush()  # FC may freeze the instance right after the invocation
+            except (OSError, ValueError):  # stdout closed or broken: never fail the run
+                fallback = sys.__stderr__
+                if fallback is not None and fallback is not stream:
+                    with contextlib.suppress(OSError, ValueError):
+                        fallback.write(text)
+
+    debug = info = warning = warn = error = critical = exception = fatal = log = msg
 
 
-class Logger:
-    """``log.info("event", key=value)``: one redacted JSON line per call, at any level."""
+_WRITER = _LineWriter()
 
-    __slots__ = ("_bound", "name")
 
-    def __init__(self, name: str = "assistwatch", bound: Mapping[str, Any] | None = None):
-        self.name = name
-        self._bound: Mapping[str, Any] = dict(bound or {})
+def _writer_factory(*_args: Any) -> _LineWriter:
+    return _WRITER
+
+
+class Logger(structlog.make_filtering_bound_logger(0)):  # type: ignore[misc]  # a built class
+    """structlog's bound logger; its repr names bound keys only (a value may be a secret)."""
 
     def __repr__(self) -> str:
-        # keys only: a bound value may be a secret
-        return f"Logger({self.name!r}, bound={sorted(self._bound)})"
+        return f"Logger(bound={sorted(self._context)})"
 
-    def bind(self, **fields: Any) -> Logger:
-        """A logger whose every line also carries ``fields``."""
-        return Logger(self.name, {**self._bound, **fields})
 
-    def debug(self, event: str, **fields: Any) -> None:
-        """Log at debug level."""
-        _emit("debug", event, {**self._bound, **fields})
-
-    def info(self, event: str, **fields: Any) -> None:
-        """Log at info level."""
-        _emit("info", event, {**self._bound, **fields})
-
-    def warning(self, event: str, **fields: Any) -> None:
-        """Log at warning level."""
-        _emit("warning", event, {**self._bound, **fields})
-
-    def error(self, event: str, **fields: Any) -> None:
-        """Log at error level."""
-        _emit("error", event, {**self._bound, **fields})
-
-    def critical(self, event: str, **fields: Any) -> None:
-        """Log at critical level."""
-        _emit("critical", event, {**self._bound, **fields})
-
-    def exception(self, event: str, **fields: Any) -> None:
-        """Log at error level with the exception being handled."""
-        fields.setdefault("exc_info", True)
-        self.error(event, **fields)
+def _own_keys_first(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    # The line's own keys first, whatever a field of the same name said.
+    event = event_dict.pop("event", None)
+    return {
+        "timestamp": event_dict.pop("timestamp"),
+        "level": event_dict.pop("level"),
+        "event": event,
+        **event_dict,
+    }
 
 
 def configure(stream: TextIO | None = None) -> None:
-    """Send log lines to ``stream`` (default: stdout); the handler calls it every invocation."""
+    """Send log lines to ``stream`` (default: stdout); the handler calls it every invocation.
+
+    structlog itself is configured once per process: its processor list must stay the same
+    object for ``structlog.testing.capture_logs`` (which swaps its contents) to reach
+    loggers bound earlier.
+    """
     global _stream  # noqa: PLW0603  # one log destination per process, like stdlib's
     _stream = stream
+    if _set_up.is_set():
+        return
+    structlog.configure(
+        processors=[
+            merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            _own_keys_first,
+            scrub_processor,
+            structlog.processors.JSONRenderer(ensure_ascii=False, default=str),
+        ],
+        wrapper_class=Logger,
+        logger_factory=_writer_factory,
+        cache_logger_on_first_use=False,
+    )
+    _set_up.set()
 
 
 def bind_request(request_id: str | None, **fields: Any) -> None:
-    """Start an invocation's log context: every line carries the FC request id."""
-    _context.set({"request_id": request_id, **fields})
+    """Start an invocation's log context: every line carries the FC request id, nothing older."""
+    clear_contextvars()
+    bind_contextvars(request_id=request_id, **fields)
 
 
-@contextmanager
+@contextlib.contextmanager
 def bound(**fields: Any) -> Iterator[None]:
     """Inside the block, every line of this context also carries ``fields`` (a scope's
-    account and region, in whichever thread polls it)."""
-    token = _context.set({**(_context.get() or {}), **fields})
-    try:
+    account and region, in whichever thread polls it: the pool runs each scope in a copy of
+    the caller's context)."""
+    with bound_contextvars(**fields):
         yield
-    finally:
-        _context.reset(token)
 
 
-def get_logger(name: str = "assistwatch") -> Logger:
-    """A logger writing where :func:`configure` last pointed (stdout by default)."""
-    return Logger(name)
-
-
-@contextmanager
-def capture_logs() -> Iterator[list[dict[str, Any]]]:
-    """Collect log events instead of writing them (tests), as structlog's capture_logs did.
-
-    Each event is a dict with ``event``, ``level`` and its fields, before redaction: a test
-    looking for a secret in it proves the code never logged one, not that a mask caught it.
-    """
-    captured: list[dict[str, Any]] = []
-    _captures.append(captured)
-    try:
-        yield captured
-    finally:
-        # by identity: two captures holding equal lists are still two captures
-        _captures[:] = [other for other in _captures if other is not captured]
+def get_logger(name: str = "assistwatch") -> Any:
+    """A structlog logger writing where :func:`configure` last pointed (stdout by default)."""
+    if not _set_up.is_set():
+        configure(_stream)
+    return structlog.get_logger(name)

@@ -39,8 +39,8 @@ __all__ = [
 Source = Literal["ecs.command", "ecs.file", "eflo.command", "eflo.file"]
 SOURCES: tuple[Source, ...] = ("ecs.command", "ecs.file", "eflo.command", "eflo.file")
 _DEFAULT_SOURCES: list[Source] = ["ecs.command", "ecs.file"]
-_ROLE_NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-_REGION = re.compile(r"^[a-z]{2,}(-[a-z0-9]+)+$")
+_ROLE_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")  # fullmatch, as _REGION
+_REGION = re.compile(r"[a-z]{2,}(-[a-z0-9]+)+")  # fullmatch: "$" lets "cn-hangzhou\n" in
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
 _UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _MIN_ACTIONS_SECRET_BYTES = 32  # lib.core.links.MIN_SECRET_BYTES (support imports nothing of ours)
@@ -115,7 +115,9 @@ class Settings(BaseModel):
     repeat_interval: timedelta | None = None  # remind of alerts still open this often
     # Missed runs of periodic tasks: overdue after two scheduled runs plus this (None: off).
     missed_run_grace: timedelta | None = timedelta(minutes=10)
-    api_qps: float = Field(default=10.0, gt=0, le=1000)  # per account, region and product
+    # ≥ 0.1: one call every 10 s at the least; below that a run sleeps past any FC timeout
+    # (1e-9 would sleep for years, 1e-300 overflows the sleep), so it is refused at start.
+    api_qps: float = Field(default=10.0, ge=0.1, le=1000)  # per account, region and product
     concurrency: int = Field(default=16, ge=1, le=64)  # scopes (account × region) polled at once
     accounts: list[str] = Field(default_factory=list)  # role ARNs, or "*": the directory's members
     member_role: str = "ResourceDirectoryAccountAccessRole"  # assumed in each member (ACCOUNTS=*)
@@ -159,7 +161,7 @@ class Settings(BaseModel):
     def _regions(cls, value: list[str]) -> list[str]:
         if value == ["*"]:  # every region ECS offers the account (lib.app.discovery)
             return value
-        bad = [region for region in value if not _REGION.match(region)]
+        bad = [region for region in value if not _REGION.fullmatch(region)]
         if bad:
             raise ValueError(f"not a region id: {', '.join(bad)} (expected e.g. cn-hangzhou)")
         return value
@@ -182,7 +184,7 @@ class Settings(BaseModel):
     @field_validator("member_role")
     @classmethod
     def _member_role(cls, value: str) -> str:
-        if not _ROLE_NAME.match(value):
+        if not _ROLE_NAME.fullmatch(value):
             raise ValueError("a RAM role name: 1-64 letters, digits, '.', '-' or '_'")
         return value
 
@@ -304,6 +306,17 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
         if key.upper().startswith("ASSISTWATCH_") and value.strip() != ""
     }
     values.update(overrides)
+    # A value that is not valid UTF-8 reaches os.environ with lone surrogates in it; kept, it
+    # would fail far later (signing, a message) after the claims: refuse it here.
+    from lib.support.text import lone_surrogate_at
+
+    unreadable = [
+        f"ASSISTWATCH_{name.upper()}" for name in values if lone_surrogate_at(values[name])
+    ]
+    if unreadable:
+        raise ConfigError(
+            f"bad configuration: {', '.join(sorted(unreadable))}: not valid UTF-8 text"
+        )
     try:
         return Settings(**values)
     except ValidationError as error:

@@ -369,10 +369,7 @@ class CloudAssistantFake(LoopbackServer):
                 body = handle(action, params, dataset, self._pager)
         except ApiError as err:
             return err.status, _error_body(request_id, host, err.code, err.message)
-        # backslashreplace: a lone surrogate in a name goes out as the JSON escape \ud800
-        # (valid JSON a parser accepts), not as a crash of the fake.
-        text = json.dumps({"RequestId": request_id, **body}, ensure_ascii=False)
-        return 200, text.encode("utf-8", "backslashreplace")
+        return 200, _json_bytes({"RequestId": request_id, **body})
 
 
 def _error_body(request_id: str, host: str, code: str, message: str) -> bytes:
@@ -395,3 +392,11 @@ def _handler_for(fake: CloudAssistantFake) -> type[BaseHTTPRequestHandler]:
         do_POST = _serve
 
     return Handler
+
+
+def _json_bytes(answer: dict[str, object]) -> bytes:
+    """UTF-8 JSON; a lone surrogate (not UTF-8) is sent escaped ("\\ud800"), as JSON allows."""
+    try:
+        return json.dumps(answer, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        return json.dumps(answer).encode()

@@ -139,7 +139,7 @@ _ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
 
 
 def _token(seed: str, length: int) -> str:
-    digest = int.from_bytes(hashlib.sha256(seed.encode("utf-8")).digest(), "big")
+    digest = int.from_bytes(hashlib.sha256(seed.encode("utf-8", "surrogatepass")).digest(), "big")
     out = []
     for _ in range(length):
         digest, rem = divmod(digest, len(_ALPHABET))

@@ -208,7 +208,7 @@ def _handler_for(fake: DingTalkFake) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
-            # A client that stopped waiting (a late answer): it was taken all the same.
+            # A client that stopped waiting (a late answer): the message was taken all the same.
             with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                 self.wfile.write(data)
 

@@ -35,6 +35,7 @@ from lib.cloud.aliyun.retry import RetryPolicy, classify
 from lib.cloud.aliyun.signer import canonical_query, sign_request
 from lib.support.credentials import Credentials
 from lib.support.errors import ApiAuthError, ApiError, ApiRequestError, ApiTransientError
+from lib.support.text import has_surrogate_escape, without_lone_surrogates
 
 __all__ = ["OpenApiClient", "RateLimiter", "RetryPolicy", "endpoint_for"]
 
@@ -204,8 +205,13 @@ class OpenApiClient:
         status = response.status_code
         try:
             data: object = response.json()
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested beyond the parser's stack
             data = None
+        if data is not None and has_surrogate_escape(response.content):
+            # A lone surrogate ("\ud800" in a CommandName) is valid JSON but no character:
+            # it would break the state store and the message at claim time, for every alert
+            # of the run. Told as U+FFFD instead.
+            data = without_lone_surrogates(data)
         if 200 <= status < 300:
             if isinstance(data, dict):
                 return _Outcome(data=data)

@@ -18,7 +18,7 @@ from lib.support.urls import is_loopback_host
 __all__ = ["Endpoint", "endpoint_for", "parse_endpoint"]
 
 _PREFIX = {"ecs": "ecs", "eflo": "eflo-controller"}
-_REGION = re.compile(r"^[a-z]{2,}(-[a-z0-9]+)+$")
+_REGION = re.compile(r"[a-z]{2,}(-[a-z0-9]+)+")  # fullmatch: "$" lets "cn-hangzhou\n" in
 
 
 def endpoint_for(product: Literal["ecs", "eflo"], region: str, *, vpc: bool = False) -> str:
@@ -29,7 +29,7 @@ def endpoint_for(product: Literal["ecs", "eflo"], region: str, *, vpc: bool = Fa
     """
     if product not in _PREFIX:
         raise ConfigError(f"unknown product {product!r}: expected 'ecs' or 'eflo'")
-    if not _REGION.match(region):
+    if not _REGION.fullmatch(region):
         raise ConfigError(f"{region!r} is not a region id (like cn-hangzhou)")
     suffix = "-vpc" if vpc else ""
     return f"https://{_PREFIX[product]}{suffix}.{region}.aliyuncs.com"

@@ -13,7 +13,10 @@ from collections.abc import Callable
 
 from lib.support.errors import ConfigError
 
-__all__ = ["RateLimiter"]
+__all__ = ["MAX_QPS", "MIN_QPS", "RateLimiter"]
+
+MIN_QPS = 0.1  # one call every 10 s; lower would sleep past any FC timeout (1e-9: years)
+MAX_QPS = 1000.0
 
 
 class RateLimiter:
@@ -34,16 +37,18 @@ class RateLimiter:
         """Create a limiter.
 
         Args:
-            qps: calls per second, > 0.
+            qps: calls per second, from 0.1 to 1000.
             burst: calls allowed at once after a quiet spell; default ``max(1, qps)``.
             clock: monotonic seconds (injected in tests).
             sleep: how to wait (injected in tests).
 
         Raises:
-            ConfigError: qps or burst not positive.
+            ConfigError: qps out of range or burst below 1.
         """
-        if not qps > 0:
-            raise ConfigError(f"ASSISTWATCH_API_QPS must be > 0, got {qps}")
+        if not MIN_QPS <= qps <= MAX_QPS:  # also refuses NaN
+            raise ConfigError(
+                f"ASSISTWATCH_API_QPS must be between {MIN_QPS} and {MAX_QPS:g}, got {qps:g}"
+            )
         self.qps = float(qps)
         self.burst = float(burst) if burst is not None else max(1.0, self.qps)
         if not self.burst >= 1:

@@ -55,9 +55,12 @@ def report_of(answer: str | dict[str, Any]) -> dict[str, Any]:
 
 
 def print_json(value: Any, stream: TextIO | None = None) -> None:
-    """Pretty JSON on stdout: the one thing a script reads from us."""
+    """Pretty JSON on stdout: the one thing a script reads from us (an outward string, so
+    it passes the scrubber: registered secrets removed, receiver URLs as scheme://host)."""
+    from lib.support.scrubber import scrub
+
     out = stream or sys.stdout
-    out.write(json.dumps(value, ensure_ascii=False, indent=2, default=str) + "\n")
+    out.write(scrub(json.dumps(value, ensure_ascii=False, indent=2, default=str)) + "\n")
     out.flush()
 
 
