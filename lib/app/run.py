@@ -43,6 +43,8 @@ class Invocation:
     region: str | None = None
     timeout_seconds: float = 600.0
     account_id: str | None = None  # the function's own account (FC context ``account_id``)
+    function_name: str | None = None  # FC context ``function.name``: fan-out invokes it
+    qualifier: str | None = None  # the version or alias this invocation runs, if FC says
 
 
 class RunReport(BaseModel):
@@ -66,6 +68,7 @@ class RunReport(BaseModel):
     alerts_sent: int = 0
     deferred: int = 0  # kept in the outbox for the next run
     redelivered: int = 0  # outbox entries from earlier runs delivered now
+    shards: int = 0  # fan-out: shard invocations this coordinator dispatched
     api_calls: int = 0
     throttled: int = 0  # calls Cloud Assistant throttled (and our client retried)
     errors: list[str] = Field(default_factory=list)
@@ -90,6 +93,8 @@ class Pass:
     won: dict[str, list[Alert]] = field(default_factory=dict)  # claimed by this run, to send
     tags: InstanceTags | None = None  # instance tags read this run (routes, silences on tags)
     failures: list[BaseException] = field(default_factory=list)  # scopes that failed (health)
+    # called with the run's outcome (True: no error) once it has claimed, sent and written
+    finishers: list[Callable[[bool], None]] = field(default_factory=list)
     # (record name, change): shared records updated with a version check after the claims
     updates: list[tuple[str, Callable[[dict[str, Any]], dict[str, Any] | None]]] = field(
         default_factory=list
