@@ -108,6 +108,8 @@ class Pass:
 def describe(trigger: Trigger) -> str:
     """The report's one-line name of what started the run."""
     if isinstance(trigger, Poll):
+        if trigger.shard is not None:
+            return f"poll (fan-out shard {trigger.shard.slot})"
         return f"poll ({trigger.origin})"
     if isinstance(trigger, Targets):
         return f"event ({len(trigger.targets)} invocation(s))"
