@@ -202,3 +202,22 @@ def test_a_slot_starts_once_per_token_and_never_under_a_live_runner():
     assert slot.may_start("t1", "req-b", now=150.0)  # the first run died: its retry goes on
     slot.status = "done"
     assert not slot.may_start("t1", "req-a", now=50.0)
+
+
+def test_the_coordinator_invokes_the_function_and_version_fc_ran_it_as():
+    """FC's python3.12 context names the function and its qualifier in ``function``; 3.10
+    keeps the qualifier in ``service`` (FC's Context page)."""
+    from types import SimpleNamespace
+
+    from lib.edges.entry import invocation_from_context
+
+    meta = SimpleNamespace(name="assistwatch", timeout=300, qualifier="prod")
+    py312 = SimpleNamespace(request_id="r", function=meta, region="cn-hangzhou")
+    got = invocation_from_context(py312, {})
+    assert (got.function_name, got.qualifier) == ("assistwatch", "prod")
+    py310 = SimpleNamespace(
+        request_id="r",
+        function=SimpleNamespace(name="assistwatch", timeout=300),
+        service=SimpleNamespace(qualifier="LATEST"),
+    )
+    assert invocation_from_context(py310, {}).qualifier == "LATEST"

@@ -64,7 +64,9 @@ def invocation_from_context(context: Any, environ: Mapping[str, str]) -> Invocat
         else 600.0,
         account_id=_account_id(getattr(context, "account_id", None)),
         function_name=_text(getattr(function, "name", None)),
-        qualifier=_text(getattr(function, "qualifier", None)),
+        # python3.12: function.qualifier; python3.10: service.qualifier (FC's context docs)
+        qualifier=_text(getattr(function, "qualifier", None))
+        or _text(getattr(getattr(context, "service", None), "qualifier", None)),
     )
 
 
