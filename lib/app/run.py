@@ -87,6 +87,7 @@ class Pass:
     scopes: dict[tuple[str, str], Scope] = field(default_factory=dict)
     credentials: dict[str, Credentials] = field(default_factory=dict)  # account → credentials
     eflo: dict[tuple[str, str], EfloAssistant] = field(default_factory=dict)
+    members: list[str] | None = None  # the Resource Directory's members, listed once a run
     alerts: list[Alert] = field(default_factory=list)  # decided, not yet claimed
     outbox: Outbox | None = None
     tally: DeliveryTally = field(default_factory=DeliveryTally)
