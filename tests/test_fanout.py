@@ -30,11 +30,14 @@ from lib.state.file import FileStore
 from lib.support.credentials import Credentials
 from lib.support.settings import load_settings
 from tests.fakes.cloudassist import DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET, CloudAssistantFake
+from tests.fakes.resourcemanager_api import member
+from tests.fakes.sts import StsFake
 from tests.test_fleet import NOW, REGIONS, Recorder, fleet_data
 from tests.test_serve import TOKEN, Server
 
 CREDENTIALS = Credentials(DEMO_ACCESS_KEY_ID, SecretStr(DEMO_ACCESS_KEY_SECRET))
 TIMEOUT = 120  # the function's timeout: a shard's lease is this plus a minute
+OWN, MEMBER = "1000000000000001", "2000000000000002"  # the management account, a member
 
 
 @dataclass
@@ -51,6 +54,7 @@ class Deployment:
     ended: int = 0  # shard invocations that ended (polled, refused or died)
     runs: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
+    sts: StsFake | None = None
 
     def entry(self, event: Any, context: Any) -> str:
         """The FC entry of a shard's instance (the same App, as a warm instance reuses it)."""
@@ -83,6 +87,7 @@ class Deployment:
             f"timer-{self.runs}",
             CREDENTIALS,
             region="cn-hangzhou",
+            account_id=OWN,
             timeout_seconds=float(TIMEOUT),
             function_name="assistwatch",
         )
@@ -116,9 +121,27 @@ class Deployment:
 def deploy(tmp_path: Path) -> Iterator[Callable[..., Deployment]]:
     cleanup: list[Callable[[], None]] = []
 
-    def make(shards: str, *, fc_key: str = DEMO_ACCESS_KEY_ID) -> Deployment:
+    def make(
+        shards: str, *, fc_key: str = DEMO_ACCESS_KEY_ID, members: tuple[str, ...] = ()
+    ) -> Deployment:
         cloud = CloudAssistantFake(regions=fleet_data()).start()
         cleanup.append(cloud.stop)
+        extra: dict[str, str] = {}
+        if members:  # ASSISTWATCH_ACCOUNTS=*: every member reached through its access role
+            cloud.members = [member(OWN), *(member(m) for m in members)]
+            roles = [f"acs:ram::{m}:role/ResourceDirectoryAccountAccessRole" for m in members]
+            sts = StsFake(
+                {DEMO_ACCESS_KEY_ID: DEMO_ACCESS_KEY_SECRET},
+                grants={DEMO_ACCESS_KEY_ID: roles},
+                targets=[cloud],
+            ).start()
+            cleanup.append(sts.stop)
+            extra = {
+                "ASSISTWATCH_ACCOUNTS": "*",
+                "ASSISTWATCH_STS_ENDPOINT": sts.url,
+                "ASSISTWATCH_RESOURCEMANAGER_ENDPOINT": cloud.url,
+                "ASSISTWATCH_REGIONS": "cn-hangzhou,cn-shanghai",
+            }
         clock = [NOW]
 
         def now() -> float:  # the test moves clock[0]
@@ -131,6 +154,7 @@ def deploy(tmp_path: Path) -> Iterator[Callable[..., Deployment]]:
             "ASSISTWATCH_ECS_ENDPOINT": cloud.url,
             "ASSISTWATCH_SHOW_OUTPUT": "false",
             "ASSISTWATCH_SHARDS": shards,
+            **extra,
         }
         holder: list[Deployment] = []
         # The local FC knows the function's AccessKey (it checks the caller's signature).
@@ -155,6 +179,8 @@ def deploy(tmp_path: Path) -> Iterator[Callable[..., Deployment]]:
             clock=lambda: clock[0],
         )
         holder.append(Deployment(cloud, app, store, receiver, clock))
+        if members:
+            holder[0].sts = sts
         return holder[0]
 
     yield make
@@ -281,3 +307,26 @@ def test_a_last_pass_near_the_timeout_fans_the_next_one_out(deploy):
     assert report.shards == 3  # 90 s / (0.4 × 96 s) → 3 shards
     assert any("fan-out (estimated 90 s)" in n for n in report.notes)
     assert len(fleet.told()) == 5
+
+
+def test_member_accounts_fan_out_and_each_shard_assumes_only_its_own_accounts(deploy):
+    """GIVEN ASSISTWATCH_ACCOUNTS=* with one member account, two regions, and two shards
+    WHEN the timer fires
+    THEN the coordinator lists the directory once and assumes no role; the shard of the own
+    account assumes none, the member's shard assumes the member's role once; each account's
+    failures are told once, under its account."""
+    fleet = deploy("2", members=(MEMBER,))
+
+    report = fleet.coordinate()
+
+    assert report.ok, report.errors
+    assert report.shards == 2
+    shards = sorted((r["regions"], r["api_calls"]) for r in fleet.shard_reports)
+    assert [regions for regions, _ in shards] == [["cn-hangzhou", "cn-shanghai"]] * 2
+    assert fleet.cloud.count("ListAccounts") == 1  # the coordinator's; shards do not list
+    assert fleet.sts is not None
+    assert fleet.sts.count() == 1  # the member's shard, once; the coordinator assumes none
+    accounts = Counter(
+        a.finding.account for m in fleet.receiver.sent for a in fleet.receiver.covered(m)
+    )
+    assert accounts == {"self": 2, MEMBER: 2}  # a failed deploy in each region, each account
