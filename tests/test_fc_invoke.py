@@ -221,3 +221,26 @@ def test_the_coordinator_invokes_the_function_and_version_fc_ran_it_as():
         service=SimpleNamespace(qualifier="LATEST"),
     )
     assert invocation_from_context(py310, {}).qualifier == "LATEST"
+
+
+def test_the_local_fc_runs_a_sync_invoke_at_once_and_answers_its_result(tmp_path):
+    """GIVEN `make serve`'s local FC WHEN a signed InvokeFunction without the Async header
+    arrives THEN the entry runs now with the named function in its context, and the caller
+    gets the entry's answer; with no AccessKey configured it is FC's 403."""
+    from tests.test_serve import Recorder, Server
+
+    recorder = Recorder(answer=json.dumps({"ok": True, "alerts": 0}))
+    keys = {"ALIBABA_CLOUD_ACCESS_KEY_ID": KEY_ID, "ALIBABA_CLOUD_ACCESS_KEY_SECRET": SECRET}
+    with Server(tmp_path, keys, recorder) as server, httpx.Client() as http:
+        credentials = Credentials(KEY_ID, SecretStr(SECRET))
+        client = OpenApiClient(http, server.url, FC_VERSION, credentials, sleep=lambda _: None)
+        path = "/2023-03-30/functions/assistwatch/invocations"
+        answer = client.send("InvokeFunction", path, b'{"action": "poll"}')
+        assert answer == {"ok": True, "alerts": 0}
+        ((event, context),) = recorder.calls
+        assert event == b'{"action": "poll"}'
+        assert context.function.name == "assistwatch"
+    with Server(tmp_path, {}, recorder) as bare, httpx.Client() as http:
+        client = OpenApiClient(http, bare.url, FC_VERSION, credentials, sleep=lambda _: None)
+        with pytest.raises(ApiAuthError, match="InvalidSignature"):
+            client.send("InvokeFunction", path, b"{}")
