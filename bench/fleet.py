@@ -145,7 +145,10 @@ def _serve(conn: Connection, case: Case) -> None:
                 with cloud._lock:
                     count = len(cloud.calls)
                     cloud.calls.clear()
-                conn.send(count + sts.count())
+                with sts._lock:  # this pass's AssumeRole calls only
+                    count += len(sts.calls)
+                    sts.calls.clear()
+                conn.send(count)
             else:
                 conn.send(None)
                 return
