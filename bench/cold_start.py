@@ -87,6 +87,8 @@ POLL_MODULES = (
     "lib.state.silences",
     "lib.state.file",
     "lib.core.watches",
+    "lib.app.fanout",  # every poll asks whether it fans out (or holds its shard's slot)
+    "lib.core.shards",
     "httpx",
     "httpcore",
     "h11",
