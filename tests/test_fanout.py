@@ -330,3 +330,17 @@ def test_member_accounts_fan_out_and_each_shard_assumes_only_its_own_accounts(de
         a.finding.account for m in fleet.receiver.sent for a in fleet.receiver.covered(m)
     )
     assert accounts == {"self": 2, MEMBER: 2}  # a failed deploy in each region, each account
+
+
+def test_off_fc_a_configured_fan_out_polls_in_process_and_says_why(deploy):
+    """GIVEN ASSISTWATCH_SHARDS=4 WHEN the timer pass runs where no FC function is named
+    (a local run) THEN it polls every scope itself, tells everything once, and notes why."""
+    fleet = deploy("4")
+    invocation = Invocation("local-1", CREDENTIALS, timeout_seconds=float(TIMEOUT))
+
+    report = fleet.app.run(Poll(origin="timer"), invocation)
+
+    assert report.ok, report.errors
+    assert report.shards == 0
+    assert any("not on FC (no function name and region to invoke)" in n for n in report.notes)
+    assert len(fleet.told()) == 5

@@ -24,7 +24,7 @@ from lib.app.discovery import ALL
 from lib.app.spread import spread
 from lib.core.shards import Slot, parse_scope, scope_id, shard_count, split
 from lib.core.triggers import Poll, ShardTicket
-from lib.support.errors import ApiError
+from lib.support.errors import ApiError, AssistwatchError
 
 if TYPE_CHECKING:
     from lib.app.context import Context
@@ -71,11 +71,11 @@ def coordinate(
     configured = app.settings.shards
     if configured == 1:
         return False
-    if not invocation.function_name:
+    if not invocation.function_name or not (app.settings.fc_endpoint or invocation.region):
         if configured >= 2:
             state.report.notes.append(
                 f"ASSISTWATCH_SHARDS={configured}, but this invocation is not on FC (no "
-                "function name to invoke): polled in-process"
+                "function name and region to invoke): polled in-process"
             )
         return False
     now = app.clock().timestamp()
@@ -209,22 +209,24 @@ def _dispatch(
     credentials: Credentials,
     token: str,
     leased: list[tuple[int, list[Key]]],
-) -> list[tuple[int, list[Key], ApiError]]:
+) -> list[tuple[int, list[Key], AssistwatchError]]:
     """Invoke a shard per leased slot, at once; return those FC refused."""
     from lib.cloud.aliyun.client import OpenApiClient
     from lib.cloud.fc import FC_VERSION, fc_endpoint, invoke_async
 
     function = invocation.function_name or ""
     endpoint = app.settings.fc_endpoint or fc_endpoint(invocation.region or "")
-    client = OpenApiClient(app.http, endpoint, FC_VERSION, credentials, sleep=app.sleep)
+    client = OpenApiClient(
+        app.http, endpoint, FC_VERSION, credentials, limiter=app.limiter, sleep=app.sleep
+    )
     state.clients.append(client)
 
-    def one(position: int) -> ApiError | None:
+    def one(position: int) -> AssistwatchError | None:
         index, part = leased[position]
         event = _event(_shard_poll(trigger, token, index, part))
         try:
             invoke_async(client, function, event, qualifier=invocation.qualifier)
-        except ApiError as error:
+        except AssistwatchError as error:  # refused, or a name FC would refuse: in-process
             return error
         return None
 
