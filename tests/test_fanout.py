@@ -50,6 +50,7 @@ class Deployment:
     receiver: Recorder
     clock: list[datetime]
     drop: set[int] = field(default_factory=set)  # shard slots whose instance dies at once
+    twice: bool = False  # FC delivers each async event twice, at the same time
     shard_reports: list[dict[str, Any]] = field(default_factory=list)
     ended: int = 0  # shard invocations that ended (polled, refused or died)
     runs: int = 0
@@ -65,16 +66,26 @@ class Deployment:
             if parsed.shard.slot in self.drop:  # the instance died before it polled anything
                 self.drop.discard(parsed.shard.slot)
                 return "{}"
-            invocation = Invocation(
-                context.request_id,
-                CREDENTIALS,
-                timeout_seconds=float(TIMEOUT),
-                function_name=context.function.name,
-            )
-            report = self.app.run(parsed, invocation).model_dump()
-            with self.lock:
-                self.shard_reports.append(report)
-            return json.dumps(report)
+
+            def one(request_id: str) -> None:
+                invocation = Invocation(
+                    request_id,
+                    CREDENTIALS,
+                    timeout_seconds=float(TIMEOUT),
+                    function_name=context.function.name,
+                )
+                report = self.app.run(parsed, invocation).model_dump()
+                with self.lock:
+                    self.shard_reports.append(report)
+
+            if self.twice:  # at-least-once delivery: the same event in a second instance
+                again = threading.Thread(target=one, args=(f"{context.request_id}-again",))
+                again.start()
+                one(context.request_id)
+                again.join()
+            else:
+                one(context.request_id)
+            return "{}"
         finally:
             with self.lock:
                 self.ended += 1
@@ -344,3 +355,23 @@ def test_off_fc_a_configured_fan_out_polls_in_process_and_says_why(deploy):
     assert report.shards == 0
     assert any("not on FC (no function name and region to invoke)" in n for n in report.notes)
     assert len(fleet.told()) == 5
+
+
+def test_an_event_fc_delivers_twice_polls_its_scopes_once(deploy):
+    """GIVEN FC delivers every shard's async event twice, both at once (at-least-once)
+    WHEN the timer fans out into two shards
+    THEN each scope is listed exactly as one in-process pass lists it, each failure is told
+    once, and the duplicate of each shard says it polled nothing."""
+    alone = _in_process(deploy)
+    fleet = deploy("2")
+    fleet.twice = True
+
+    report = fleet.coordinate()
+
+    assert report.shards == 2
+    assert len(fleet.shard_reports) == 4
+    assert fleet.listed() == alone.listed()
+    assert fleet.told() == alone.told()
+    idle = [r for r in fleet.shard_reports if any("nothing polled" in n for n in r["notes"])]
+    assert len(idle) == 2
+    assert all(r["records"] == 0 for r in idle)
