@@ -9,7 +9,6 @@ deployment's instances share them on FC.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections import Counter
