@@ -91,6 +91,8 @@ POLL_MODULES = (
     "lib.core.inhibition",
     "lib.cloud.instances",
     "lib.core.records.instances",
+    "lib.app.fanout",  # every poll asks whether it fans out (or holds its shard's slot)
+    "lib.core.shards",
     "httpx",
     "httpcore",
     "h11",

@@ -1,7 +1,8 @@
 """Fleets: a timer poll of many accounts and regions at real API latency, one by one vs at once.
 
-Each measured pass is a fresh ``python -m lib run`` process (so wall time includes the
-interpreter's start and imports, as an FC cold start would), against the Cloud Assistant and
+Each measured pass is a fresh process running one invocation through
+``lib.edges.entry.handle`` (so wall time includes the interpreter's start and imports, as an
+FC cold start would), against the Cloud Assistant and
 STS fakes in one separate ``spawn``-ed process (threaded servers), every answer delayed by
 the injected latency. Cases:
 
@@ -75,6 +76,7 @@ REGIONS = (
 KEY_ID, KEY_SECRET = "LTAIfakeBench01", "fake-bench-secret-not-a-real-one"
 MEMBER = "acs:ram::{:016d}:role/assistwatch"
 DEFAULT_CONCURRENCY = "16"  # lib.support.settings default
+_TIMER = json.dumps({"triggerTime": "2026-12-06T08:00:00Z", "triggerName": "timer"})
 
 
 @dataclass(frozen=True)
@@ -143,7 +145,10 @@ def _serve(conn: Connection, case: Case) -> None:
                 with cloud._lock:
                     count = len(cloud.calls)
                     cloud.calls.clear()
-                conn.send(count + sts.count())
+                with sts._lock:  # this pass's AssumeRole calls only
+                    count += len(sts.calls)
+                    sts.calls.clear()
+                conn.send(count)
             else:
                 conn.send(None)
                 return
@@ -174,38 +179,31 @@ class Fakes:
 # --- one pass: a fresh process ------------------------------------------------------------
 
 
-def child() -> int:
-    """``python -m lib run`` in this process; one JSON line: the report and peak RSS."""
-    from lib.edges.cli import main as cli
+def child(*, fc: bool = False) -> int:
+    """One invocation through ``lib.edges.entry.handle`` (the path FC takes), the event on
+    stdin (default a timer's), the credentials from the environment; one JSON line out: the
+    report and peak RSS. ``fc``: the context names the function (a coordinator or a shard on
+    FC); without it a pass never fans out, as before fan-out existed."""
+    from types import SimpleNamespace
 
+    from lib.edges.entry import handle
+
+    event = sys.stdin.buffer.read() if fc else _TIMER.encode()
+    function = SimpleNamespace(name="assistwatch" if fc else None, timeout=600)
+    context = SimpleNamespace(request_id=f"bench-{os.getpid()}", function=function)
+    context.region = "cn-hangzhou"
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        code = cli(["run", "--timeout", "600"])
+        answer = handle(event, context, environ=os.environ, stream=io.StringIO())
     with open("/proc/self/status", encoding="ascii") as status:
         rss = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 1024
-    text = out.getvalue()  # the console receiver's messages, then the report (indented JSON)
-    start = text.rfind("\n{\n") + 1 if not text.startswith("{\n") else 0
-    print(json.dumps({"code": code, "report": json.loads(text[start:]), "rss_mb": rss}))
+    report = json.loads(answer if isinstance(answer, str) else answer["body"])
+    print(json.dumps({"report": report, "rss_mb": rss}))
     return 0
 
 
 def one_pass(case: Case, fakes: Fakes, state: Path, concurrency: str) -> dict[str, Any]:
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("ASSISTWATCH_")},
-        "ALIBABA_CLOUD_ACCESS_KEY_ID": KEY_ID,
-        "ALIBABA_CLOUD_ACCESS_KEY_SECRET": KEY_SECRET,
-        "ASSISTWATCH_REGIONS": ",".join(REGIONS[: case.regions]),
-        "ASSISTWATCH_ECS_ENDPOINT": fakes.cloud_url,
-        "ASSISTWATCH_STS_ENDPOINT": fakes.sts_url,
-        "ASSISTWATCH_STATE_URL": f"file://{state}",
-        "ASSISTWATCH_LOOKBACK": "7d" if case.records else "1h",
-        "ASSISTWATCH_CONCURRENCY": concurrency,
-        "PYTHONPATH": str(ROOT),
-    }
-    if case.qps:
-        env["ASSISTWATCH_API_QPS"] = case.qps
-    if case.accounts > 1:
-        env["ASSISTWATCH_ACCOUNTS"] = ",".join(MEMBER.format(n) for n in range(1, case.accounts))
+    env = _env(case, fakes, state, concurrency)
     started = time.perf_counter()
     out = subprocess.run(
         [sys.executable, str(Path(__file__).resolve()), "--child"],
@@ -231,13 +229,101 @@ def one_pass(case: Case, fakes: Fakes, state: Path, concurrency: str) -> dict[st
     }
 
 
+def _fc_process(env: dict[str, str], event: bytes) -> tuple[float, dict[str, Any]]:
+    """A fresh process running one FC invocation; (wall seconds, its report and peak RSS)."""
+    started = time.perf_counter()
+    out = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve()), "--child-fc"],
+        cwd=ROOT,
+        env=env,
+        input=event,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        check=True,
+    )
+    result: dict[str, Any] = json.loads(out.stdout.decode().strip().splitlines()[-1])
+    return time.perf_counter() - started, result
+
+
+def fanout_pass(case: Case, fakes: Fakes, state: Path, shards: int) -> dict[str, Any]:
+    """The timer invocation as a coordinator: it invokes the local FC (lib/edges/serve.py's
+    InvokeFunction, ACS3-checked, 202 at once) once per shard; each shard is a fresh process.
+    Wall: from the coordinator's start until the slowest shard has ended."""
+    import logging
+
+    import flask
+    from werkzeug.serving import make_server
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
+    from lib.edges.serve import make_target
+
+    env = _env(case, fakes, state, DEFAULT_CONCURRENCY)
+    env["ASSISTWATCH_SHARDS"] = str(shards)
+    ended: list[tuple[float, dict[str, Any]]] = []
+
+    def entry(event: Any, context: Any) -> str:  # one FC instance per shard
+        ended.append(_fc_process(env, event))
+        return "{}"
+
+    keys = {"ALIBABA_CLOUD_ACCESS_KEY_ID": KEY_ID, "ALIBABA_CLOUD_ACCESS_KEY_SECRET": KEY_SECRET}
+    target = make_target(environ=keys, entry=entry, stdout=io.StringIO())
+    app = flask.Flask("local-fc")
+    app.add_url_rule("/<path:path>", "fc", lambda path: target(flask.request), methods=["POST"])
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    env["ASSISTWATCH_FC_ENDPOINT"] = f"http://127.0.0.1:{server.server_port}"
+    try:
+        started = time.perf_counter()
+        coordinator_s, coordinator = _fc_process(env, _TIMER.encode())
+        dispatched = int(coordinator["report"].get("shards") or 0)
+        while len(ended) < dispatched and time.perf_counter() - started < 600:
+            time.sleep(0.05)
+        wall = time.perf_counter() - started
+    finally:
+        server.shutdown()
+    reports = [coordinator["report"], *(result["report"] for _, result in ended)]
+    return {
+        "wall_s": wall,
+        "coordinator_s": coordinator_s,
+        "slowest_shard_s": max((s for s, _ in ended), default=0.0),
+        "shards": dispatched,
+        "ok": all(r.get("ok") for r in reports) and len(ended) == dispatched,
+        "errors": [e for r in reports for e in r.get("errors", [])],
+        "api_calls": sum(int(r.get("api_calls") or 0) for r in reports),
+        "fake_calls": fakes_calls(fakes),
+        "rss_mb": max(result["rss_mb"] for result in [coordinator, *(r for _, r in ended)]),
+    }
+
+
+def _env(case: Case, fakes: Fakes, state: Path, concurrency: str) -> dict[str, str]:
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("ASSISTWATCH_")},
+        "ALIBABA_CLOUD_ACCESS_KEY_ID": KEY_ID,
+        "ALIBABA_CLOUD_ACCESS_KEY_SECRET": KEY_SECRET,
+        "ASSISTWATCH_REGIONS": ",".join(REGIONS[: case.regions]),
+        "ASSISTWATCH_ECS_ENDPOINT": fakes.cloud_url,
+        "ASSISTWATCH_STS_ENDPOINT": fakes.sts_url,
+        "ASSISTWATCH_STATE_URL": f"file://{state}",
+        "ASSISTWATCH_LOOKBACK": "7d" if case.records else "1h",
+        "ASSISTWATCH_CONCURRENCY": concurrency,
+        "ASSISTWATCH_CONSOLE": "true",  # a receiver: the messages go to the child's stdout
+        "PYTHONPATH": str(ROOT),
+    }
+    if case.qps:
+        env["ASSISTWATCH_API_QPS"] = case.qps
+    if case.accounts > 1:
+        env["ASSISTWATCH_ACCOUNTS"] = ",".join(MEMBER.format(n) for n in range(1, case.accounts))
+    return env
+
+
 def fakes_calls(fakes: Fakes) -> int:
     fakes._conn.send("calls")
     count: int = fakes._conn.recv()
     return count
 
 
-def run_case(case: Case) -> dict[str, Any]:
+def run_case(case: Case, shards: int = 0) -> dict[str, Any]:
     print(f"case {case.number}: {case.title} …", file=sys.stderr, flush=True)
     rows: dict[str, Any] = {}
     with Fakes(case) as fakes:
@@ -247,6 +333,18 @@ def run_case(case: Case) -> dict[str, Any]:
                     one_pass(case, fakes, Path(state), DEFAULT_CONCURRENCY)
                 rows[label] = one_pass(case, fakes, Path(state), concurrency)
             print(f"  {label}: {rows[label]['wall_s']:.1f} s", file=sys.stderr, flush=True)
+        if shards >= 2 and not case.first_pass:
+            with tempfile.TemporaryDirectory() as state:
+                one_pass(case, fakes, Path(state), DEFAULT_CONCURRENCY)  # prime
+                fakes_calls(fakes)
+                rows["fanout"] = fanout_pass(case, fakes, Path(state), shards)
+            fan = rows["fanout"]
+            print(
+                f"  fan-out: {fan['wall_s']:.1f} s ({fan['shards']} shards, coordinator "
+                f"{fan['coordinator_s']:.1f} s, slowest shard {fan['slowest_shard_s']:.1f} s)",
+                file=sys.stderr,
+                flush=True,
+            )
     return {"case": case.number, "title": case.title, "target_s": case.target_s, **rows}
 
 
@@ -275,12 +373,16 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", default="1,2,3,4", help="comma list of case numbers")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON too")
+    parser.add_argument(
+        "--fanout", type=int, default=4, help="shards of the fan-out row (0: no fan-out row)"
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--child-fc", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.child:
-        return child()
+    if args.child or args.child_fc:
+        return child(fc=args.child_fc)
     wanted = {int(n) for n in args.cases.split(",") if n.strip()}
-    results = [run_case(case) for case in CASES if case.number in wanted]
+    results = [run_case(case, args.fanout) for case in CASES if case.number in wanted]
     for r in results:
         for label in ("sequential", "concurrent"):
             if not r[label]["ok"]:
@@ -289,7 +391,7 @@ def main() -> int:
                     file=sys.stderr,
                 )
     print(
-        f"fleet poll, each pass a fresh `python -m lib run` process (start included); fakes in "
+        f"fleet poll, each pass a fresh process through lib.edges.entry (start included); fakes in "
         f"their own process, every API answer delayed by the case's latency; sequential = "
         f"ASSISTWATCH_CONCURRENCY=1, concurrent = the default ({DEFAULT_CONCURRENCY}); "
         f"{os.cpu_count()} CPUs (python {sys.version.split()[0]})"
@@ -298,6 +400,15 @@ def main() -> int:
     print(
         "calls = API calls the fakes served in the concurrent pass (STS included); peak RSS = sequential/concurrent"
     )
+    for r in results:
+        if "fanout" in r:
+            fan = r["fanout"]
+            print(
+                f"{r['case']}. fan-out, {fan['shards']} shards (each a fresh process through the "
+                f"local FC): {fan['wall_s']:.1f} s wall (coordinator {fan['coordinator_s']:.1f} s, "
+                f"slowest shard {fan['slowest_shard_s']:.1f} s), {fan['fake_calls']} calls, "
+                f"peak RSS {fan['rss_mb']:.1f} MB{'' if fan['ok'] else ' ERRORS: ' + str(fan['errors'][:2])}"
+            )
     if args.json:
         print(json.dumps(results, indent=2))
     return 0

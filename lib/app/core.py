@@ -101,6 +101,7 @@ class App(Context):
         credentials = invocation.credentials
         if credentials is not None:  # redeliveries may need the account's instance tags
             state.credentials[SELF_ACCOUNT] = credentials
+        completed = False
         try:
             state.outbox.flush_pending(state.tally)
             if credentials is None:
@@ -124,7 +125,10 @@ class App(Context):
                 state.report.notes.append("prune failed (a warning is logged); the next run prunes")
             elif pruned:
                 state.report.notes.append(f"pruned {pruned} expired state entries")
+            completed = True
         finally:
+            for finish in state.finishers:  # fan-out leases and pass timings
+                finish(completed and not state.report.errors)
             merge_tally(state.report, state.tally)
             if state.tags is not None:
                 state.report.notes.extend(state.tags.notes)

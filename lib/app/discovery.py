@@ -84,7 +84,10 @@ def discovered_regions(app: Context, state: Pass, home: str | None) -> list[str]
 
 
 def directory_members(app: Context, state: Pass) -> list[str]:
-    """Every member account id of the Resource Directory, in the order listed (all pages)."""
+    """Every member account id of the Resource Directory, in the order listed (all pages);
+    listed once a run (a fan-out coordinator and the poll it may become both ask)."""
+    if state.members is not None:
+        return state.members
     from lib.cloud.aliyun.client import OpenApiClient
 
     client = OpenApiClient(
@@ -106,7 +109,8 @@ def directory_members(app: Context, state: Pass) -> list[str]:
         total = answer.get("TotalCount")
         if not listed or not isinstance(total, int) or page * PAGE_SIZE >= total:
             break
-    return list(dict.fromkeys(members))
+    state.members = list(dict.fromkeys(members))
+    return state.members
 
 
 def member_roles(app: Context, state: Pass, own_account: str | None) -> list[str]:

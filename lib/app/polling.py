@@ -34,13 +34,37 @@ __all__ = ["poll"]
 def poll(
     app: Context, trigger: Poll, invocation: Invocation, credentials: Credentials, state: Pass
 ) -> None:
-    """Poll every source of every account and region; then watches and agent alerts."""
-    accounts = accounts_for(app, credentials, state, own=invocation.account_id)
-    if not trigger.regions and app.settings.regions == [ALL]:
+    """Poll every source of every account and region; then watches and agent alerts.
+
+    A timer pass too big for one invocation is fanned out to shards instead (lib.app.fanout);
+    a shard polls its scopes only while it holds its slot.
+    """
+    if trigger.scopes:  # a shard (or a narrowed poll by hand): exactly these scopes
+        regions = list(dict.fromkeys(region for _, region in trigger.scopes))
+    elif not trigger.regions and app.settings.regions == [ALL]:
         regions = discovered_regions(app, state, invocation.region)
     else:
         regions = regions_for(app, trigger.regions, invocation)
-    state.report.regions = regions
+    from lib.app.fanout import coordinate, hold_slot
+
+    def in_process(shard: Poll) -> None:
+        poll(app, shard, invocation, credentials, state)
+
+    if coordinate(
+        app,
+        trigger,
+        invocation,
+        state,
+        credentials=credentials,
+        regions=regions,
+        poll_shard=in_process,
+    ):
+        return
+    if trigger.shard is not None and not hold_slot(app, trigger, invocation, state):
+        return
+    wanted = {account for account, _ in trigger.scopes} if trigger.scopes else None
+    accounts = accounts_for(app, credentials, state, own=invocation.account_id, wanted=wanted)
+    state.report.regions = state.report.regions or regions
     sources = list(trigger.sources) or list(app.settings.sources)
     for source in sources:
         if source.startswith("eflo."):
@@ -49,6 +73,11 @@ def poll(
                 "they are watched by invoke id (watch requests), not by this poll"
             )
     keys = [(account, region) for account in accounts for region in regions]
+    if trigger.scopes:
+        keys = [key for key in keys if key in set(trigger.scopes)]
+        missing = [f"{a}/{r}" for a, r in trigger.scopes if (a, r) not in keys]
+        if missing:  # an account whose role is gone or could not be assumed (said above)
+            state.report.notes.append(f"not polled (no credentials): {', '.join(missing)}")
 
     def poll_scope(account: str, region: str, forked: Pass) -> None:
         scope = scope_for(app, account, region, forked)

@@ -44,6 +44,8 @@ class Invocation:
     region: str | None = None
     timeout_seconds: float = 600.0
     account_id: str | None = None  # the function's own account (FC context ``account_id``)
+    function_name: str | None = None  # FC context ``function.name``: fan-out invokes it
+    qualifier: str | None = None  # the version or alias this invocation runs, if FC says
 
 
 class RunReport(BaseModel):
@@ -70,6 +72,7 @@ class RunReport(BaseModel):
     alerts_sent: int = 0
     deferred: int = 0  # kept in the outbox for the next run
     redelivered: int = 0  # outbox entries from earlier runs delivered now
+    shards: int = 0  # fan-out: shard invocations this coordinator dispatched
     api_calls: int = 0
     throttled: int = 0  # calls Cloud Assistant throttled (and our client retried)
     errors: list[str] = Field(default_factory=list)
@@ -88,6 +91,7 @@ class Pass:
     scopes: dict[tuple[str, str], Scope] = field(default_factory=dict)
     credentials: dict[str, Credentials] = field(default_factory=dict)  # account → credentials
     eflo: dict[tuple[str, str], EfloAssistant] = field(default_factory=dict)
+    members: list[str] | None = None  # the Resource Directory's members, listed once a run
     alerts: list[Alert] = field(default_factory=list)  # decided, not yet claimed
     outbox: Outbox | None = None
     tally: DeliveryTally = field(default_factory=DeliveryTally)
@@ -100,6 +104,8 @@ class Pass:
     open_alerts: dict[str, Alert] = field(default_factory=dict)
     checked_scopes: set[tuple[str, str]] = field(default_factory=set)
     released_scopes: set[tuple[str, str]] = field(default_factory=set)
+    # called with the run's outcome (True: no error) once it has claimed, sent and written
+    finishers: list[Callable[[bool], None]] = field(default_factory=list)
     # (record name, change): shared records updated with a version check after the claims
     updates: list[tuple[str, Callable[[dict[str, Any]], dict[str, Any] | None]]] = field(
         default_factory=list
@@ -113,6 +119,8 @@ class Pass:
 def describe(trigger: Trigger) -> str:
     """The report's one-line name of what started the run."""
     if isinstance(trigger, Poll):
+        if trigger.shard is not None:
+            return f"poll (fan-out shard {trigger.shard.slot})"
         return f"poll ({trigger.origin})"
     if isinstance(trigger, Targets):
         return f"event ({len(trigger.targets)} invocation(s))"

@@ -49,11 +49,17 @@ def scope_for(app: Context, account: str, region: str, state: Pass) -> Scope:
 
 
 def accounts_for(
-    app: Context, credentials: Credentials, state: Pass, *, own: str | None = None
+    app: Context,
+    credentials: Credentials,
+    state: Pass,
+    *,
+    own: str | None = None,
+    wanted: set[str] | None = None,
 ) -> list[str]:
     """The function's own account, then every account it may assume a role in.
 
     ``own``: the function's account id, left out of the Resource Directory's members.
+    ``wanted``: only these accounts (a fan-out shard's); their roles are not listed again.
     """
     state.credentials[SELF_ACCOUNT] = credentials
     accounts = [SELF_ACCOUNT]
@@ -63,7 +69,11 @@ def accounts_for(
     from lib.support.arn import account_of
 
     roles = list(app.settings.accounts)
-    if roles == ["*"]:  # every member of the Resource Directory
+    if wanted is not None:
+        from lib.app.discovery import role_for
+
+        roles = [r for a in sorted(wanted - {SELF_ACCOUNT}) if (r := role_for(app, a))]
+    elif roles == ["*"]:  # every member of the Resource Directory
         from lib.app.discovery import member_roles
 
         try:

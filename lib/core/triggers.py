@@ -3,7 +3,9 @@
 Accepted (DESIGN "Trigger events"):
 
 - a timer event ``{"triggerTime", "triggerName", "payload"}``; the payload may be empty or a
-  JSON object narrowing the poll (``regions``, ``sources``, ``resourceGroupId``);
+  JSON object narrowing the poll (``regions``, ``sources``, ``resourceGroupId``, ``scopes``);
+  a fan-out shard's event (``{"action": "poll", "scopes": [...], "shard": {...}}``) is a poll
+  narrowed to its scopes and holding its slot's lease (lib.app.fanout);
 - an EventBridge CloudEvent of type ``ecs:CloudAssistant:TaskCompleted``, or a list of them
   (trigger batching): merged by invoke id into targeted fetches; an event without an invoke
   id becomes a poll of its region;
@@ -29,6 +31,7 @@ __all__ = [
     "TASK_COMPLETED",
     "ParsedEvent",
     "Poll",
+    "ShardTicket",
     "Target",
     "Targets",
     "Trigger",
@@ -44,6 +47,14 @@ _GROUP = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 
 
 @dataclass(frozen=True)
+class ShardTicket:
+    """A fan-out shard's claim to its slot: the slot's index and its coordinator's token."""
+
+    slot: int
+    token: str
+
+
+@dataclass(frozen=True)
 class Poll:
     """Look at everything (or the narrowed part) and tell what is new."""
 
@@ -52,6 +63,8 @@ class Poll:
     sources: tuple[Source, ...] = ()  # empty: the configured sources
     resource_group_id: str | None = None
     lookback: timedelta | None = None
+    scopes: tuple[tuple[str, str], ...] = ()  # (account, region); empty: every account × region
+    shard: ShardTicket | None = None  # a fan-out shard: poll only while holding this slot
 
 
 @dataclass(frozen=True)
@@ -216,13 +229,35 @@ def _poll(origin: Literal["timer", "manual"], data: dict[str, Any]) -> Poll:
             lookback = parse_duration(data["lookback"])
         except ValueError as error:
             raise BadInput(f"lookback: {error}") from None
+    from lib.core.shards import parse_scope
+
+    try:
+        scopes = tuple(parse_scope(text) for text in _str_list(data.get("scopes"), "scopes"))
+    except ValueError as error:
+        raise BadInput(f"scopes: {error}") from None
     return Poll(
         origin=origin,
         regions=tuple(regions),
         sources=tuple(sources),  # type: ignore[arg-type]  # checked against _SOURCES above
         resource_group_id=group or None,
         lookback=lookback,
+        scopes=scopes,
+        shard=_shard(data.get("shard"), scopes),
     )
+
+
+def _shard(value: Any, scopes: tuple[tuple[str, str], ...]) -> ShardTicket | None:
+    if value is None:
+        return None
+    slot = value.get("slot") if isinstance(value, dict) else None
+    token = value.get("token") if isinstance(value, dict) else None
+    if not isinstance(slot, int) or isinstance(slot, bool) or slot < 0:
+        raise BadInput("shard needs slot: a non-negative integer")
+    if not isinstance(token, str) or not token or len(token) > 128:
+        raise BadInput("shard needs token: the coordinator's token (1-128 characters)")
+    if not scopes:
+        raise BadInput("a shard needs its scopes (account/region, …)")
+    return ShardTicket(slot, token)
 
 
 def _watch(data: dict[str, Any]) -> Watch:

@@ -65,6 +65,10 @@ def invocation_from_context(context: Any, environ: Mapping[str, str]) -> Invocat
         if isinstance(timeout, int | float) and timeout > 0
         else 600.0,
         account_id=_account_id(getattr(context, "account_id", None)),
+        function_name=_text(getattr(function, "name", None)),
+        # python3.12: function.qualifier; python3.10: service.qualifier (FC's context docs)
+        qualifier=_text(getattr(function, "qualifier", None))
+        or _text(getattr(getattr(context, "service", None), "qualifier", None)),
     )
 
 
@@ -179,6 +183,10 @@ def _register_setting_secrets(settings: Settings) -> None:
         reveal = getattr(value, "get_secret_value", None)  # a SecretStr
         if callable(reveal):
             register_secret(reveal(), lasting=True)
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
 def _account_id(value: object) -> str | None:

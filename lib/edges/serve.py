@@ -218,15 +218,61 @@ def make_target(
     def target(request: flask.Request) -> Reply:
         env = os.environ if environ is None else environ
         headers = {key.lower(): value for key, value in request.headers.items()}
-        refused = None if _is_link(request.path, env) else _refusal(headers, env)
+        refused = (
+            None if _is_link(request.path, env) or _fc_function(request) else _refusal(headers, env)
+        )
         if refused is not None:
             return refused
+        function = None if env.get("FC_FUNCTION_NAME") else _fc_function(request)
+        if function is not None:  # fan-out's InvokeFunction, emulated (lib.edges.fcinvoke)
+            return _invoke_function(
+                run, request, headers, env, out=stdout or sys.stdout, function=function
+            )
         context = context_from_headers(headers)
         if request.method == "POST" and request.path == INVOKE_PATH:
             return _invoke(run, request.get_data(), context, stdout or sys.stdout)
         return _http(run, http_envelope(request, context.request_id), context)
 
     return target
+
+
+def _fc_function(request: flask.Request) -> str | None:
+    from lib.edges.fcinvoke import function_of
+
+    return function_of(request.method, request.path)
+
+
+def _invoke_function(
+    run: Entry,
+    request: flask.Request,
+    headers: Mapping[str, str],
+    env: Mapping[str, str],
+    *,
+    out: TextIO,
+    function: str,
+) -> Reply:
+    """InvokeFunction as FC 3.0 answers it, authenticated by the caller's ACS3 signature."""
+    from lib.edges import fcinvoke
+
+    body = request.get_data()
+    why = fcinvoke.verify(
+        path=request.path,
+        query={key: request.args[key] for key in request.args},
+        headers=headers,
+        body=body,
+        key_id=env.get("ALIBABA_CLOUD_ACCESS_KEY_ID", ""),
+        secret=env.get("ALIBABA_CLOUD_ACCESS_KEY_SECRET", ""),
+    )
+    if why is not None:
+        return fcinvoke.refusal(403, "InvalidSignature", why)
+
+    def one(event: bytes, request_id: str) -> Reply:
+        context = FcContext(
+            request_id, function=FcFunction(name=function), region=env.get("FC_REGION")
+        )
+        return _invoke(run, event, context, out)
+
+    return fcinvoke.invoke(one, body, headers)
 
 
 def _invoke(run: Entry, event: bytes, context: FcContext, out: TextIO) -> Reply:

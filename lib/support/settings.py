@@ -119,6 +119,10 @@ class Settings(BaseModel):
     # (1e-9 would sleep for years, 1e-300 overflows the sleep), so it is refused at start.
     api_qps: float = Field(default=10.0, ge=0.1, le=1000)  # per account, region and product
     concurrency: int = Field(default=16, ge=1, le=64)  # scopes (account × region) polled at once
+    shards: int = Field(default=0, ge=0, le=100)  # fan-out: 0 estimate, 1 never, N always N
+    fc_endpoint: str | None = (
+        None  # FC 3.0 OpenAPI for fan-out (default fcv3.{region}.aliyuncs.com)
+    )
     accounts: list[str] = Field(default_factory=list)  # role ARNs, or "*": the directory's members
     member_role: str = "ResourceDirectoryAccountAccessRole"  # assumed in each member (ACCOUNTS=*)
     resourcemanager_endpoint: str | None = None  # ListAccounts (default the central endpoint)
@@ -212,6 +216,7 @@ class Settings(BaseModel):
         "ots_endpoint",
         "sts_endpoint",
         "resourcemanager_endpoint",
+        "fc_endpoint",
     )
     @classmethod
     def _endpoint(cls, value: str | None) -> str | None:

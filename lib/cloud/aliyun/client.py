@@ -1,4 +1,5 @@
-"""A small signed OpenAPI client for RPC-style Alibaba Cloud APIs (ECS, eflo-controller).
+"""A small signed OpenAPI client for RPC-style Alibaba Cloud APIs (ECS, eflo-controller), and
+ROA-style POSTs with a path and a body (FC InvokeFunction, :meth:`OpenApiClient.send`).
 
 One ``call(action, params)`` = flatten the params, wait for the rate limiter, sign with
 ACS3-HMAC-SHA256, POST, and turn the answer into a dict or an error from ``lib.support.errors``:
@@ -57,6 +58,16 @@ def _default_now() -> datetime:
 
 def _default_nonce() -> str:
     return uuid.uuid4().hex
+
+
+@dataclass(frozen=True)
+class _Request:
+    """A ROA request's own parts: its path (under the endpoint's), query, body, headers."""
+
+    path: str
+    query: dict[str, str]
+    body: bytes
+    headers: dict[str, str]
 
 
 @dataclass(frozen=True)
@@ -147,12 +158,32 @@ class OpenApiClient:
                 or a success answer that is not JSON.
         """
         flat = flatten_params(action, params)
+        return self._attempts(action, lambda: self._once(action, flat))
+
+    def send(
+        self,
+        action: str,
+        path: str,
+        body: bytes,
+        *,
+        query: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """One ROA-style POST (FC's InvokeFunction): ``path`` and a body, signed the same way.
+
+        A 2xx with an empty body (FC's 202 for an asynchronous invocation) is ``{}``; errors
+        and retries are those of :meth:`call`.
+        """
+        request = _Request(path, dict(query or {}), body, dict(headers or {}))
+        return self._attempts(action, lambda: self._once(action, {}, request))
+
+    def _attempts(self, action: str, once: Callable[[], _Outcome]) -> dict[str, Any]:
         attempts = self._retry.attempts
         last: ApiError | None = None
         for attempt in range(1, attempts + 1):
             if attempt > 1:
                 self._sleep(self._retry.delay(attempt - 1, self._rand()))
-            outcome = self._once(action, flat)
+            outcome = once()
             if outcome.data is not None:
                 return outcome.data
             assert outcome.error is not None
@@ -168,11 +199,15 @@ class OpenApiClient:
             http_status=last.http_status,
         )
 
-    def _once(self, action: str, flat: dict[str, str]) -> _Outcome:
+    def _once(self, action: str, flat: dict[str, str], roa: _Request | None = None) -> _Outcome:
         if self._limiter is not None:
             self._limiter.acquire()
         query: dict[str, str]
-        if self._style == "form":
+        path = self._endpoint.path
+        if roa is not None:
+            path = self._endpoint.path.rstrip("/") + roa.path
+            query, body, extra = roa.query, roa.body, roa.headers
+        elif self._style == "form":
             query, body = {}, urlencode(sorted(flat.items())).encode()
             extra = {"content-type": _FORM}
         else:
@@ -180,7 +215,7 @@ class OpenApiClient:
         headers = sign_request(
             method="POST",
             host=self._endpoint.host,
-            path=self._endpoint.path,
+            path=path,
             query=query,
             headers={**extra, "accept": "application/json", "user-agent": USER_AGENT},
             body=body,
@@ -191,7 +226,8 @@ class OpenApiClient:
             nonce=self._nonce(),
         )
         # Send the very string that was signed, so the server decodes the signed values.
-        url = self._endpoint.url + (f"?{canonical_query(query)}" if query else "")
+        base = self._endpoint.url if roa is None else self._endpoint.url.rstrip("/") + roa.path
+        url = base + (f"?{canonical_query(query)}" if query else "")
         with self._lock:
             self.calls += 1
         try:
@@ -199,9 +235,16 @@ class OpenApiClient:
         except httpx.TransportError as exc:
             reason = self._redact(f"{type(exc).__name__}: {exc}", headers)
             return _Outcome(error=ApiTransientError(action, "NetworkError", reason), retry=True)
-        return self._judge(action, response, headers)
+        return self._judge(action, response, headers, empty_ok=roa is not None)
 
-    def _judge(self, action: str, response: httpx.Response, sent: Mapping[str, str]) -> _Outcome:
+    def _judge(
+        self,
+        action: str,
+        response: httpx.Response,
+        sent: Mapping[str, str],
+        *,
+        empty_ok: bool = False,
+    ) -> _Outcome:
         status = response.status_code
         try:
             data: object = response.json()
@@ -212,6 +255,8 @@ class OpenApiClient:
             # it would break the state store and the message at claim time, for every alert
             # of the run. Told as U+FFFD instead.
             data = without_lone_surrogates(data)
+        if 200 <= status < 300 and empty_ok and not response.content:
+            return _Outcome(data={})
         if 200 <= status < 300:
             if isinstance(data, dict):
                 return _Outcome(data=data)

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from lib.support.errors import ConfigError
 from lib.support.urls import is_loopback_host
 
-__all__ = ["Endpoint", "endpoint_for", "parse_endpoint"]
+__all__ = ["Endpoint", "check_region", "endpoint_for", "parse_endpoint"]
 
 _PREFIX = {"ecs": "ecs", "eflo": "eflo-controller"}
 _REGION = re.compile(r"[a-z]{2,}(-[a-z0-9]+)+")  # fullmatch: "$" lets "cn-hangzhou\n" in
@@ -29,10 +29,16 @@ def endpoint_for(product: Literal["ecs", "eflo"], region: str, *, vpc: bool = Fa
     """
     if product not in _PREFIX:
         raise ConfigError(f"unknown product {product!r}: expected 'ecs' or 'eflo'")
-    if not _REGION.fullmatch(region):
-        raise ConfigError(f"{region!r} is not a region id (like cn-hangzhou)")
+    check_region(region)
     suffix = "-vpc" if vpc else ""
     return f"https://{_PREFIX[product]}{suffix}.{region}.aliyuncs.com"
+
+
+def check_region(region: str) -> str:
+    """``region`` if it is a region id, else ConfigError (it becomes part of a host name)."""
+    if not _REGION.fullmatch(region):
+        raise ConfigError(f"{region!r} is not a region id (like cn-hangzhou)")
+    return region
 
 
 @dataclass(frozen=True)
