@@ -507,3 +507,37 @@ def test_a_causes_detail_page_lists_its_instances_each_with_its_own_actions(
     acks = re.findall(r'href="([^"]*a=ack[^"]*)"', page)
     targets = {params_of(url.replace("&amp;", "&"))["t"] for url in acks}
     assert targets == {"a" * 24 + ".1", "b" * 24 + ".1"}
+
+
+def test_a_secret_the_command_printed_is_not_shown_on_its_pages(
+    tmp_path: Path, signer: Signer
+) -> None:
+    """GIVEN a deploy script that printed the robot's webhook URL (its token inside) before it
+    failed WHEN its alert's 详情 page and the operator page are opened THEN neither shows the
+    token, as no message and no log line does."""
+    robot = "https://oapi.dingtalk.com/robot/send?access_token=robot0token0secret"
+    extra = {"ASSISTWATCH_DINGTALK_URL": robot, "ASSISTWATCH_SERVE_TOKEN": "serve0token0secret00"}
+    story = {
+        "name": "deploy.sh",
+        "instance_id": "i-1",
+        "provider": "ecs",
+        "region": "cn-hangzhou",
+        "invoke_id": "t-1",
+        "code": "ExitCodeNonzero",
+        "severity": "critical",
+        "group": "t-1",
+        "output": f"notify={robot}\ncurl: (22) 500",
+        "status": "firing",
+        "firing": 1,
+        "starts_at": NOW - 60,
+        "updated_at": NOW - 60,
+        "events": [{"key": f"{FP}/1", "kind": "fired", "firing": 1, "at": NOW - 60}],
+    }
+    FileStore(tmp_path).write("journal", {"runs": [], "alerts": {FP: story}}, None)
+    pages = [
+        call(tmp_path, envelope(signer.url("detail", f"{FP}.1", NOW + 600)), **extra)["body"],
+        call(tmp_path, envelope(signer.url("ops", "all", NOW + 600)), **extra)["body"],
+    ]
+    assert "curl: (22) 500" in pages[0]
+    for page in pages:
+        assert "robot0token0secret" not in page
