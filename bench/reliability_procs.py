@@ -171,26 +171,11 @@ class Worlds:
         clock = self.now
         self.robot = DingTalkFake(clock=lambda: clock[0]).__enter__()
         self._fakes.append(self.robot)
-        if self.backend == "oss":
-            from tests.fakes.oss import OssFake
+        from tests.chaos import open_backend
 
-            oss = OssFake(region="cn-hangzhou").__enter__()
-            self._fakes.append(oss)
-            oss.add_key(DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET)
-            oss.add_bucket("aw-state")
-            self.state_url, self.state_endpoint = "oss://aw-state/assistwatch", oss.url
-        elif self.backend == "ots":
-            from tests.fakes.ots import FakeTableStore
-
-            ots = FakeTableStore(
-                instance="assistwatch",
-                access_key_id=DEMO_ACCESS_KEY_ID,
-                access_key_secret=DEMO_ACCESS_KEY_SECRET,
-            ).start()
-            self._fakes.append(ots)
-            ots.create_table("assistwatch_state", ttl=3_715_200)
-            self.state_url = "ots://assistwatch/assistwatch_state"
-            self.state_endpoint = ots.endpoint
+        found = open_backend(self.backend, self._fakes)
+        if found is not None:
+            self.state_url, self.state_endpoint = found
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -307,6 +307,31 @@ class Outcome:
     error: BaseException | None = None
 
 
+def open_backend(backend: str, fakes: list[Any]) -> tuple[str, str | None] | None:
+    """Start the OSS or Table Store fake for ``backend`` ("oss", "ots"; else None), added to
+    ``fakes`` to stop later: the state URL and endpoint that reach it."""
+    if backend == "oss":
+        from tests.fakes.oss import OssFake
+
+        oss = OssFake(region="cn-hangzhou").__enter__()
+        fakes.append(oss)
+        oss.add_key(DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET)
+        oss.add_bucket("aw-state")
+        return "oss://aw-state/assistwatch", oss.url
+    if backend == "ots":
+        from tests.fakes.ots import FakeTableStore
+
+        ots = FakeTableStore(
+            instance="assistwatch",
+            access_key_id=DEMO_ACCESS_KEY_ID,
+            access_key_secret=DEMO_ACCESS_KEY_SECRET,
+        ).start()
+        fakes.append(ots)
+        ots.create_table("assistwatch_state", ttl=3_715_200)
+        return "ots://assistwatch/assistwatch_state", ots.endpoint
+    return None
+
+
 @dataclass
 class World:
     """The Cloud Assistant fake, one state directory and the group chat; the clock is ours.
@@ -348,26 +373,9 @@ class World:
         return world
 
     def _open_backend(self) -> None:
-        if self.backend == "oss":
-            from tests.fakes.oss import OssFake
-
-            oss = OssFake(region="cn-hangzhou").__enter__()
-            self._fakes.append(oss)
-            oss.add_key(DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET)
-            oss.add_bucket("aw-state")
-            self._state_url, self._state_endpoint = "oss://aw-state/assistwatch", oss.url
-        elif self.backend == "ots":
-            from tests.fakes.ots import FakeTableStore
-
-            ots = FakeTableStore(
-                instance="assistwatch",
-                access_key_id=DEMO_ACCESS_KEY_ID,
-                access_key_secret=DEMO_ACCESS_KEY_SECRET,
-            ).start()
-            self._fakes.append(ots)
-            ots.create_table("assistwatch_state", ttl=3_715_200)
-            self._state_url = "ots://assistwatch/assistwatch_state"
-            self._state_endpoint = ots.endpoint
+        found = open_backend(self.backend, self._fakes)
+        if found is not None:
+            self._state_url, self._state_endpoint = found
 
     def stop(self) -> None:
         for fake in reversed(self._fakes):

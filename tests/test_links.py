@@ -418,11 +418,10 @@ def test_no_page_or_link_shows_a_secret_and_cloud_text_is_escaped(
     assert "&lt;b&gt;maintenance&lt;/b&gt;" in ops
 
 
-def test_the_detail_page_shows_the_cloud_output_escaped(tmp_path: Path, signer: Signer) -> None:
-    """GIVEN an alert whose command name and output hold markup WHEN its 详情 link is opened
-    THEN the page shows them as text."""
+def firing_story(tmp_path: Path, *, name: str, output: str) -> None:
+    """The journal as a run leaves it: one firing alert FP (its command's name and output)."""
     story = {
-        "name": "<img src=x>",
+        "name": name,
         "instance_id": "i-1",
         "provider": "ecs",
         "region": "cn-hangzhou",
@@ -430,7 +429,7 @@ def test_the_detail_page_shows_the_cloud_output_escaped(tmp_path: Path, signer: 
         "code": "ExitCodeNonzero",
         "severity": "critical",
         "group": "t-1",
-        "output": "</pre><script>alert(1)</script>",
+        "output": output,
         "status": "firing",
         "firing": 1,
         "starts_at": NOW - 60,
@@ -438,6 +437,12 @@ def test_the_detail_page_shows_the_cloud_output_escaped(tmp_path: Path, signer: 
         "events": [{"key": f"{FP}/1", "kind": "fired", "firing": 1, "at": NOW - 60}],
     }
     FileStore(tmp_path).write("journal", {"runs": [], "alerts": {FP: story}}, None)
+
+
+def test_the_detail_page_shows_the_cloud_output_escaped(tmp_path: Path, signer: Signer) -> None:
+    """GIVEN an alert whose command name and output hold markup WHEN its 详情 link is opened
+    THEN the page shows them as text."""
+    firing_story(tmp_path, name="<img src=x>", output="</pre><script>alert(1)</script>")
     page = call(tmp_path, envelope(signer.url("detail", f"{FP}.1", NOW + 600)))["body"]
     assert "<script>" not in page
     assert "<img" not in page
@@ -507,3 +512,21 @@ def test_a_causes_detail_page_lists_its_instances_each_with_its_own_actions(
     acks = re.findall(r'href="([^"]*a=ack[^"]*)"', page)
     targets = {params_of(url.replace("&amp;", "&"))["t"] for url in acks}
     assert targets == {"a" * 24 + ".1", "b" * 24 + ".1"}
+
+
+def test_a_secret_the_command_printed_is_not_shown_on_its_pages(
+    tmp_path: Path, signer: Signer
+) -> None:
+    """GIVEN a deploy script that printed the robot's webhook URL (its token inside) before it
+    failed WHEN its alert's 详情 page and the operator page are opened THEN neither shows the
+    token, as no message and no log line does."""
+    robot = "https://oapi.dingtalk.com/robot/send?access_token=robot0token0secret"
+    extra = {"ASSISTWATCH_DINGTALK_URL": robot, "ASSISTWATCH_SERVE_TOKEN": "serve0token0secret00"}
+    firing_story(tmp_path, name="deploy.sh", output=f"notify={robot}\ncurl: (22) 500")
+    pages = [
+        call(tmp_path, envelope(signer.url("detail", f"{FP}.1", NOW + 600)), **extra)["body"],
+        call(tmp_path, envelope(signer.url("ops", "all", NOW + 600)), **extra)["body"],
+    ]
+    assert "curl: (22) 500" in pages[0]
+    for page in pages:
+        assert "robot0token0secret" not in page

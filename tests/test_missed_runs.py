@@ -12,7 +12,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from lib.app import App
+from tests.fakes.cloudassist import CloudAssistantFake
 from tests.fakes.dataset import Command, Dataset, agent, command, run
 from tests.test_instance_context import Pager, poll, watcher
 
@@ -207,8 +210,9 @@ def test_a_missed_run_on_an_instance_whose_agent_is_down_waits_behind_the_agent_
     assert report.inhibited == 1
 
 
-def test_a_held_missed_run_that_runs_again_is_never_told(cloud, dataset, tmp_path):
-    # GIVEN a missed run held behind the agent-down alert of its instance
+def held_backup(dataset: Dataset) -> Command:
+    """A backup whose runs stopped on i-late, whose agent is down (a hotfix could not reach it):
+    its missed runs are held behind the agent alert."""
     task = backup("rate(5m)", ("i-late", 40))
     dataset.add(
         task,
@@ -220,6 +224,12 @@ def test_a_held_missed_run_that_runs_again_is_never_told(cloud, dataset, tmp_pat
         ),
         agent("i-late", online=False),
     )
+    return task
+
+
+def test_a_held_missed_run_that_runs_again_is_never_told(cloud, dataset, tmp_path):
+    # GIVEN a missed run held behind the agent-down alert of its instance
+    task = held_backup(dataset)
     app = watcher(cloud, tmp_path)
     poll(app)
     read(app)
@@ -234,3 +244,48 @@ def test_a_held_missed_run_that_runs_again_is_never_told(cloud, dataset, tmp_pat
     text = read(app)
     assert "agent healthy again on `i-late`" in text
     assert "Missed runs" not in text
+
+
+@pytest.mark.parametrize("concurrency", ["1", "8"], ids=["sequential", "concurrent"])
+def test_a_held_missed_run_stays_untold_while_a_busy_region_claims_early(tmp_path, concurrency):
+    # GIVEN two regions: in cn-hangzhou a missed backup held behind its agent-down alert;
+    # cn-shanghai quiet for now
+    hangzhou, shanghai = Dataset(), Dataset()
+    task = held_backup(hangzhou)
+    with CloudAssistantFake(regions={"cn-hangzhou": hangzhou, "cn-shanghai": shanghai}) as cloud:
+        app = watcher(
+            cloud,
+            tmp_path,
+            ASSISTWATCH_REGIONS="cn-hangzhou,cn-shanghai",
+            ASSISTWATCH_CONCURRENCY=concurrency,
+        )
+        poll(app)
+        assert "Missed runs" not in read(app)
+        # WHEN the backup runs again (its agent still reported down) while cn-shanghai got busy:
+        # more than twenty pages of new runs, a failure among the newest, so that region's
+        # poll claims what it found before it ends (a long pass's checkpoint)
+        ran_again(task, "i-late", hangzhou)
+        shanghai.add(
+            command(
+                created=ago(0.1),
+                name="deploy.sh",
+                invoke="deploy-sh",
+                instances=[run("i-sh", "Failed", error_code="ExitCodeNonzero", exit_code=1)],
+            ),
+            *(
+                command(
+                    created=ago(1 + n / 100),
+                    name="uptime",
+                    invoke=f"up-{n}",
+                    instances=[run("i-sh")],
+                )
+                for n in range(21 * 50)
+            ),
+        )
+        poll(app)
+        text = read(app)
+        # THEN people hear cn-shanghai's failure, and not "runs again" of a missed run they
+        # were never told of
+        assert "`i-sh`" in text
+        assert "Runs again" not in text
+        assert "Missed runs" not in text

@@ -213,3 +213,22 @@ def test_webhook_annotations_are_clean_lines_and_labels_keep_the_ids() -> None:
     assert summary.startswith("command deploy.sh` ### INJECTED HEADING Failed on ")
     assert_title_one_line(message.title)
     assert_inert(message.text, alerts=3, at_sign=False)
+
+
+@pytest.mark.parametrize("kind", sorted(ROBOTS))
+def test_an_instance_named_and_described_by_a_hostile_tenant_stays_inert(kind: str) -> None:
+    """GIVEN a failure whose instance DescribeInstances names with markup (the tenant names
+    instances) and reports in a status nobody documented WHEN the robot renders it THEN
+    the name and status show, and neither opens a link, tag, mention or heading."""
+    finding = make_finding(
+        instance_id=INSTANCE,
+        invoke_id=INVOKE,
+        instance_name="web`\n\n### NAME HEADING [x](http://evil.example) <@all> @13800000000",
+        instance_status="Stopped** [y](http://evil.example) <at id=all></at>\n## STATUS",
+    )
+    note = Notification(receiver="ops", group=INVOKE, alerts=(make_alert(finding),))
+    (message,) = ROBOTS[kind]().render(note)
+    body, _ = markdown_of(kind, message)
+    assert_inert(body, alerts=1, at_sign=kind == "dingtalk")
+    assert "NAME HEADING" in body
+    assert "STATUS" in body

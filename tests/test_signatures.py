@@ -116,3 +116,32 @@ def test_text_from_the_cloud_stays_data_when_read_by_cause():
     for alert in alerts:
         assert alert.finding.instance_id in text
     assert alerts[0].finding.invoke_id in text
+
+
+def _login_failed(n: int):
+    return make_alert(
+        make_finding(
+            name="db-migrate.sh",
+            instance_id=f"i-bp1migrate{n:09d}",
+            output="connecting\nERROR 1045: login failed for mysql://app:Hunter2pass@10.0.0.5/prod",
+        )
+    )
+
+
+def test_the_causes_summary_quotes_no_output_where_output_is_off():
+    # GIVEN a receiver set to show no command output (ASSISTWATCH_SHOW_OUTPUT=false)
+    # WHEN a migration fails the same way on six instances, its output naming a password
+    alerts = [_login_failed(n) for n in range(6)]
+    text = render_markdown(rollout(*alerts), RenderOptions(lang="en", show_output=False))
+    # THEN the message reads by cause, and quotes nothing of the output
+    assert "failed on 6 instances: 6 × `ExitCodeNonzero` · exit 1" in text
+    assert "login failed" not in text
+    assert "Hunter2pass" not in text
+
+
+def test_the_causes_summary_quotes_the_output_redacted():
+    # GIVEN output shown WHEN the same failure names a password THEN the quote masks it
+    alerts = [_login_failed(n) for n in range(6)]
+    text = render_markdown(rollout(*alerts), RenderOptions(lang="en"))
+    assert "ERROR 1045: login failed" in text
+    assert "Hunter2pass" not in text

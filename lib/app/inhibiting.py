@@ -17,16 +17,19 @@ def _record(account: str, region: str) -> str:
     return f"inhibited/{account}/{region}"
 
 
-def hold_inhibited(app: Context, state: Pass, alerts: list[Alert]) -> list[Alert]:
+def hold_inhibited(
+    app: Context, state: Pass, alerts: list[Alert], *, release: bool = True
+) -> list[Alert]:
     """The alerts to claim now: those an open source inhibits are held in the store instead,
-    and held ones whose source ended (in a scope this pass looked at) come back.
+    and (with ``release``) held ones whose source ended, in a scope this pass looked at, come back.
     """
     from lib.core.inhibition import DEFAULT_INHIBIT_RULES, inhibit
 
     rules = DEFAULT_INHIBIT_RULES
     if app.table is not None and app.table.inhibit_rules is not None:
         rules = app.table.inhibit_rules
-    told, held = inhibit(alerts, state.open_alerts.values(), rules)
+    # A copy: other scopes' threads may add open alerts meanwhile (a checkpoint on a fork).
+    told, held = inhibit(alerts, list(state.open_alerts.copy().values()), rules)
     by_scope: dict[tuple[str, str], list[Held]] = {}
     for entry in held:
         by_scope.setdefault((entry.alert.finding.account, entry.alert.finding.region), []).append(
@@ -40,6 +43,8 @@ def hold_inhibited(app: Context, state: Pass, alerts: list[Alert]) -> list[Alert
             f"inhibited: {len(held)} alert(s) held while the alert that explains them is open "
             "(told if they outlive it)"
         )
+    if not release:
+        return told
     released, dropped = _released(app, state, alerts)
     # A resolve of a firing still held (or dropped now) is not told: nobody heard it start.
     told = [a for a in told if a.status != "resolved" or (a.fingerprint, a.firing) not in dropped]

@@ -129,7 +129,7 @@ def _poll_source(
 
     def checkpoint(found: list[Finding]) -> None:  # a long pass: claim what it has so far
         tell(found, [])
-        claim(app, state)
+        claim(app, state, early=True)
 
     poller = SourcePoll(
         assistant,

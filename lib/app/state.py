@@ -43,14 +43,26 @@ def load(model: type[_Model], record: Record, name: str, state: Pass) -> _Model:
         return model()
 
 
-def claim(app: Context, state: Pass) -> None:
-    """Claim every alert decided so far (for every receiver it is routed to)."""
+def claim(app: Context, state: Pass, *, early: bool = False) -> None:
+    """Claim every alert decided so far (for every receiver it is routed to).
+
+    ``early``: a long pass's checkpoint, in one scope (maybe on a fork, beside other scopes'
+    threads). It holds what open alerts explain but releases nothing, and keeps resolves for
+    the pass's last claim: only there is every scope's held record read with every resolve of
+    the pass, so a resolve of a firing still held is never told and a held firing that
+    resolved is never released.
+    """
     if state.outbox is None or not state.alerts:
         return
     from lib.app.inhibiting import hold_inhibited
     from lib.app.instances import with_instances
 
-    state.alerts = hold_inhibited(app, state, with_instances(app, state, state.alerts))
+    later = [alert for alert in state.alerts if early and alert.status == "resolved"]
+    if later:
+        state.alerts = [alert for alert in state.alerts if alert.status != "resolved"]
+    state.alerts = hold_inhibited(
+        app, state, with_instances(app, state, state.alerts), release=not early
+    )
     told, muted, tags = _screen(app, state.alerts, state)
     if muted:
         reasons = sorted({silence.reason or silence.id for _, silence in muted})
@@ -58,7 +70,7 @@ def claim(app: Context, state: Pass) -> None:
     routed = route(told, list(app.receivers), app.table, tags=tags)
     for receiver, won in state.outbox.claim(routed, state.tally).items():
         state.won.setdefault(receiver, []).extend(won)
-    state.alerts = []
+    state.alerts = later
 
 
 def silenced(app: Context, alerts: list[Alert], state: Pass) -> list[Alert]:

@@ -86,10 +86,14 @@ def bearer_ok(envelope: Mapping[str, Any], token: str) -> bool:
 
 
 def _reply(status: int, html: str, extra: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Every page is an outward string: it passes the scrubber (a command's output on the
+    detail page may hold a robot's URL or another registered secret)."""
+    from lib.support.scrubber import scrub
+
     return {
         "statusCode": status,
         "headers": {**_SECURITY_HEADERS, **(extra or {})},
-        "body": html,
+        "body": scrub(html),
     }
 
 

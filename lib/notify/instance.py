@@ -3,7 +3,7 @@
 Kept apart from :mod:`lib.notify.render` (which calls it) so the two change independently.
 The name is the user's own text from DescribeInstances: it is shown in a code span with its
 line breaks folded, through the receiver's escaping (lib.notify.escape), so it cannot
-break the message's markup.
+break the message's markup; so is a status DescribeInstances does not document.
 """
 
 from __future__ import annotations
@@ -43,8 +43,10 @@ def instance_context(
         cut = name[:_NAME_LIMIT] + ("…" if len(name) > _NAME_LIMIT else "")
         parts.append(code(cut))
     status = finding.instance_status
-    if status and status != "Running":
+    if status in _STATUS_ZH and status != "Running":  # a documented state, in our words
         parts.append(f"**{_status(status, lang)}**")
+    elif status and status != "Running":  # anything else is cloud text: shown as code
+        parts.append(code(" ".join(status.split())[:_NAME_LIMIT]))
     return "".join(f" · {part}" for part in parts)
 
 

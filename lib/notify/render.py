@@ -485,6 +485,7 @@ def render_entries(
         options.lang,
         lambda alert: _render_alert(alert, options, flavour),
         flavour,
+        show_output=options.show_output,
     )
     listed: Sequence[Alert] = []
     if by_cause is not None:

@@ -19,7 +19,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from lib.notify.escape import MARKDOWN, Flavour
+from lib.notify.escape import MARKDOWN, Flavour, clean
+from lib.support.redact import redact_text
 
 if TYPE_CHECKING:
     from lib.core.alerts import Alert
@@ -65,13 +66,14 @@ def signature(finding: Finding) -> Signature:
     return (code, finding.exit_code, _tail(finding.output))
 
 
-def _label(sig: Signature, example: Finding, fl: Flavour) -> str:
+def _label(sig: Signature, example: Finding, fl: Flavour, quote: bool) -> str:
+    """The cause: code, exit, and (``quote``: output is shown) its telling line, redacted."""
     code, exit_code, tail = sig
     parts = [fl.code(code)]
     if exit_code is not None:
         parts.append(f"exit {exit_code}")
-    lines = [line.strip() for line in (example.output or "").splitlines() if line.strip()]
-    lines = lines[-_TAIL_LINES:] if tail else []
+    output = redact_text(clean(example.output or "")) if quote and tail else ""
+    lines = [line.strip() for line in output.splitlines() if line.strip()][-_TAIL_LINES:]
     # The line that says what went wrong, if one does; else the last.
     telling = [line for line in lines if _TELLING.search(line)]
     if lines:
@@ -118,14 +120,17 @@ def _task(chunk: Sequence[Alert], fl: Flavour) -> str:
     return f"{name} {fl.code(first.invoke_id)}" if len(invokes) == 1 else name
 
 
-def _lead(ordered: list[tuple[Signature, list[Alert]]], total: int, zh: bool, fl: Flavour) -> str:
+def _lead(
+    ordered: list[tuple[Signature, list[Alert]]], total: int, zh: bool, fl: Flavour, quote: bool
+) -> str:
     first = ordered[0][1][0].finding
     name = first.name or first.command_id or first.invoke_id
     parts = []
     for sig, members in ordered[:_CAUSES_IN_LEAD]:
         ids = ", ".join(fl.code(a.finding.instance_id) for a in members[:_IDS_SHOWN_IN_LEAD])
         more = "…" if len(members) > _IDS_SHOWN_IN_LEAD else ""
-        parts.append(f"{len(members)} × {_label(sig, members[0].finding, fl)} ({ids}{more})")
+        label = _label(sig, members[0].finding, fl, quote)
+        parts.append(f"{len(members)} × {label} ({ids}{more})")
     if len(ordered) > _CAUSES_IN_LEAD:
         parts.append("…")
     if zh:
@@ -138,6 +143,8 @@ def signature_entries(
     lang: str,
     render_one: Callable[[Alert], Any],
     fl: Flavour = MARKDOWN,
+    *,
+    show_output: bool = True,
 ) -> list[Any] | None:
     """Entries by signature, or None when the notification is better read alert by alert.
 
@@ -145,13 +152,14 @@ def signature_entries(
     ``body``, ``output`` and ``covers``), passed in so this module does not import the renderer.
 
     Used for a notification of firing execution failures of one task (one name) on at least
-    ``_MIN_ALERTS`` instances where some share a signature.
+    ``_MIN_ALERTS`` instances where some share a signature. ``show_output``: the receiver
+    shows command output, so the summary may quote each cause's telling line (redacted).
     """
     ordered = _by_cause(alerts)
     if ordered is None:
         return None
     zh = lang == "zh"
-    lead = _lead(ordered, len(alerts), zh, fl)
+    lead = _lead(ordered, len(alerts), zh, fl, show_output)
     same = "同样失败的实例" if zh else "Same failure on"
     entries: list[Any] = []
     for index, (_, members) in enumerate(ordered):

@@ -3,7 +3,8 @@
 Outward strings are log lines (the logger's processor), run reports (``lib.edges.entry``),
 messages (the outbox and the self-health report, just before a receiver sends, through
 :func:`lib.core.notification.scrubbed_message`) and
-exception text (:class:`lib.support.errors.AssistwatchError`). Each goes through :func:`scrub`:
+exception text (:class:`lib.support.errors.AssistwatchError`) and the signed links' pages
+(``lib.edges.links``). Each goes through :func:`scrub`:
 
 - every secret value the run knows (access key secret, STS token, robot tokens, webhook
   secrets, a receiver URL's path and query) is removed, replaced by ``****``;
