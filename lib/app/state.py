@@ -45,17 +45,28 @@ def load(model: type[_Model], record: Record, name: str, state: Pass) -> _Model:
 
 def claim(app: Context, state: Pass) -> None:
     """Claim every alert decided so far (for every receiver it is routed to)."""
-    if state.outbox is None or not state.alerts:
-        return
-    from lib.app.inhibiting import hold_inhibited
-    from lib.app.instances import with_instances
+    from lib.core.muting import has_windows
 
-    state.alerts = hold_inhibited(app, state, with_instances(app, state, state.alerts))
-    told, muted, tags = _screen(app, state.alerts, state)
-    if muted:
-        reasons = sorted({silence.reason or silence.id for _, silence in muted})
-        state.report.notes.append(f"{len(muted)} alert(s) silenced ({'; '.join(reasons)})")
-    routed = route(told, list(app.receivers), app.table, tags=tags)
+    windows = has_windows(app.table)  # maintenance windows: held alerts may be due any pass
+    if state.outbox is None or not (state.alerts or windows):
+        return
+    told: list[Alert] = []
+    tags: TagLookup | None = None
+    if state.alerts:
+        from lib.app.inhibiting import hold_inhibited
+        from lib.app.instances import with_instances
+
+        state.alerts = hold_inhibited(app, state, with_instances(app, state, state.alerts))
+        told, muted, tags = _screen(app, state.alerts, state)
+        if muted:
+            reasons = sorted({silence.reason or silence.id for _, silence in muted})
+            state.report.notes.append(f"{len(muted)} alert(s) silenced ({'; '.join(reasons)})")
+    if windows:
+        from lib.app.muting import hold_muted
+
+        routed = hold_muted(app, state, told, tags, lambda alerts: silenced(app, alerts, state))
+    else:
+        routed = route(told, list(app.receivers), app.table, tags=tags)
     for receiver, won in state.outbox.claim(routed, state.tally).items():
         state.won.setdefault(receiver, []).extend(won)
     state.alerts = []

@@ -17,6 +17,7 @@ from lib.core.alerts import Alert
 from lib.core.findings import Finding
 from lib.core.notification import Notification
 from lib.core.overrides import Mentions, Overrides
+from lib.core.timeintervals import TimeInterval
 
 __all__ = [
     "DEFAULT_GROUP_BY",
@@ -37,6 +38,7 @@ __all__ = [
     "plan",
     "repeat_intervals",
     "route",
+    "routes_by_receiver",
 ]
 
 TagLookup = Callable[[Finding], Mapping[str, str]]
@@ -141,6 +143,9 @@ class Route:
     send_resolved: bool = True
     overrides: Overrides = field(default_factory=Overrides)
     continue_matching: bool = False
+    # Alertmanager's: names of the routing file's time_intervals (lib.core.muting applies them)
+    mute_time_intervals: tuple[str, ...] = ()
+    active_time_intervals: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -171,6 +176,7 @@ class RoutingTable:
     default_receivers: tuple[str, ...] | None = None
     repeat_interval: timedelta | None = None
     inhibit_rules: tuple[InhibitRule, ...] | None = None  # None: the defaults (lib.core.inhibition)
+    time_intervals: tuple[tuple[str, tuple[TimeInterval, ...]], ...] = ()  # named, in file order
 
     def routes_for(self, finding: Finding, tags: TagLookup | None = None) -> list[Route]:
         """The routes that take ``finding``: the first match, and more while they continue."""
@@ -206,6 +212,13 @@ def _assign(
             if name in receivers:
                 chosen.setdefault(name, candidate)
     return chosen
+
+
+def routes_by_receiver(
+    alert: Alert, receivers: Sequence[str], table: RoutingTable | None, tags: TagLookup | None
+) -> dict[str, Route]:
+    """Receiver → the route that brings ``alert`` to it (the first, when several do)."""
+    return _assign(alert, receivers, table, tags)
 
 
 def route(
