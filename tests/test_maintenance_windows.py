@@ -13,8 +13,10 @@ import pytest
 from pydantic import SecretStr
 
 from lib.app import App, Invocation, RunReport, build_app
-from lib.app.config import parse_config
+from lib.app.config import load_config, parse_config
 from lib.core.triggers import Poll
+from lib.edges.cli.check import checks
+from lib.edges.cli.windows import window_lines
 from lib.state.file import FileStore
 from lib.support.credentials import Credentials
 from lib.support.errors import ConfigError
@@ -302,3 +304,37 @@ def test_a_bad_time_interval_is_one_line_naming_the_field(entry, message):
         parse_config(text, source="routing.yaml")
     assert message in str(caught.value)
     assert "\n" not in str(caught.value)
+
+
+def test_check_prints_the_next_window_of_each_interval(tmp_path):
+    # GIVEN the routing file with Sunday's window, and an interval no route names
+    extra = (
+        "  - name: spare\n    time_intervals:\n      - years: ['2020:2021']\n"
+        "  - name: unused\n    time_intervals:\n      - months: [december]\n"
+    )
+    routing = tmp_path / "routing.yaml"
+    routing.write_text(ROUTING.replace("time_intervals:\n", "time_intervals:\n" + extra, 1))
+    environ = {
+        "ASSISTWATCH_STATE_URL": f"file://{tmp_path / 'state'}",
+        "ASSISTWATCH_CONFIG": str(routing),
+    }
+    # WHEN `assistwatch check` runs on Saturday 6 December 2026, 18:30 UTC (Sunday 02:30 Shanghai)
+    config = load_config(routing, environ=environ, known=())
+    lines = {
+        line.detail.split(":")[0]: line
+        for line in window_lines(config.table, SUNDAY_0230 - timedelta(days=6))
+    }
+    # THEN Sunday's window is named with its next start and end, in Shanghai time and UTC
+    assert lines["sunday-maintenance"].level == "ok"
+    assert lines["sunday-maintenance"].detail == (
+        "sunday-maintenance: next Sun 2026-12-13 02:00 Asia/Shanghai (2026-12-12 18:00 UTC)"
+        " – Sun 2026-12-13 04:00 Asia/Shanghai (2026-12-12 20:00 UTC)"
+    )
+    # AND one whose years are past, and one no route names, are warnings
+    assert lines["spare"].level == "warn"
+    assert "no window in the next 5 years" in lines["spare"].detail
+    assert lines["unused"].level == "warn"
+    assert "open now" in lines["unused"].detail
+    assert "no route names it" in lines["unused"].detail
+    # AND the pre-flight itself carries those lines
+    assert any(line.what == "windows" for line in checks(environ, []))
