@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from functools import partial
 from typing import TYPE_CHECKING
 
 from lib.edges.cli.preflight import Line
@@ -29,7 +30,7 @@ def window_lines(table: RoutingTable, now: datetime | None = None) -> list[Line]
     }
     lines: list[Line] = []
     for name, intervals in table.time_intervals:
-        found = window(lambda instant, i=intervals: holds(i, instant), intervals, at)
+        found = window(partial(holds, intervals), intervals, at)
         zone = next((i.location for i in intervals if i.location is not None), timezone.utc)
         if found is None:
             lines.append(Line("warn", "windows", f"{name}: no window in the next 5 years"))
