@@ -14,6 +14,7 @@ from pydantic import SecretStr
 
 from lib.app import App, Invocation, RunReport, build_app
 from lib.app.config import load_config, parse_config
+from lib.core.muting import Muted, screen
 from lib.core.triggers import Poll
 from lib.edges.cli.check import checks
 from lib.edges.cli.windows import window_lines
@@ -21,6 +22,7 @@ from lib.state.file import FileStore
 from lib.support.credentials import Credentials
 from lib.support.errors import ConfigError
 from lib.support.settings import load_settings
+from tests.factories import make_alert
 from tests.fakes.cloudassist import DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET, CloudAssistantFake
 from tests.fakes.dataset import Command, Dataset, command, invoke_id, run
 from tests.test_polling import Recorder, execute
@@ -134,6 +136,17 @@ def hourly_backup(at: datetime) -> Command:
     )
 
 
+def backup_failing_in_the_window(dataset: Dataset, watcher: Watcher) -> tuple[Command, RunReport]:
+    """An hourly backup, healthy at 02:30, whose 02:35 run fails; the 02:36 poll's report."""
+    backup = hourly_backup(watcher.clock.now)
+    dataset.add(backup)
+    watcher.poll()
+    watcher.clock.now = SUNDAY_0230 + timedelta(minutes=6)
+    with dataset.lock:
+        execute(backup, "Failed", at=watcher.clock.ago(1), error_code="ExitCodeNonzero")
+    return backup, watcher.poll()
+
+
 def test_a_deploy_failing_in_sundays_window_is_told_at_four_if_still_failing(dataset, watcher):
     # GIVEN a first poll at 02:30 on Sunday, inside the 02:00–04:00 window
     dataset.add(failed_deploy(watcher.clock.ago(5)))
@@ -170,15 +183,10 @@ def test_a_failure_outside_the_window_is_told_at_once(dataset, watcher):
 def test_a_backup_that_fails_and_recovers_inside_the_window_is_dropped_and_counted(
     dataset, watcher
 ):
-    # GIVEN an hourly backup, healthy at 02:30
-    backup = hourly_backup(watcher.clock.now)
-    dataset.add(backup)
-    watcher.poll()
-    # WHEN it fails at 02:35 (held) and succeeds at 03:35, both inside the window
-    watcher.clock.now = SUNDAY_0230 + timedelta(minutes=6)
-    with dataset.lock:
-        execute(backup, "Failed", at=watcher.clock.ago(1), error_code="ExitCodeNonzero")
-    assert watcher.poll().muted == 1
+    # GIVEN an hourly backup, healthy at 02:30, that fails at 02:35 (held)
+    backup, report = backup_failing_in_the_window(dataset, watcher)
+    assert report.muted == 1
+    # WHEN it succeeds at 03:35, inside the window too
     watcher.clock.now = SUNDAY_0230 + timedelta(hours=1, minutes=6)
     with dataset.lock:
         execute(backup, "Success", at=watcher.clock.ago(1))
@@ -193,13 +201,7 @@ def test_a_backup_that_fails_and_recovers_inside_the_window_is_dropped_and_count
 
 
 def test_a_backup_still_failing_at_four_is_told_then_and_its_recovery_after(dataset, watcher):
-    backup = hourly_backup(watcher.clock.now)
-    dataset.add(backup)
-    watcher.poll()
-    watcher.clock.now = SUNDAY_0230 + timedelta(minutes=6)
-    with dataset.lock:
-        execute(backup, "Failed", at=watcher.clock.ago(1), error_code="ExitCodeNonzero")
-    watcher.poll()
+    backup, _ = backup_failing_in_the_window(dataset, watcher)
     # WHEN the window ends with the backup still failing
     watcher.clock.now = SUNDAY_0230 + timedelta(hours=1, minutes=31)
     watcher.poll()
@@ -338,3 +340,41 @@ def test_check_prints_the_next_window_of_each_interval(tmp_path):
     assert "no route names it" in lines["unused"].detail
     # AND the pre-flight itself carries those lines
     assert any(line.what == "windows" for line in checks(environ, []))
+
+
+# --- the decision itself (lib.core.muting), receiver by receiver ----------------------------
+
+TABLE = parse_config(
+    ROUTING.replace(
+        '  - match: {name: "deploy*"}\n    receivers: [ops]\n',
+        '  - match: {name: "deploy*"}\n    receivers: [audit]\n    continue: true\n'
+        '  - match: {name: "deploy*"}\n    receivers: [ops]\n',
+    ),
+    known=("audit",),
+).table
+
+
+def test_a_route_without_the_window_still_tells_its_receiver_at_once():
+    # GIVEN deploys go to "audit" (no window, continue) and to "ops" (muted on Sunday night)
+    alert = make_alert()
+    result = screen([alert], [], ["ops", "audit"], TABLE, SUNDAY_0230)
+    # THEN audit hears now; ops's copy waits until 04:00 Shanghai
+    assert result.tell == {"ops": [], "audit": [alert]}
+    assert [(m.receiver, m.until) for m in result.hold] == [
+        ("ops", SUNDAY_0230 + timedelta(hours=1, minutes=30))
+    ]
+
+
+def test_a_reminder_inside_the_window_is_skipped_not_held():
+    reminder = make_alert(reminder=1, receiver="ops")
+    result = screen([reminder], [], ["ops", "audit"], TABLE, SUNDAY_0230)
+    assert result.tell == {"ops": [], "audit": []}
+    assert result.hold == []
+    assert result.skipped == 1
+
+
+def test_an_alert_held_for_a_receiver_since_removed_is_said_not_sent():
+    held = Muted(make_alert(), "gone")
+    result = screen([], [held], ["ops"], TABLE, SUNDAY_0230 + timedelta(hours=2))
+    assert result.orphans == [held]
+    assert result.tell == {"ops": []}
