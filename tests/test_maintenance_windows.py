@@ -15,6 +15,7 @@ from pydantic import SecretStr
 from lib.app import App, Invocation, RunReport, build_app
 from lib.app.config import load_config, parse_config
 from lib.core.muting import Muted, screen
+from lib.core.timeintervals import holds
 from lib.core.triggers import Poll
 from lib.edges.cli.check import checks
 from lib.edges.cli.windows import window_lines
@@ -378,3 +379,18 @@ def test_an_alert_held_for_a_receiver_since_removed_is_said_not_sent():
     result = screen([], [held], ["ops"], TABLE, SUNDAY_0230 + timedelta(hours=2))
     assert result.orphans == [held]
     assert result.tell == {"ops": []}
+
+
+def test_the_documented_maintenance_windows_example_is_a_valid_routing_file():
+    page = (Path(__file__).parents[1] / "docs" / "routing.md").read_text(encoding="utf-8")
+    section = page.split("## Maintenance windows", 1)[1]
+    block = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    config = parse_config("receivers:\n  - {name: ops, type: console}\n" + block)
+    names = [name for name, _ in config.table.time_intervals]
+    assert names == ["sunday-maintenance", "office-hours", "month-end-freeze"]
+    assert config.table.routes[0].mute_time_intervals == ("sunday-maintenance",)
+    assert config.table.routes[1].active_time_intervals == ("office-hours",)
+    # AND the month-end freeze holds from 28 June (-3 of June's 30 days), not on the 27th
+    freeze = dict(config.table.time_intervals)["month-end-freeze"]
+    assert holds(freeze, datetime(2027, 6, 28, 12, tzinfo=timezone.utc))
+    assert not holds(freeze, datetime(2027, 6, 27, 12, tzinfo=timezone.utc))
