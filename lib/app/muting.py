@@ -39,7 +39,7 @@ def hold_muted(
     from lib.app.tagging import tag_lookup
     from lib.core.muting import screen
 
-    assert app.table is not None  # callers check has_windows(app.table)
+    assert app.table is not None  # callers check app.table.has_windows
     held = load_held(app, state)
     if held and tags is None:
         tags = tag_lookup(app, state, [entry.alert.finding for entry in held])

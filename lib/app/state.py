@@ -45,9 +45,9 @@ def load(model: type[_Model], record: Record, name: str, state: Pass) -> _Model:
 
 def claim(app: Context, state: Pass) -> None:
     """Claim every alert decided so far (for every receiver it is routed to)."""
-    from lib.core.muting import has_windows
-
-    windows = has_windows(app.table)  # maintenance windows: held alerts may be due any pass
+    windows = (
+        app.table is not None and app.table.has_windows
+    )  # maintenance windows: held alerts may be due any pass
     if state.outbox is None or not (state.alerts or windows):
         return
     told: list[Alert] = []

@@ -24,7 +24,7 @@ from lib.core.alerts import Alert
 from lib.core.routing import Route, RoutingTable, TagLookup, routes_by_receiver
 from lib.core.timeintervals import TimeInterval, holds, window
 
-__all__ = ["Muted", "Screen", "has_windows", "muted", "screen", "unmuted_at"]
+__all__ = ["Muted", "Screen", "muted", "screen", "unmuted_at"]
 
 
 @dataclass(frozen=True)
@@ -51,13 +51,6 @@ class Screen:
     dropped: list[Muted] = field(default_factory=list)  # held firings resolved while muted
     skipped: int = 0  # muted reminders, and resolves dropped with their held firing
     orphans: list[Muted] = field(default_factory=list)  # held for a receiver now unconfigured
-
-
-def has_windows(table: RoutingTable | None) -> bool:
-    """Whether any route names a time interval (if none, a pass reads no held record)."""
-    return table is not None and any(
-        r.mute_time_intervals or r.active_time_intervals for r in table.routes
-    )
 
 
 def _named(table: RoutingTable, names: Sequence[str]) -> list[tuple[TimeInterval, ...]]:

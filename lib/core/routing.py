@@ -12,12 +12,12 @@ import fnmatch
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from lib.core.alerts import Alert
 from lib.core.findings import Finding
 from lib.core.notification import Notification
 from lib.core.overrides import Mentions, Overrides
-from lib.core.timeintervals import TimeInterval
 
 __all__ = [
     "DEFAULT_GROUP_BY",
@@ -40,6 +40,9 @@ __all__ = [
     "route",
     "routes_by_receiver",
 ]
+
+if TYPE_CHECKING:
+    from lib.core.timeintervals import TimeInterval
 
 TagLookup = Callable[[Finding], Mapping[str, str]]
 """Instance (or node) tags for a finding; the caller fetches them, routing stays pure."""
@@ -177,6 +180,11 @@ class RoutingTable:
     repeat_interval: timedelta | None = None
     inhibit_rules: tuple[InhibitRule, ...] | None = None  # None: the defaults (lib.core.inhibition)
     time_intervals: tuple[tuple[str, tuple[TimeInterval, ...]], ...] = ()  # named, in file order
+
+    @property
+    def has_windows(self) -> bool:
+        """Whether any route names a time interval (if none, a pass reads no held record)."""
+        return any(r.mute_time_intervals or r.active_time_intervals for r in self.routes)
 
     def routes_for(self, finding: Finding, tags: TagLookup | None = None) -> list[Route]:
         """The routes that take ``finding``: the first match, and more while they continue."""
