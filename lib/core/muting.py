@@ -89,6 +89,7 @@ def screen(
     """Split this pass's ``alerts`` and the ``held`` ones into told now, held, dropped."""
     out = Screen(tell={name: [] for name in receivers})
     waiting = _held_firings(out, held)
+    ends = _Ends(table, now)
     settled: set[str] = set()  # held keys decided with this pass's alerts
     late: list[tuple[str, Alert]] = []  # resolves told after the firing they follow
     for alert in alerts:
@@ -103,12 +104,13 @@ def screen(
                     out.released.append(firing)
                     late.append((receiver, alert))
             else:
-                _place(out, alert, receiver, chosen, table, now, held_firing=firing is not None)
+                _place(out, alert, receiver, chosen, ends, held_firing=firing is not None)
     for entry in held:
         if entry.key not in settled and entry.receiver in out.tell:
             _recheck(out, entry, table, now, tags)
     for entry in out.released:
-        out.tell[entry.receiver].insert(0, entry.alert)
+        note = f"{entry.alert.reason} (held by a maintenance window)"
+        out.tell[entry.receiver].insert(0, entry.alert.model_copy(update={"reason": note}))
     for receiver, alert in late:
         out.tell[receiver].append(alert)
     return out
@@ -125,21 +127,30 @@ def _held_firings(out: Screen, held: Sequence[Muted]) -> dict[tuple[str, str, in
     return waiting
 
 
-def _place(  # noqa: PLR0917 - one alert for one receiver, and where the pass puts it
-    out: Screen,
-    alert: Alert,
-    receiver: str,
-    chosen: Route,
-    table: RoutingTable,
-    now: datetime,
-    *,
-    held_firing: bool,
+class _Ends:
+    """Whether a route is muted now, and when that ends: computed once per route a pass."""
+
+    def __init__(self, table: RoutingTable, now: datetime) -> None:
+        self.table, self.now = table, now
+        self._until: dict[Route, datetime | None] = {}
+
+    def muted(self, route: Route) -> bool:
+        return muted(route, self.table, self.now)
+
+    def until(self, route: Route) -> datetime | None:
+        if route not in self._until:
+            self._until[route] = unmuted_at(route, self.table, self.now)
+        return self._until[route]
+
+
+def _place(
+    out: Screen, alert: Alert, receiver: str, chosen: Route, ends: _Ends, *, held_firing: bool
 ) -> None:
     """A new alert for ``receiver``: told, held, or (a reminder while muted) skipped."""
-    if alert.reminder and (held_firing or muted(chosen, table, now)):
+    if alert.reminder and (held_firing or ends.muted(chosen)):
         out.skipped += 1
-    elif not alert.reminder and muted(chosen, table, now):
-        out.hold.append(Muted(alert, receiver, unmuted_at(chosen, table, now)))
+    elif not alert.reminder and ends.muted(chosen):
+        out.hold.append(Muted(alert, receiver, ends.until(chosen)))
     else:
         out.tell[receiver].append(alert)
 
