@@ -394,3 +394,23 @@ def test_the_documented_maintenance_windows_example_is_a_valid_routing_file():
     freeze = dict(config.table.time_intervals)["month-end-freeze"]
     assert holds(freeze, datetime(2027, 6, 28, 12, tzinfo=timezone.utc))
     assert not holds(freeze, datetime(2027, 6, 27, 12, tzinfo=timezone.utc))
+
+
+def test_the_operator_page_shows_what_a_window_holds_and_when_it_is_told(dataset, watcher):
+    from lib.core.links import Signer
+    from lib.edges.operator import operator_page
+
+    # GIVEN a deploy failure held by Sunday's window
+    dataset.add(failed_deploy(watcher.clock.ago(5)))
+    watcher.poll()
+    # WHEN the on-call engineer opens the operator page (Shanghai time)
+    html = operator_page(
+        watcher.app.settings,
+        Signer("https://alerts.example.com", b"0123456789abcdef0123456789abcdef"),
+        watcher.app.store,
+        watcher.clock.now.timestamp(),
+        SHANGHAI,
+    )
+    # THEN the held failure is listed with its receiver and the window's end (zh by default)
+    assert "deploy.sh" in html
+    assert "维护窗口中暂缓（ops），2026-12-13 04:00:00 CST 结束后仍未恢复则通知" in html
