@@ -414,3 +414,13 @@ def test_the_operator_page_shows_what_a_window_holds_and_when_it_is_told(dataset
     # THEN the held failure is listed with its receiver and the window's end (zh by default)
     assert "deploy.sh" in html
     assert "维护窗口中暂缓（ops），2026-12-13 04:00:00 CST 结束后仍未恢复则通知" in html
+
+
+def test_an_unreadable_held_entry_is_said_once_and_removed(dataset, watcher):
+    # GIVEN the held record carries an entry no version of the watcher can read
+    watcher.app.store.write("muted", {"held": {"ops|x": {"alert": "garbage"}}}, None)
+    # WHEN two polls run
+    first, second = watcher.poll(), watcher.poll()
+    # THEN the first says so in one line and removes it; the second is clean
+    assert first.errors == ["state record muted: held alert ops|x was unreadable; removed"]
+    assert second.errors == []

@@ -40,12 +40,13 @@ def hold_muted(
     from lib.core.muting import screen
 
     assert app.table is not None  # callers check app.table.has_windows
-    held = load_held(app, state)
+    held, unreadable = _load(app, state)
+    before = {entry.key for entry in held}
     if held and tags is None:
         tags = tag_lookup(app, state, [entry.alert.finding for entry in held])
     result = screen(alerts, held, list(app.receivers), app.table, state.started, tags=tags)
     report = state.report
-    new = [entry for entry in result.hold if entry.key not in {e.key for e in held}]
+    new = [entry for entry in result.hold if entry.key not in before]
     report.muted += len(new) + result.skipped - len(result.dropped)
     report.muted_resolved += len(result.dropped)
     if new:
@@ -74,18 +75,24 @@ def hold_muted(
             f"muted: {len(result.released)} held alert(s) told now: their maintenance window "
             "ended while they were open"
         )
-    gone = {e.key for e in (*result.released, *result.dropped, *result.orphans)}
-    _change(state, add=[e for e in result.hold if e.key not in {h.key for h in held}], drop=gone)
+    gone = {e.key for e in (*result.released, *result.dropped, *result.orphans)} | unreadable
+    _change(state, add=new, drop=gone)
     return result.tell
 
 
-def load_held(app: Context, state: Pass | None = None) -> list[Muted]:
-    """The alerts maintenance windows hold now (an unreadable entry is said, not fatal)."""
+def load_held(app: Context) -> list[Muted]:
+    """The alerts maintenance windows hold now (unreadable entries left out)."""
+    return _load(app, None)[0]
+
+
+def _load(app: Context, state: Pass | None) -> tuple[list[Muted], set[str]]:
+    """Held entries, and the keys of unreadable ones (said in the report, then removed)."""
     from lib.core.alerts import Alert
     from lib.core.muting import Muted
 
     value = app.store.read(RECORD).value
     out: list[Muted] = []
+    bad: set[str] = set()
     for key, raw in dict(value.get("held", {})).items():
         try:
             until = raw.get("until")
@@ -97,11 +104,12 @@ def load_held(app: Context, state: Pass | None = None) -> list[Muted]:
                 )
             )
         except (KeyError, TypeError, ValueError, AttributeError):
+            bad.add(key)
             if state is not None:
                 state.report.errors.append(
-                    f"state record {RECORD}: held alert {key} was unreadable"
+                    f"state record {RECORD}: held alert {key} was unreadable; removed"
                 )
-    return out
+    return out, bad
 
 
 def _when(until: datetime | None) -> str:
