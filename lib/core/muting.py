@@ -107,7 +107,7 @@ def screen(
                 _place(out, alert, receiver, chosen, ends, held_firing=firing is not None)
     for entry in held:
         if entry.key not in settled and entry.receiver in out.tell:
-            _recheck(out, entry, table, now, tags)
+            _recheck(out, entry, ends, tags)
     for entry in out.released:
         note = f"{entry.alert.reason} (held by a maintenance window)"
         out.tell[entry.receiver].insert(0, entry.alert.model_copy(update={"reason": note}))
@@ -133,9 +133,12 @@ class _Ends:
     def __init__(self, table: RoutingTable, now: datetime) -> None:
         self.table, self.now = table, now
         self._until: dict[Route, datetime | None] = {}
+        self._muted: dict[Route, bool] = {}
 
     def muted(self, route: Route) -> bool:
-        return muted(route, self.table, self.now)
+        if route not in self._muted:
+            self._muted[route] = muted(route, self.table, self.now)
+        return self._muted[route]
 
     def until(self, route: Route) -> datetime | None:
         if route not in self._until:
@@ -155,12 +158,11 @@ def _place(
         out.tell[receiver].append(alert)
 
 
-def _recheck(
-    out: Screen, entry: Muted, table: RoutingTable, now: datetime, tags: TagLookup | None
-) -> None:
+def _recheck(out: Screen, entry: Muted, ends: _Ends, tags: TagLookup | None) -> None:
     """A held alert nothing new decided: still held while its route is muted, else told."""
-    chosen = routes_by_receiver(entry.alert, [entry.receiver], table, tags).get(entry.receiver)
-    if chosen is not None and muted(chosen, table, now):
+    found = routes_by_receiver(entry.alert, [entry.receiver], ends.table, tags)
+    chosen = found.get(entry.receiver)
+    if chosen is not None and ends.muted(chosen):
         out.hold.append(entry)
     else:  # its window ended (or no route brings it any more: still told, not lost)
         out.released.append(entry)
