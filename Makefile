@@ -55,6 +55,7 @@ bench: install
 	$(PY) bench/event.py
 	$(PY) bench/redact.py
 	$(PY) bench/schedule.py
+	$(PY) bench/windows.py
 
 # COMPILE_WITH: a python of the runtime's version to compile .pyc with (default python3.10 on PATH).
 # ROUTING: a routing file to ship in the zip as /code/routing.yaml (docs/deploy-facts.md).

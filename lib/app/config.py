@@ -47,6 +47,7 @@ from pydantic import (
     model_validator,
 )
 
+from lib.app.intervals import NamedInterval
 from lib.core.matching import MatchSpec, as_list
 from lib.core.overrides import Mentions, Overrides
 from lib.core.routing import GROUP_FIELDS, ExpectedExit, InhibitRule, Route, RoutingTable
@@ -130,10 +131,12 @@ class _Route(_Strict):
     mentions: _Mentions | None = None
     show_output: bool | None = None
     continue_matching: bool = Field(default=False, alias="continue")
+    mute_time_intervals: list[str] = Field(default_factory=list)
+    active_time_intervals: list[str] = Field(default_factory=list)
 
-    _split = field_validator("receivers", "group_by", mode="before")(
-        classmethod(lambda cls, value: as_list(value))
-    )
+    _split = field_validator(
+        "receivers", "group_by", "mute_time_intervals", "active_time_intervals", mode="before"
+    )(classmethod(lambda cls, value: as_list(value)))
 
     _interval = field_validator("repeat_interval", mode="before")(
         classmethod(lambda cls, value: parse_repeat_interval(value))
@@ -161,6 +164,8 @@ class _Route(_Strict):
                 show_output=self.show_output,
             ),
             continue_matching=self.continue_matching,
+            mute_time_intervals=tuple(self.mute_time_intervals),
+            active_time_intervals=tuple(self.active_time_intervals),
         )
 
 
@@ -220,6 +225,7 @@ class _File(_Strict):
     fallback: str | None = None
     expected_exit_codes: list[_Expected] = Field(default_factory=list)
     inhibit_rules: list[_Inhibit] | None = None  # None: the defaults (lib.core.inhibition)
+    time_intervals: list[NamedInterval] = Field(default_factory=list)  # maintenance windows
 
 
 @dataclass(frozen=True)
@@ -413,6 +419,7 @@ def _build(parsed: _File, root: Any, source: str, known: tuple[str, ...]) -> Rou
 
     for index, route in enumerate(parsed.routes):
         check(("routes", index, "receivers"), route.receivers)
+    _check_intervals(parsed, root, source, problems)
     if parsed.default_receivers is not None:
         check(("default_receivers",), parsed.default_receivers)
     if parsed.fallback is not None and parsed.fallback not in defined:
@@ -446,6 +453,7 @@ def _build(parsed: _File, root: Any, source: str, known: tuple[str, ...]) -> Rou
                 if parsed.inhibit_rules is not None
                 else None
             ),
+            time_intervals=tuple(named.build() for named in parsed.time_intervals),
         ),
         expected=tuple(
             ExpectedExit(codes=frozenset(e.codes), matcher=e.match.build())
@@ -453,6 +461,27 @@ def _build(parsed: _File, root: Any, source: str, known: tuple[str, ...]) -> Rou
         ),
         fallback=parsed.fallback,
     )
+
+
+def _check_intervals(parsed: _File, root: Any, source: str, problems: list[str]) -> None:
+    """Interval names are unique and every name a route gives is defined."""
+    names: set[str] = set()
+    for index, named in enumerate(parsed.time_intervals):
+        if named.name in names:
+            where = _where(root, ("time_intervals", index, "name"), source)
+            problems.append(
+                f"{where}: time_intervals[{index}].name: {named.name!r} is defined twice"
+            )
+        names.add(named.name)
+    for index, route in enumerate(parsed.routes):
+        for key in ("mute_time_intervals", "active_time_intervals"):
+            for offset, name in enumerate(getattr(route, key)):
+                if name not in names:
+                    loc: tuple[str | int, ...] = ("routes", index, key, offset)
+                    problems.append(
+                        f"{_where(root, loc, source)}: routes[{index}].{key}: "
+                        f"no time interval named {name!r} (see time_intervals:)"
+                    )
 
 
 def _dotted(loc: tuple[str | int, ...]) -> str:

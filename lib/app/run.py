@@ -68,6 +68,8 @@ class RunReport(BaseModel):
     expected: int = 0  # exits the routing file expects (not failures)
     quiet: int = 0  # agent faults on stopped or released instances: counted, not alarms
     inhibited: int = 0  # alerts held while an open alert that explains them lasts
+    muted: int = 0  # alert×receiver held by a maintenance window (or muted reminders skipped)
+    muted_resolved: int = 0  # held firings that resolved inside their window: dropped
     messages_sent: int = 0
     alerts_sent: int = 0
     deferred: int = 0  # kept in the outbox for the next run

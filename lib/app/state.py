@@ -52,22 +52,34 @@ def claim(app: Context, state: Pass, *, early: bool = False) -> None:
     the pass, so a resolve of a firing still held is never told and a held firing that
     resolved is never released.
     """
-    if state.outbox is None or not state.alerts:
+    windows = (
+        app.table is not None and app.table.has_windows
+    )  # maintenance windows: held alerts may be due any pass
+    if state.outbox is None or not (state.alerts or windows):
         return
-    from lib.app.inhibiting import hold_inhibited
-    from lib.app.instances import with_instances
+    told: list[Alert] = []
+    later: list[Alert] = []  # an early claim's resolves, kept for the pass's last claim
+    tags: TagLookup | None = None
+    if state.alerts:
+        from lib.app.inhibiting import hold_inhibited
+        from lib.app.instances import with_instances
 
-    later = [alert for alert in state.alerts if early and alert.status == "resolved"]
-    if later:
-        state.alerts = [alert for alert in state.alerts if alert.status != "resolved"]
-    state.alerts = hold_inhibited(
-        app, state, with_instances(app, state, state.alerts), release=not early
-    )
-    told, muted, tags = _screen(app, state.alerts, state)
-    if muted:
-        reasons = sorted({silence.reason or silence.id for _, silence in muted})
-        state.report.notes.append(f"{len(muted)} alert(s) silenced ({'; '.join(reasons)})")
-    routed = route(told, list(app.receivers), app.table, tags=tags)
+        later = [alert for alert in state.alerts if early and alert.status == "resolved"]
+        if later:
+            state.alerts = [alert for alert in state.alerts if alert.status != "resolved"]
+        state.alerts = hold_inhibited(
+            app, state, with_instances(app, state, state.alerts), release=not early
+        )
+        told, muted, tags = _screen(app, state.alerts, state)
+        if muted:
+            reasons = sorted({silence.reason or silence.id for _, silence in muted})
+            state.report.notes.append(f"{len(muted)} alert(s) silenced ({'; '.join(reasons)})")
+    if windows:
+        from lib.app.muting import hold_muted
+
+        routed = hold_muted(app, state, told, tags, lambda alerts: silenced(app, alerts, state))
+    else:
+        routed = route(told, list(app.receivers), app.table, tags=tags)
     for receiver, won in state.outbox.claim(routed, state.tally).items():
         state.won.setdefault(receiver, []).extend(won)
     state.alerts = later

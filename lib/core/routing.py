@@ -12,6 +12,7 @@ import fnmatch
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from lib.core.alerts import Alert
 from lib.core.findings import Finding
@@ -37,7 +38,11 @@ __all__ = [
     "plan",
     "repeat_intervals",
     "route",
+    "routes_by_receiver",
 ]
+
+if TYPE_CHECKING:
+    from lib.core.timeintervals import TimeInterval
 
 TagLookup = Callable[[Finding], Mapping[str, str]]
 """Instance (or node) tags for a finding; the caller fetches them, routing stays pure."""
@@ -141,6 +146,9 @@ class Route:
     send_resolved: bool = True
     overrides: Overrides = field(default_factory=Overrides)
     continue_matching: bool = False
+    # Alertmanager's: names of the routing file's time_intervals (lib.core.muting applies them)
+    mute_time_intervals: tuple[str, ...] = ()
+    active_time_intervals: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -171,6 +179,12 @@ class RoutingTable:
     default_receivers: tuple[str, ...] | None = None
     repeat_interval: timedelta | None = None
     inhibit_rules: tuple[InhibitRule, ...] | None = None  # None: the defaults (lib.core.inhibition)
+    time_intervals: tuple[tuple[str, tuple[TimeInterval, ...]], ...] = ()  # named, in file order
+
+    @property
+    def has_windows(self) -> bool:
+        """Whether any route names a time interval (if none, a pass reads no held record)."""
+        return any(r.mute_time_intervals or r.active_time_intervals for r in self.routes)
 
     def routes_for(self, finding: Finding, tags: TagLookup | None = None) -> list[Route]:
         """The routes that take ``finding``: the first match, and more while they continue."""
@@ -206,6 +220,13 @@ def _assign(
             if name in receivers:
                 chosen.setdefault(name, candidate)
     return chosen
+
+
+def routes_by_receiver(
+    alert: Alert, receivers: Sequence[str], table: RoutingTable | None, tags: TagLookup | None
+) -> dict[str, Route]:
+    """Receiver → the route that brings ``alert`` to it (the first, when several do)."""
+    return _assign(alert, receivers, table, tags)
 
 
 def route(

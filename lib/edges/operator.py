@@ -93,6 +93,37 @@ def _state_of(fp: str, entry: dict[str, Any], acks: dict[str, Any], muted: set[s
     return "firing_state"
 
 
+def _held_rows(
+    store: StateStore, only: str | None, cause: str | None, zone: ZoneInfo, t: dict[str, str]
+) -> list[list[str]]:
+    """Alerts a maintenance window holds (lib.app.muting), with when they will be told."""
+    from lib.app.muting import RECORD as MUTED
+
+    held = store.read(MUTED).value.get("held")
+    rows: list[list[str]] = []
+    for raw in (held if isinstance(held, dict) else {}).values():
+        alert = raw.get("alert") if isinstance(raw, dict) else None
+        if not isinstance(alert, dict) or not isinstance(alert.get("finding"), dict):
+            continue
+        finding = alert["finding"]
+        if only is not None and alert.get("fingerprint") != only and alert.get("group") != cause:
+            continue
+        until = raw.get("until")
+        shown = (
+            when(datetime.fromisoformat(until).timestamp(), zone) if isinstance(until, str) else "-"
+        )
+        state = t["held"].format(receiver=raw.get("receiver", ""), until=shown)
+        rows.append(
+            [
+                _code(finding.get("name") or finding.get("command_id") or "-"),
+                _code(finding.get("instance_id", "")),
+                escape(state),
+                "",
+            ]
+        )
+    return rows
+
+
 def operator_page(
     settings: Settings,
     signer: Signer,
@@ -145,6 +176,7 @@ def operator_page(
         if float(entry.get("updated_at", 0)) >= cutoff
         and (only is None or fp == only or (cause is not None and entry.get("group") == cause))
     ]
+    opened += _held_rows(store, only, cause, zone, t)
     events: list[tuple[float, str, str]] = []
     if only:
         for event in (story or {}).get("events", []):

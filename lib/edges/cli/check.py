@@ -119,6 +119,9 @@ def _receivers(
             specs.extend(config.receivers)
             counts = f"{len(config.receivers)} receiver(s), {len(config.table.routes)} route(s)"
             results.append(Line("ok", "routing", f"{settings.config}: {counts}"))
+            from lib.edges.cli.windows import window_lines
+
+            results.extend(window_lines(config.table))
     except AssistwatchError as error:  # the routing file: FILE:LINE: field: message
         results.append(Line("FAIL", "routing", str(error)))
     results.extend(no_receiver(settings, [spec.name for spec in specs]))
