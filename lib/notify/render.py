@@ -28,6 +28,7 @@ from lib.core.alerts import Alert
 from lib.core.findings import Finding
 from lib.core.links import ActionLinks
 from lib.core.notification import Notification
+from lib.core.overrides import TemplateSource
 from lib.notify.escape import MARKDOWN, Flavour, clean
 from lib.notify.instance import asleep_status, instance_context
 from lib.notify.missed import missed_line, missed_subject
@@ -94,6 +95,8 @@ class RenderOptions(BaseModel):
     console_base: str = "https://ecs.console.aliyun.com"
     # Signed action links for firing messages (lib.notify.actions); None: actions off.
     actions: ActionLinks | None = Field(default=None, exclude=True)
+    # A routing-file template (lib.notify.templated); None: the built-in zh/en message.
+    template: TemplateSource | None = Field(default=None, exclude=True)
 
     @field_validator("timezone")
     @classmethod
