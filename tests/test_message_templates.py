@@ -274,3 +274,60 @@ def test_a_template_places_the_signed_action_links_where_it_wants_them():
         below = lines[lines.index(f"`{instance}`") + 1]
         assert below.startswith("- Actions: [Silence 1h](https://alerts.example.com/act?")
     assert lines[-1].startswith("[Open alerts](https://alerts.example.com/act?a=ops")
+
+
+def test_end_to_end_a_poll_tells_the_route_template_s_words(cloud, dataset, tmp_path, capsys):
+    """GIVEN a routing file whose route draws deploy failures with a one-line template
+    WHEN a poll finds deploy.sh failing on two instances
+    THEN the receiver prints the template's lines, each instance named once."""
+    from lib.app.build import build_app
+    from lib.state.file import FileStore
+    from lib.support.settings import load_settings
+    from tests.test_instance_context import failed_deploy, poll
+
+    routing = tmp_path / "routing.yaml"
+    routing.write_text(
+        """receivers:
+  - {name: screen, type: console}
+routes:
+  - match: {name: "deploy*"}
+    receivers: [screen]
+    template: |
+      {% for a in alerts %}
+      FAILED {{ a.name }} on {{ a.instance_id }} (exit {{ a.exit_code }})
+      {% endfor %}
+""",
+        encoding="utf-8",
+    )
+    dataset.add(failed_deploy(5, "i-one", "i-two"))
+    env = {
+        "ASSISTWATCH_REGIONS": "cn-hangzhou",
+        "ASSISTWATCH_ECS_ENDPOINT": cloud.url,
+        "ASSISTWATCH_CONFIG": str(routing),
+    }
+    app = build_app(
+        load_settings(env), store=FileStore(tmp_path / "state"), sleep=lambda _: None, environ=env
+    )
+    poll(app)
+    printed = capsys.readouterr().out
+    lines = [line for line in printed.splitlines() if line.startswith("FAILED")]
+    assert lines == ["FAILED deploy.sh on i-one (exit 1)", "FAILED deploy.sh on i-two (exit 1)"]
+
+
+def test_groups_merged_into_one_digest_keep_a_template_only_when_every_route_named_it():
+    """GIVEN a robot's minute budget merges groups of several routes into one digest
+    WHEN those routes name the same template THEN the digest is drawn with it; when they
+    differ (or one names none) THEN the receiver's own drawing is used."""
+    from lib.core.routing import digest_overrides
+
+    other = TemplateSource(text="{{ alerts | length }}", where="routing.yaml:20")
+    notification = make_notification(1)
+    same = [(Overrides(template=ONE_LINER), notification)] * 2
+    assert digest_overrides(same).template == ONE_LINER
+    mixed = [
+        (Overrides(template=ONE_LINER), notification),
+        (Overrides(template=other), notification),
+    ]
+    assert digest_overrides(mixed).template is None
+    partly = [(Overrides(template=ONE_LINER), notification), (Overrides(), notification)]
+    assert digest_overrides(partly).template is None
