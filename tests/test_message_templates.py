@@ -331,3 +331,29 @@ def test_groups_merged_into_one_digest_keep_a_template_only_when_every_route_nam
     assert digest_overrides(mixed).template is None
     partly = [(Overrides(template=ONE_LINER), notification), (Overrides(), notification)]
     assert digest_overrides(partly).template is None
+
+
+def test_a_template_without_blank_lines_is_still_split_between_lines_never_losing_one():
+    """GIVEN a template that writes one line per alert with no blank line between them
+    WHEN 300 failed instances are rendered for WeCom (4,096 bytes)
+    THEN the parts break between lines, each within the limit, and every instance is named."""
+    template = TemplateSource(
+        text="{% for a in alerts %}{{ a.icon }} {{ a.code.instance_id }}: {{ a.explanation }}\n"
+        "{% endfor %}",
+        where="routing.yaml:3",
+    )
+    robot = WeComReceiver(
+        "ops",
+        SecretStr("https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=t0ken"),
+        http=no_http(),
+        options=RenderOptions(template=template),
+    )
+    notification = make_notification(300)
+    messages = robot.render(notification)
+    assert len(messages) > 1
+    texts = [m.payload["markdown"]["content"] for m in messages]
+    assert all(len(text.encode()) <= 4096 for text in texts)
+    everything = "\n".join(texts)
+    assert "…" not in everything
+    for alert in notification.alerts:
+        assert f"`{alert.finding.instance_id}`" in everything

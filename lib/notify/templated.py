@@ -38,6 +38,8 @@ _FAILED = {
     "zh": "⚠️ 消息模板出错（{why}），以下为内置格式的消息。",
     "en": "⚠️ The message template failed ({why}); the built-in message follows.",
 }
+# Well inside the smallest robot part (WeCom's 4,096 bytes) with its header and mentions.
+_RUN_BYTES = 1500
 _PART = {"zh": "（{i}/{n}）", "en": "(part {i}/{n})"}
 _REPEAT = {"zh": "**可能重复**", "en": "**Possible repeat (可能重复)**"}
 _ICON = {"critical": "🔴", "warning": "🟠", "info": "🔵", "resolved": "✅"}
@@ -120,7 +122,9 @@ def template_context(
             key, {"name": view["name"], "invoke_id": view["invoke_id"], "alerts": []}
         )
         group["alerts"].append(view)
-    builtin = render_entries(notification, replace_template(options, None), fl)
+    # The built-in entries are drawn only for a template that may print them.
+    wanted = options.template is None or "builtin" in options.template.text
+    builtin = render_entries(notification, replace_template(options, None), fl) if wanted else []
     return {
         "lang": options.lang,
         "timezone": options.timezone,
@@ -160,7 +164,25 @@ def entries(notification: Notification, options: RenderOptions, fl: Flavour) -> 
         notice = _FAILED[options.lang].format(why=fl.text(str(problem)))
         return [Entry(body=notice), *render_entries(notification, options, fl)]
     paragraphs = [part.strip("\n") for part in text.split("\n\n") if part.strip()]
-    return [Entry(body=part) for part in paragraphs] or [Entry(body="-")]
+    return [Entry(body=run) for part in paragraphs for run in _runs(part)] or [Entry(body="-")]
+
+
+def _runs(paragraph: str) -> list[str]:
+    """A paragraph in runs of whole lines of at most ``_RUN_BYTES`` (one line may be more).
+
+    A robot's parts break between entries; a template that writes every alert on its own
+    line without blank lines between must still split between lines, never lose one.
+    """
+    runs: list[list[str]] = [[]]
+    size = 0
+    for line in paragraph.split("\n"):
+        width = len(line.encode()) + 1
+        if runs[-1] and size + width > _RUN_BYTES:
+            runs.append([])
+            size = 0
+        runs[-1].append(line)
+        size += width
+    return ["\n".join(run) for run in runs]
 
 
 def header(
