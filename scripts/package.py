@@ -88,8 +88,9 @@ ROUTING_IN_ZIP = "routing.yaml"
 
 
 def package_extras(chosen: Sequence[str] | None) -> list[str]:
-    """The extras to ship: default ots (template.yml's state); always routing (PyYAML), since
-    any deployment may set ASSISTWATCH_CONFIG and the routing file needs it."""
+    """The extras to ship: default ots (template.yml's state); always routing (PyYAML, and
+    Jinja2 for message templates), since any deployment may set ASSISTWATCH_CONFIG and the
+    routing file needs them."""
     return sorted({*(chosen or ["ots"]), "routing"})
 
 

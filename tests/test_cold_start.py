@@ -27,6 +27,8 @@ MARK = "MODULES "
 # only when configured or called. (structlog is loaded: every run logs, issue #12.)
 NOT_ON_A_PLAIN_IMPORT = (
     "yaml",
+    "jinja2",
+    "lib.notify.template",
     "tablestore",
     "alibabacloud_oss_v2",
     "lib.state.ots",

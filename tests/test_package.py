@@ -292,6 +292,8 @@ def test_every_package_ships_pyyaml_for_a_routing_file(chosen: list[str] | None)
     extras = package_extras(chosen)
     assert "routing" in extras
     assert any(req.lower().startswith("pyyaml") for req in runtime_requirements(extras))
+    # A route's message template (issue #15) needs Jinja2 on FC too.
+    assert any(req.lower().startswith("jinja2") for req in runtime_requirements(extras))
     assert set(chosen or ["ots"]) <= set(extras)
 
 

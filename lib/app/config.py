@@ -25,6 +25,9 @@ values are SecretStr from then on. Example::
       - source_matchers: {subject: agent}           # failures it caused on its instance
         target_matchers: {kind: command, category: agent}
         equal: [account, region, instance_id]
+
+A receiver or a route may carry ``template:`` (Jinja2 text, sandboxed; docs/routing.md
+"Templates"): it is compiled here, so a syntax error is a ``FILE:LINE`` at start-up.
 """
 
 from __future__ import annotations
@@ -49,7 +52,7 @@ from pydantic import (
 
 from lib.app.intervals import NamedInterval
 from lib.core.matching import MatchSpec, as_list
-from lib.core.overrides import Mentions, Overrides
+from lib.core.overrides import Mentions, Overrides, TemplateSource
 from lib.core.routing import GROUP_FIELDS, ExpectedExit, InhibitRule, Route, RoutingTable
 from lib.support.errors import ConfigError
 from lib.support.settings import parse_repeat_interval
@@ -77,6 +80,7 @@ class ReceiverSpec:
     lang: Literal["zh", "en"] | None = None
     timezone: str | None = None
     show_output: bool | None = None
+    template: TemplateSource | None = None
 
 
 class _Strict(BaseModel):
@@ -102,6 +106,7 @@ class _Receiver(_Strict):
     lang: Literal["zh", "en"] | None = None
     timezone: str | None = None
     show_output: bool | None = None
+    template: str | None = None
 
     @field_validator("name")
     @classmethod
@@ -119,6 +124,8 @@ class _Receiver(_Strict):
         secret = self.secret.get_secret_value() if self.secret is not None else None
         if self.type == "webhook" and secret is not None and not secret.startswith("whsec_"):
             raise ValueError("a webhook secret is a Standard Webhooks secret (whsec_…)")
+        if self.type == "webhook" and self.template is not None:
+            raise ValueError("a webhook sends Alertmanager's JSON: a template draws chat robots")
         return self
 
 
@@ -130,6 +137,7 @@ class _Route(_Strict):
     send_resolved: bool = True
     mentions: _Mentions | None = None
     show_output: bool | None = None
+    template: str | None = None
     continue_matching: bool = Field(default=False, alias="continue")
     mute_time_intervals: list[str] = Field(default_factory=list)
     active_time_intervals: list[str] = Field(default_factory=list)
@@ -152,7 +160,7 @@ class _Route(_Strict):
             )
         return value
 
-    def build(self) -> Route:
+    def build(self, template: TemplateSource | None = None) -> Route:
         return Route(
             receivers=tuple(self.receivers),
             matcher=self.match.build(),
@@ -162,6 +170,7 @@ class _Route(_Strict):
             overrides=Overrides(
                 mentions=self.mentions.build() if self.mentions else None,
                 show_output=self.show_output,
+                template=template,
             ),
             continue_matching=self.continue_matching,
             mute_time_intervals=tuple(self.mute_time_intervals),
@@ -425,6 +434,14 @@ def _build(parsed: _File, root: Any, source: str, known: tuple[str, ...]) -> Rou
     if parsed.fallback is not None and parsed.fallback not in defined:
         where = _where(root, ("fallback",), source)
         problems.append(f"{where}: fallback: no receiver named {parsed.fallback!r}")
+    receiver_templates = [
+        _template(r.template, root, ("receivers", index, "template"), source, problems)
+        for index, r in enumerate(parsed.receivers)
+    ]
+    route_templates = [
+        _template(route.template, root, ("routes", index, "template"), source, problems)
+        for index, route in enumerate(parsed.routes)
+    ]
     if problems:
         raise ConfigError("; ".join(problems))
     return RoutingConfig(
@@ -439,11 +456,15 @@ def _build(parsed: _File, root: Any, source: str, known: tuple[str, ...]) -> Rou
                 lang=r.lang,
                 timezone=r.timezone,
                 show_output=r.show_output,
+                template=template,
             )
-            for r in parsed.receivers
+            for r, template in zip(parsed.receivers, receiver_templates, strict=True)
         ),
         table=RoutingTable(
-            routes=tuple(route.build() for route in parsed.routes),
+            routes=tuple(
+                route.build(template)
+                for route, template in zip(parsed.routes, route_templates, strict=True)
+            ),
             default_receivers=(
                 tuple(parsed.default_receivers) if parsed.default_receivers is not None else None
             ),
@@ -482,6 +503,52 @@ def _check_intervals(parsed: _File, root: Any, source: str, problems: list[str])
                         f"{_where(root, loc, source)}: routes[{index}].{key}: "
                         f"no time interval named {name!r} (see time_intervals:)"
                     )
+
+
+def _template(
+    text: str | None,
+    root: Any,
+    loc: tuple[str | int, ...],
+    source: str,
+    problems: list[str],
+) -> TemplateSource | None:
+    """The template at ``loc``, compiled once now so a syntax error is a FILE:LINE here."""
+    if text is None:
+        return None
+    if not text.strip():
+        problems.append(f"{_where(root, loc, source)}: {_dotted(loc)}: an empty template")
+        return None
+    template = TemplateSource(text=text, where=f"{source}:{_first_line(root, loc)}")
+    from lib.notify.template import TemplateProblem, compile_template
+
+    try:
+        compile_template(template)
+    except TemplateProblem as problem:
+        problems.append(f"{problem} ({_dotted(loc)})")
+    except ImportError:
+        problems.append(
+            f"{_where(root, loc, source)}: {_dotted(loc)}: templates need Jinja2 "
+            "(pip install 'assistwatch[routing]')"
+        )
+    return template
+
+
+def _first_line(root: Any, loc: tuple[str | int, ...]) -> int:
+    """The routing file's line of a scalar's first text line (after ``|``/``>``)."""
+    import yaml
+
+    node = root
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            node = next((v for k, v in node.value if k.value == part), None)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+            node = node.value[part] if part < len(node.value) else None
+        else:
+            node = None
+        if node is None:
+            return 1
+    block = isinstance(node, yaml.ScalarNode) and node.style in ("|", ">")
+    return int(node.start_mark.line) + 1 + (1 if block else 0)
 
 
 def _dotted(loc: tuple[str | int, ...]) -> str:

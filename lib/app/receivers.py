@@ -160,7 +160,11 @@ def _from_spec(
     from lib.notify.render import RenderOptions
 
     try:
-        own = RenderOptions(**{**options.model_dump(), **updates}, actions=options.actions)
+        own = RenderOptions(
+            **{**options.model_dump(), **updates},
+            actions=options.actions,
+            template=spec.template,
+        )
     except ValueError as error:
         raise ConfigError(f"receiver {spec.name}: {error}") from None
     mentions = spec.mentions or Mentions()

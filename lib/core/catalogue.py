@@ -67,7 +67,7 @@ def _c(code: str, category: str, severity: Severity, *texts: str) -> Classificat
     )
 
 
-_AGENT_LOG_ZH = "Agent 日志(Linux:/usr/local/share/aliyun-assist/<版本>/log/)"
+_AGENT_LOG_ZH = "Agent 日志（Linux：/usr/local/share/aliyun-assist/<版本>/log/）"
 _AGENT_LOG_EN = "the agent log (Linux: /usr/local/share/aliyun-assist/<version>/log/)"
 
 # Codes whose meaning does not depend on whether a command or a file was sent.
@@ -78,23 +78,23 @@ _SHARED = [
         "warning",
         "指定的实例不存在或已释放。",
         "The instance does not exist or has been released.",
-        "确认实例 ID 与地域;已释放的实例请从任务目标中移除。",
+        "确认实例 ID 与地域；已释放的实例请从任务目标中移除。",
         "Check the instance id and region; drop released instances from the task's targets.",
     ),
     _c(
         "InstanceReleased",
         "instance",
         "warning",
-        "任务执行期间,该实例被释放。",
+        "任务执行期间，该实例被释放。",
         "The instance was released while the task was running.",
-        "如非预期,检查是谁释放了实例(操作审计 ActionTrail)。",
+        "如非预期，检查是谁释放了实例（操作审计 ActionTrail）。",
         "If unexpected, find out who released it (ActionTrail).",
     ),
     _c(
         "InstanceNotRunning",
         "instance",
         "warning",
-        "创建任务时,该实例不在运行中。",
+        "创建任务时，该实例不在运行中。",
         "The instance was not running when the task was created.",
         "启动实例后重新执行任务。",
         "Start the instance and run the task again.",
@@ -105,23 +105,23 @@ _SHARED = [
         "warning",
         "指定的灵骏节点不存在或已释放。",
         "The Lingjun node does not exist or has been released.",
-        "确认节点 ID 与地域;已释放的节点请从任务目标中移除。",
+        "确认节点 ID 与地域；已释放的节点请从任务目标中移除。",
         "Check the node id and region; drop released nodes from the task's targets.",
     ),
     _c(
         "NodeReleased",
         "instance",
         "warning",
-        "任务执行期间,该灵骏节点被释放。",
+        "任务执行期间，该灵骏节点被释放。",
         "The Lingjun node was released while the task was running.",
-        "如非预期,检查是谁释放了节点(操作审计 ActionTrail)。",
+        "如非预期，检查是谁释放了节点（操作审计 ActionTrail）。",
         "If unexpected, find out who released it (ActionTrail).",
     ),
     _c(
         "NodeNotRunning",
         "instance",
         "warning",
-        "创建任务时,该灵骏节点不在运行中。",
+        "创建任务时，该灵骏节点不在运行中。",
         "The Lingjun node was not running when the task was created.",
         "确认节点状态正常后重新执行任务。",
         "Make sure the node is running and run the task again.",
@@ -130,10 +130,10 @@ _SHARED = [
         "ClientNotRunning",
         "agent",
         "critical",
-        "云助手 Agent 未运行(已停止或未安装)。",
+        "云助手 Agent 未运行（已停止或未安装）。",
         "The Cloud Assistant agent is not running (stopped or not installed).",
-        "启动 Agent:Linux 执行 systemctl start aliyun.service,Windows 在服务管理器中启动"
-        " AliyunService;无法启动时重新安装 Agent。",
+        "启动 Agent：Linux 执行 systemctl start aliyun.service，Windows 在服务管理器中启动"
+        " AliyunService；无法启动时重新安装 Agent。",
         "Start the agent: `systemctl start aliyun.service` on Linux, the AliyunService service"
         " on Windows; reinstall it if it will not start.",
     ),
@@ -143,7 +143,7 @@ _SHARED = [
         "critical",
         "云助手 Agent 无响应。",
         "The Cloud Assistant agent does not respond.",
-        f"查看{_AGENT_LOG_ZH}中是否有该任务 ID;没有则重启 Agent(systemctl restart aliyun.service)"
+        f"查看{_AGENT_LOG_ZH}中是否有该任务 ID；没有则重启 Agent（systemctl restart aliyun.service）"
         "后重试。",
         f"Look for the task id in {_AGENT_LOG_EN}; if it is absent, restart the agent"
         " (`systemctl restart aliyun.service`) and retry.",
@@ -161,7 +161,7 @@ _SHARED = [
         "ClientNeedUpgrade",
         "agent",
         "critical",
-        "云助手 Agent 版本过低,需要升级才能支持该特性。",
+        "云助手 Agent 版本过低，需要升级才能支持该特性。",
         "The Cloud Assistant agent is too old for this feature and must be upgraded.",
         "升级云助手 Agent 到最新版本后重试。",
         "Upgrade the Cloud Assistant agent to the latest version and retry.",
@@ -170,10 +170,10 @@ _SHARED = [
         "ClientNetworkBlocked",
         "agent",
         "critical",
-        "实例网络环境异常,云助手 Agent 无法连接服务端。",
+        "实例网络环境异常，云助手 Agent 无法连接服务端。",
         "The instance's network is broken: the agent cannot reach the Cloud Assistant service.",
-        "在实例内执行 curl https://{region-id}.axt.aliyun.com/luban/api/connection_detect;"
-        "检查安全组、防火墙、DNS 与路由,放行出方向 TCP 443、TCP 80、UDP 53。",
+        "在实例内执行 curl https://{region-id}.axt.aliyun.com/luban/api/connection_detect；"
+        "检查安全组、防火墙、DNS 与路由，放行出方向 TCP 443、TCP 80、UDP 53。",
         "Run `curl https://{region-id}.axt.aliyun.com/luban/api/connection_detect` on the"
         " instance; check security groups, firewall, DNS and routes; allow outbound TCP 443,"
         " TCP 80 and UDP 53.",
@@ -184,8 +184,8 @@ _SHARED = [
         "critical",
         "安全组规则拒绝访问云助手服务。",
         "A security group rule denies access to the Cloud Assistant service.",
-        "在安全组中放行出方向 TCP 443、TCP 80、UDP 53(访问 {region-id}.axt.aliyun.com"
-        " 与 100.100.100.200)。",
+        "在安全组中放行出方向 TCP 443、TCP 80、UDP 53（访问 {region-id}.axt.aliyun.com"
+        " 与 100.100.100.200）。",
         "Allow outbound TCP 443, TCP 80 and UDP 53 in the security group (to"
         " {region-id}.axt.aliyun.com and 100.100.100.200).",
     ),
@@ -195,7 +195,7 @@ _SHARED = [
         "critical",
         "指定的用户名在实例中不存在。",
         "The specified user does not exist on the instance.",
-        "在实例中创建该用户,或修改任务的用户名。",
+        "在实例中创建该用户，或修改任务的用户名。",
         "Create the user on the instance or change the task's user.",
     ),
 ]
@@ -207,7 +207,7 @@ _COMMAND_ONLY = [
         "warning",
         "向实例发送命令超时。",
         "Sending the command to the instance timed out.",
-        "重新执行命令;持续出现时检查 Agent 与网络,或提交工单。",
+        "重新执行命令；持续出现时检查 Agent 与网络，或提交工单。",
         "Run the command again; if it keeps happening, check the agent and network or open a"
         " ticket.",
     ),
@@ -215,9 +215,9 @@ _COMMAND_ONLY = [
         "ExecutionTimeout",
         "timeout",
         "critical",
-        "命令执行超时,进程已被终止。",
+        "命令执行超时，进程已被终止。",
         "The command ran past its timeout and was killed.",
-        "检查脚本为何变慢或卡住(查看输出),必要时调大命令的 Timeout。",
+        "检查脚本为何变慢或卡住（查看输出），必要时调大命令的 Timeout。",
         "Find out why the script was slow or stuck (see the output); raise the command's"
         " Timeout if it legitimately needs longer.",
     ),
@@ -225,9 +225,9 @@ _COMMAND_ONLY = [
         "ExecutionException",
         "command",
         "critical",
-        "命令执行时发生异常,无法继续。",
+        "命令执行时发生异常，无法继续。",
         "The command hit an exception and could not continue.",
-        f"查看{_AGENT_LOG_ZH};确认解释器(bash/PowerShell/Launcher)在实例中可用。",
+        f"查看{_AGENT_LOG_ZH}；确认解释器（bash/PowerShell/Launcher）在实例中可用。",
         f"Check {_AGENT_LOG_EN}; make sure the interpreter (bash, PowerShell,"
         " Launcher) exists on the instance.",
     ),
@@ -235,7 +235,7 @@ _COMMAND_ONLY = [
         "ExecutionInterrupted",
         "command",
         "warning",
-        "命令执行任务被中断(例如实例重启或 Agent 重启)。",
+        "命令执行任务被中断（例如实例重启或 Agent 重启）。",
         "The command was interrupted (for example the instance or the agent restarted).",
         "确认中断原因后重新执行命令。",
         "Find out what interrupted it and run the command again.",
@@ -244,9 +244,9 @@ _COMMAND_ONLY = [
         EXIT_CODE_NONZERO,
         "command",
         "critical",
-        "命令执行结束,但退出码非 0。",
+        "命令执行结束，但退出码非 0。",
         "The command finished with a non-zero exit code.",
-        "查看命令输出与退出码,修复脚本或实例上的问题。",
+        "查看命令输出与退出码，修复脚本或实例上的问题。",
         "Read the output and exit code; fix the script or the problem on the instance.",
     ),
     _c(
@@ -255,7 +255,7 @@ _COMMAND_ONLY = [
         "critical",
         "命令类型不适用于该实例的操作系统。",
         "The command type does not fit the instance's operating system.",
-        "Linux 用 RunShellScript,Windows 用 RunBatScript/RunPowerShellScript。",
+        "Linux 用 RunShellScript，Windows 用 RunBatScript/RunPowerShellScript。",
         "Use RunShellScript for Linux and RunBatScript/RunPowerShellScript for Windows.",
     ),
     _c(
@@ -264,14 +264,14 @@ _COMMAND_ONLY = [
         "critical",
         "指定的执行目录不存在。",
         "The working directory does not exist on the instance.",
-        "创建该目录,或修改命令的 WorkingDir。",
+        "创建该目录，或修改命令的 WorkingDir。",
         "Create the directory or change the command's WorkingDir.",
     ),
     _c(
         "BadCronExpression",
         "command",
         "critical",
-        "指定的执行时间(cron)表达式不合法。",
+        "指定的执行时间（cron）表达式不合法。",
         "The schedule (cron) expression is invalid.",
         "按云助手定时执行的格式修正 Frequency。",
         "Fix the Frequency to Cloud Assistant's schedule syntax.",
@@ -285,34 +285,34 @@ _FILE_ONLY = [
         "warning",
         "向实例下发文件超时。",
         "Sending the file to the instance timed out.",
-        "重新下发文件;持续出现时检查 Agent 与网络,或提交工单。",
+        "重新下发文件；持续出现时检查 Agent 与网络，或提交工单。",
         "Send the file again; if it keeps happening, check the agent and network or open a ticket.",
     ),
     _c(
         "AccountNotExists",
         "file",
         "critical",
-        "指定的文件用户(FileOwner)在实例中不存在。",
+        "指定的文件用户（FileOwner）在实例中不存在。",
         "The file owner (FileOwner) does not exist on the instance.",
-        "在实例中创建该用户,或修改 FileOwner。",
+        "在实例中创建该用户，或修改 FileOwner。",
         "Create the user on the instance or change FileOwner.",
     ),
     _c(
         "FileCreateFail",
         "file",
         "critical",
-        "文件在实例内创建失败(未知错误)。",
+        "文件在实例内创建失败（未知错误）。",
         "The file could not be created on the instance (unknown error).",
-        f"检查目标目录的磁盘空间与权限;查看{_AGENT_LOG_ZH}。",
+        f"检查目标目录的磁盘空间与权限；查看{_AGENT_LOG_ZH}。",
         f"Check disk space and permissions of the target directory and {_AGENT_LOG_EN}.",
     ),
     _c(
         "FileAlreadyExists",
         "file",
         "warning",
-        "目标目录下已存在同名文件,且未允许覆盖。",
+        "目标目录下已存在同名文件，且未允许覆盖。",
         "A file with the same name already exists in the target directory and Overwrite is off.",
-        "确认可覆盖后以 Overwrite=true 重新下发,或换一个文件名/目录。",
+        "确认可覆盖后以 Overwrite=true 重新下发，或换一个文件名/目录。",
         "Send again with Overwrite=true if replacing is intended, or use another name or"
         " directory.",
     ),
@@ -320,9 +320,9 @@ _FILE_ONLY = [
         "FileContentInvalid",
         "file",
         "critical",
-        "文件内容不合法(为空,或与 ContentType 不符)。",
+        "文件内容不合法（为空，或与 ContentType 不符）。",
         "The file content is invalid (empty, or not what ContentType says).",
-        "检查文件内容;Base64 内容需将 ContentType 设为 Base64。",
+        "检查文件内容；Base64 内容需将 ContentType 设为 Base64。",
         "Check the content; Base64 content needs ContentType=Base64.",
     ),
     _c(
@@ -338,7 +338,7 @@ _FILE_ONLY = [
         "FilePathInvalid",
         "file",
         "critical",
-        "目标路径(TargetDir)不合法。",
+        "目标路径（TargetDir）不合法。",
         "The target directory (TargetDir) is invalid.",
         "使用实例上合法的绝对路径。",
         "Use a valid absolute path on the instance.",
@@ -347,18 +347,18 @@ _FILE_ONLY = [
         "FileAuthorityInvalid",
         "file",
         "critical",
-        "文件权限(FileMode)设置不合法。",
+        "文件权限（FileMode）设置不合法。",
         "The file permissions (FileMode) are invalid.",
-        "使用八进制权限,例如 0644 或 0755。",
+        "使用八进制权限，例如 0644 或 0755。",
         "Use octal permissions such as 0644 or 0755.",
     ),
     _c(
         "UserGroupNotExists",
         "file",
         "critical",
-        "指定的文件用户组(FileGroup)在实例中不存在。",
+        "指定的文件用户组（FileGroup）在实例中不存在。",
         "The file group (FileGroup) does not exist on the instance.",
-        "在实例中创建该用户组,或修改 FileGroup。",
+        "在实例中创建该用户组，或修改 FileGroup。",
         "Create the group on the instance or change FileGroup.",
     ),
 ]
@@ -380,7 +380,7 @@ _STATUS_TEXT: dict[str, tuple[str, Severity, str, str, str, str]] = {
     "Invalid": (
         "command",
         "critical",
-        "任务参数或命令类型有误,校验失败。",
+        "任务参数或命令类型有误，校验失败。",
         "The task failed validation: a wrong parameter or command type.",
         "检查任务的参数、命令类型与目标实例。",
         "Check the task's parameters, command type and targets.",
@@ -388,7 +388,7 @@ _STATUS_TEXT: dict[str, tuple[str, Severity, str, str, str, str]] = {
     "Aborted": (
         "agent",
         "critical",
-        "向实例发送任务失败(实例须在运行中,且 1 分钟内可送达)。",
+        "向实例发送任务失败（实例须在运行中，且 1 分钟内可送达）。",
         "The task could not be delivered (the instance must be running and reachable"
         " within a minute).",
         "确认实例在运行、云助手 Agent 在线后重试。",
@@ -405,7 +405,7 @@ _STATUS_TEXT: dict[str, tuple[str, Severity, str, str, str, str]] = {
     "Error": (
         "command",
         "critical",
-        "任务执行时发生异常,无法继续。",
+        "任务执行时发生异常，无法继续。",
         "The task hit an exception and could not continue.",
         f"查看{_AGENT_LOG_ZH}。",
         f"Check {_AGENT_LOG_EN}.",
@@ -415,15 +415,15 @@ _STATUS_TEXT: dict[str, tuple[str, Severity, str, str, str, str]] = {
         "critical",
         "任务执行超时。",
         "The task timed out.",
-        "检查任务为何变慢,必要时调大超时时间。",
+        "检查任务为何变慢，必要时调大超时时间。",
         "Find out why it was slow; raise the timeout if it legitimately needs longer.",
     ),
     "Cancelled": (
         "cancelled",
         "info",
-        "任务已取消,未曾启动。",
+        "任务已取消，未曾启动。",
         "The task was cancelled before it started.",
-        "如非有意取消,重新执行任务。",
+        "如非有意取消，重新执行任务。",
         "If nobody meant to cancel it, run it again.",
     ),
     "Terminated": (
@@ -431,7 +431,7 @@ _STATUS_TEXT: dict[str, tuple[str, Severity, str, str, str, str]] = {
         "info",
         "任务运行时被终止。",
         "The task was terminated while it ran.",
-        "如非有意终止,重新执行任务。",
+        "如非有意终止，重新执行任务。",
         "If nobody meant to stop it, run it again.",
     ),
 }
@@ -489,9 +489,9 @@ def _unknown_code(code: str, error_info: str | None) -> Classification:
         code,
         "unknown",
         "warning",
-        f"未收录的错误码 {code}" + (f":{info}" if info else "。"),
+        f"未收录的错误码 {code}" + (f"：{info}" if info else "。"),
         f"Unrecognised error code {code}" + (f": {info}" if info else "."),
-        "按错误码与 ErrorInfo 查阅云助手文档;请告知 assistwatch 维护者收录此错误码。",
+        "按错误码与 ErrorInfo 查阅云助手文档；请告知 assistwatch 维护者收录此错误码。",
         "Look the code and ErrorInfo up in the Cloud Assistant docs; ask the assistwatch"
         " maintainers to add it.",
     )
@@ -504,7 +504,7 @@ def _unknown_status(status: str, error_info: str | None) -> Classification:
         "Unknown",
         "unknown",
         "warning",
-        f"任务以未知状态 {shown} 结束" + (f":{info}" if info else "。"),
+        f"任务以未知状态 {shown} 结束" + (f"：{info}" if info else "。"),
         f"The task ended with an unrecognised status {shown}" + (f": {info}" if info else "."),
         "在云助手控制台查看该任务的执行结果。",
         "Look the execution up in the Cloud Assistant console.",

@@ -327,7 +327,8 @@ def digest(receiver: str, planned: Sequence[tuple[Overrides, Notification]]) -> 
 
 
 def digest_overrides(planned: Sequence[tuple[Overrides, Notification]]) -> Overrides:
-    """Everyone any merged route mentions; output shown unless a route turned it off."""
+    """Everyone any merged route mentions; output shown unless a route turned it off; the
+    routes' template when they all name the same one (else the receiver's own drawing)."""
     mentions = [o.mentions for o, _ in planned if o.mentions is not None]
     merged = (
         Mentions(
@@ -339,7 +340,9 @@ def digest_overrides(planned: Sequence[tuple[Overrides, Notification]]) -> Overr
         else None
     )
     hide = any(o.show_output is False for o, _ in planned)
-    return Overrides(mentions=merged, show_output=False if hide else None)
+    templates = {o.template for o, _ in planned}
+    template = templates.pop() if len(templates) == 1 else None
+    return Overrides(mentions=merged, show_output=False if hide else None, template=template)
 
 
 # --- expected failures --------------------------------------------------------------------

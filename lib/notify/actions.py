@@ -65,7 +65,7 @@ def _line(links: ActionLinks, label: str, actions: Sequence[str], target: str, l
     shown = " | ".join(
         f"[{words[action]}]({links.signer.url(action, target, expires)})" for action in actions
     )
-    return f"- {label}: {shown}"
+    return f"- {label}{'：' if lang == 'zh' else ': '}{shown}"
 
 
 @dataclass(frozen=True)

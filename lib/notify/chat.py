@@ -23,11 +23,11 @@ from lib.notify.render import (
     RenderOptions,
     message_id,
     pack_entries,
-    render_entries,
-    render_header,
     render_title,
 )
 from lib.notify.retry import RetryPolicy, send_with_retries, transport_fault
+from lib.notify.templated import entries as draw_entries
+from lib.notify.templated import header as draw_header
 from lib.support.errors import (
     ReceiverConfigError,
     ReceiverRateLimited,
@@ -119,7 +119,11 @@ class ChatRobot:
         if overrides.mentions is not None:
             clone._mentions = overrides.mentions
         if overrides.show_output is not None:
-            clone._options = self._options.model_copy(update={"show_output": overrides.show_output})
+            clone._options = clone._options.model_copy(
+                update={"show_output": overrides.show_output}
+            )
+        if overrides.template is not None:
+            clone._options = clone._options.model_copy(update={"template": overrides.template})
         return clone
 
     # --- hooks ----------------------------------------------------------------------------
@@ -147,11 +151,11 @@ class ChatRobot:
     # --- rendering (pure) -----------------------------------------------------------------
 
     def _header(self, notification: Notification, part: int, parts: int) -> str:
-        header = render_header(
+        header = draw_header(
             notification, self._options, part=part, parts=parts, flavour=self.flavour
         )
         if self._keyword and self._keyword not in header:
-            header = f"{self._keyword}\n\n{header}"
+            header = f"{self._keyword}\n\n{header}" if header else self._keyword
         return header
 
     def _skeleton(self, title: str, firing: bool) -> int:
@@ -174,12 +178,12 @@ class ChatRobot:
             - self.measure(footer)
             - _MARGIN_BYTES
         )
-        entries = render_entries(notification, self._options, self.flavour)
+        entries = draw_entries(notification, self._options, self.flavour)
         parts = pack_entries(entries, budget, _SEPARATOR, self.measure)
         messages = []
         for index, (body, covers) in enumerate(parts, start=1):
             header = self._header(notification, index, len(parts))
-            text = f"{header}{_SEPARATOR}{body}{footer}" if body else f"{header}{footer}"
+            text = _SEPARATOR.join(piece for piece in (header, body) if piece) + footer
             messages.append(
                 Message(
                     receiver=self.name,

@@ -6,7 +6,9 @@ import sys
 from typing import TextIO
 
 from lib.core.notification import Message, Notification
-from lib.notify.render import RenderOptions, message_id, render_markdown, render_title
+from lib.core.overrides import Overrides
+from lib.notify.render import RenderOptions, message_id, render_title
+from lib.notify.templated import markdown
 
 __all__ = ["ConsoleReceiver"]
 
@@ -24,9 +26,18 @@ class ConsoleReceiver:
         self._stream = stream
         self._options = options or RenderOptions()
 
+    def customized(self, overrides: Overrides) -> ConsoleReceiver:
+        """A copy for one route: its template and output switch (no one to mention)."""
+        updates: dict[str, object] = {}
+        if overrides.show_output is not None:
+            updates["show_output"] = overrides.show_output
+        if overrides.template is not None:
+            updates["template"] = overrides.template
+        return ConsoleReceiver(self.name, self._stream, self._options.model_copy(update=updates))
+
     def render(self, notification: Notification) -> list[Message]:
         """One message with the whole markdown: a terminal has no size limit."""
-        text = render_markdown(notification, self._options)
+        text = markdown(notification, self._options)
         return [
             Message(
                 receiver=self.name,

@@ -31,11 +31,11 @@ from lib.notify.render import (
     json_text_bytes,
     message_id,
     pack_entries,
-    render_entries,
-    render_header,
     render_title,
 )
 from lib.notify.retry import RetryPolicy, send_with_retries, transport_fault
+from lib.notify.templated import entries as draw_entries
+from lib.notify.templated import header as draw_header
 from lib.support.errors import ReceiverConfigError, ReceiverRateLimited
 from lib.support.redact import mask_url
 
@@ -103,7 +103,11 @@ class DingTalkReceiver:
             clone._at_user_ids = overrides.mentions.user_ids
             clone._at_all = overrides.mentions.all
         if overrides.show_output is not None:
-            clone._options = self._options.model_copy(update={"show_output": overrides.show_output})
+            clone._options = clone._options.model_copy(
+                update={"show_output": overrides.show_output}
+            )
+        if overrides.template is not None:
+            clone._options = clone._options.model_copy(update={"template": overrides.template})
         return clone
 
     def __repr__(self) -> str:
@@ -124,12 +128,10 @@ class DingTalkReceiver:
         return " ".join(names)
 
     def _header(self, notification: Notification, part: int, parts: int) -> str:
-        header = render_header(
-            notification, self._options, part=part, parts=parts, flavour=DINGTALK
-        )
+        header = draw_header(notification, self._options, part=part, parts=parts, flavour=DINGTALK)
         if self._keyword and self._keyword not in header:
             # The robot rejects (310000) any message whose text lacks its keyword.
-            header = f"{self._keyword}\n\n{header}"
+            header = f"{self._keyword}\n\n{header}" if header else self._keyword
         return header
 
     def _payload(self, title: str, text: str) -> dict[str, Any]:
@@ -160,12 +162,12 @@ class DingTalkReceiver:
             - json_text_bytes(footer)
             - _MARGIN_BYTES
         )
-        entries = render_entries(notification, self._options, DINGTALK)
+        entries = draw_entries(notification, self._options, DINGTALK)
         bodies = pack_entries(entries, budget, _SEPARATOR, json_text_bytes)
         messages = []
         for index, (body, covers) in enumerate(bodies, start=1):
             header = self._header(notification, index, len(bodies))
-            text = f"{header}{_SEPARATOR}{body}{footer}" if body else f"{header}{footer}"
+            text = _SEPARATOR.join(piece for piece in (header, body) if piece) + footer
             messages.append(
                 Message(
                     receiver=self.name,

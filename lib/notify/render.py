@@ -28,6 +28,7 @@ from lib.core.alerts import Alert
 from lib.core.findings import Finding
 from lib.core.links import ActionLinks
 from lib.core.notification import Notification
+from lib.core.overrides import TemplateSource
 from lib.notify.escape import MARKDOWN, Flavour, clean
 from lib.notify.instance import asleep_status, instance_context
 from lib.notify.missed import missed_line, missed_subject
@@ -35,6 +36,7 @@ from lib.notify.signatures import signature_entries
 from lib.support.redact import redact_text
 
 __all__ = [
+    "TEST_CATEGORY",
     "Entry",
     "RenderOptions",
     "compact_json",
@@ -94,6 +96,8 @@ class RenderOptions(BaseModel):
     console_base: str = "https://ecs.console.aliyun.com"
     # Signed action links for firing messages (lib.notify.actions); None: actions off.
     actions: ActionLinks | None = Field(default=None, exclude=True)
+    # A routing-file template (lib.notify.templated); None: the built-in zh/en message.
+    template: TemplateSource | None = Field(default=None, exclude=True)
 
     @field_validator("timezone")
     @classmethod
@@ -154,6 +158,12 @@ _TEXT: dict[str, dict[str, str]] = {
         "account": "账号",
         "reminder": "⏰ 第 {n} 次提醒，仍未恢复",
         "open_since": "持续自",
+        "since": "开始于",
+        "test": "测试",
+        ":": "：",
+        ",": "，",
+        "(": "（",
+        ")": "）",
     },
     "en": {
         "critical": "critical",
@@ -199,10 +209,18 @@ _TEXT: dict[str, dict[str, str]] = {
         "account": "Account",
         "reminder": "⏰ reminder {n}: still open",
         "open_since": "Open since",
+        "since": "Since",
+        "test": "test",
+        ":": ": ",
+        ",": ", ",
+        "(": " (",
+        ")": ")",
     },
 }
 
-_ICON = {"critical": "🔴", "warning": "🟠", "info": "🔵", "resolved": "✅"}
+_ICON = {"critical": "🔴", "warning": "🟠", "info": "🔵", "resolved": "✅", "test": "🧪"}
+# A catalogue category that is not a failure at all: `assistwatch send-test`'s sample.
+TEST_CATEGORY = "test"
 _SEVERITIES = ("critical", "warning", "info")
 # Bytes of instance ids per "and K more" entry: with its task's name and directory (each
 # shown up to _NAME_CHARS) an entry stays well inside the smallest part (WeCom's 4,096 bytes).
@@ -331,9 +349,11 @@ def _subject(alert: Alert, t: dict[str, str], resolved: bool, fl: Flavour, lang:
 
 def _render_alert(alert: Alert, options: RenderOptions, fl: Flavour) -> Entry:
     t = _t(options)
+    c, o, e = t[":"], t["("], t[")"]  # full-width in zh
     finding = alert.finding
     cls = finding.classification
     resolved = alert.status == "resolved"
+    level = TEST_CATEGORY if cls.category == TEST_CATEGORY else cls.severity
     if resolved:
         heading = (
             f"#### {_ICON['resolved']} [{t['resolved']}] "
@@ -341,34 +361,39 @@ def _render_alert(alert: Alert, options: RenderOptions, fl: Flavour) -> Entry:
         )
     else:
         subject = _subject(alert, t, False, fl, options.lang)
-        heading = f"#### {_ICON[cls.severity]} [{t[cls.severity]}] {subject}"
+        heading = f"#### {_ICON[level]} [{t[level]}] {subject}"
         if alert.reminder:
             heading += " · " + t["reminder"].format(n=alert.reminder)
     link = console_url(finding, options)
     invoke = fl.code(finding.invoke_id) + (f" · [{t['console']}]({link})" if link else "")
-    where = f"({fl.text(finding.provider)} · {fl.text(finding.region)})"
+    where = f"{o}{fl.text(finding.provider)} · {fl.text(finding.region)}{e}"
+    zone = f"{o}{options.timezone}{e}"
     lines = [
         heading,
-        f"- {t[finding.provider]}: {fl.code(finding.instance_id)}"
-        f"{instance_context(finding, options.lang, fl.code)} {where}",
-        f"- {t['invoke']}: {invoke}",
+        f"- {t[finding.provider]}{c}{fl.code(finding.instance_id)}"
+        f"{instance_context(finding, options.lang, fl.code)}{where}",
+        f"- {t['invoke']}{c}{invoke}",
     ]
     if finding.account != "self":  # another account, reached through an assumed role
-        lines.append(f"- {t['account']}: {fl.code(finding.account)}")
+        lines.append(f"- {t['account']}{c}{fl.code(finding.account)}")
     if alert.subject == "missed":
         when = lambda moment: format_time(moment, options.timezone)  # noqa: E731
-        lines.append(f"- {missed_line(alert, options.lang, when)} ({options.timezone})")
+        lines.append(f"- {missed_line(alert, options.lang, when)}{zone}")
     if alert.reminder:
-        lines.append(f"- {t['open_since']}: {format_time(alert.starts_at, options.timezone)}")
+        since = format_time(alert.starts_at, options.timezone)
+        lines.append(f"- {t['open_since']}{c}{since}{zone}")
+    elif alert.subject == "agent" and not resolved:  # when the agent went quiet
+        lines.append(f"- {t['since']}{c}{format_time(alert.starts_at, options.timezone)}{zone}")
     if alert.subject == "agent" and alert.related:
         behind = ", ".join(fl.code(entry) for entry in alert.related)
-        lines.append(f"- {t['agent_behind']}: {behind}")
+        lines.append(f"- {t['agent_behind']}{c}{behind}")
     if resolved:
-        lines.append(f"- {t['resolved_at']}: {format_time(alert.ends_at, options.timezone)}")
+        ended = format_time(alert.ends_at, options.timezone)
+        lines.append(f"- {t['resolved_at']}{c}{ended}{zone}")
         return Entry(body="\n".join(lines), covers=(alert.key,))
-    status = f"- {t['status']}: {fl.text(finding.status)} · {t['error']}: {fl.code(cls.code)}"
+    status = f"- {t['status']}{c}{fl.text(finding.status)} · {t['error']}{c}{fl.code(cls.code)}"
     if finding.exit_code is not None:
-        status += f" · {t['exit']}: {finding.exit_code}"
+        status += f" · {t['exit']}{c}{finding.exit_code}"
     # The catalogue's texts are our markdown, but those of an unknown code or status quote
     # the API's code and ErrorInfo: those are escaped whole.
     explained = fl.text if cls.category == "unknown" else fl.ours
@@ -378,20 +403,20 @@ def _render_alert(alert: Alert, options: RenderOptions, fl: Flavour) -> Entry:
     finished = format_time(finding.finished_at, options.timezone)
     lines += [
         status,
-        f"- {t['explanation']}: {explanation}",
-        f"- {t['hint']}: {hint}",
+        f"- {t['explanation']}{c}{explanation}",
+        f"- {t['hint']}{c}{hint}",
     ]
     if finding.error_info:
-        lines.append(f"- ErrorInfo: {fl.text(redact_text(clean(finding.error_info)))}")
-    lines.append(f"- {t['time']}: {started} → {finished} ({options.timezone})")
+        lines.append(f"- ErrorInfo{c}{fl.text(redact_text(clean(finding.error_info)))}")
+    lines.append(f"- {t['time']}{c}{started} → {finished}{zone}")
     if finding.dropped and options.show_output:
         lines.append(f"- {t['dropped'].format(n=finding.dropped)}")
     tail, _ = output_tail(finding.output, options)
     return Entry(
         body="\n".join(lines),
         output="\n".join(fl.lines(tail)) if tail else "",
-        output_label=t["output"] + ":",
-        output_cut_label=t["output_cut"] + ":",
+        output_label=t["output"] + c.rstrip(),
+        output_cut_label=t["output_cut"] + c.rstrip(),
         covers=(alert.key,),
     )
 
@@ -404,7 +429,7 @@ def _task(alert: Alert, t: dict[str, str], fl: Flavour) -> str:
     name = fl.code(_clip(finding.name or finding.command_id or t["unnamed"]))
     if finding.kind == "file":
         name += f" → {fl.code(_clip(finding.target_dir or '-'))}"
-    return f"{name} ({fl.code(finding.invoke_id)})"
+    return f"{name}{t['(']}{fl.code(finding.invoke_id)}{t[')']}"
 
 
 def _clip(text: str, limit: int = _NAME_CHARS) -> str:
@@ -449,7 +474,7 @@ def _render_more(rest: Sequence[Alert], options: RenderOptions, fl: Flavour) -> 
             some = members[start : start + len(run)]
             cont = t["more_cont"] if start else ""
             start += len(run)
-            line = f"- {cont}{task} · {what} × {len(members)}: {', '.join(run)}"
+            line = f"- {cont}{task} · {what} × {len(members)}{t[':']}{', '.join(run)}"
             # The "and K more" line travels with the first task so a split never strands it.
             entries.append(
                 Entry(
@@ -524,8 +549,14 @@ def render_header(
     parts: int = 1,
     flavour: Flavour = MARKDOWN,
 ) -> str:
-    """The first lines of every part: counts by severity, resolved count, group, part i/n."""
+    """The first lines of every part: counts by severity, resolved count, group, part i/n.
+
+    A message about one alert starts with that alert's own heading: no summary head (only
+    a possible repeat is still said first).
+    """
     t = _t(options)
+    if len(notification.alerts) == 1 and parts == 1:
+        return t["repeat"] if notification.possible_repeat else ""
     firing, resolved, severities = _counts(notification.alerts)
     summary = []
     if firing:
@@ -533,7 +564,9 @@ def render_header(
     if resolved:
         summary.append(t["resolved_n"].format(n=resolved))
     worst = next((s for s in _SEVERITIES if severities[s]), "resolved")
-    head = t["header"].format(icon=_ICON[worst], summary=", ".join(summary) or "-")
+    if all(a.finding.classification.category == TEST_CATEGORY for a in notification.alerts):
+        worst = TEST_CATEGORY
+    head = t["header"].format(icon=_ICON[worst], summary=t[","].join(summary) or "-")
     if parts > 1:
         head += t["part"].format(i=part, n=parts)
     counts = " · ".join(f"{t[s]} {severities[s]}" for s in _SEVERITIES if severities[s])
@@ -542,7 +575,7 @@ def render_header(
         lines.append(t["repeat"] + "  ")
     if counts:
         lines.append(counts + "  ")
-    lines.append(f"{t['group']}: {flavour.code(notification.group)}")
+    lines.append(f"{t['group']}{t[':']}{flavour.code(notification.group)}")
     return "\n".join(lines)
 
 
@@ -574,7 +607,7 @@ def render_markdown(
     """The whole notification as one markdown text (console, logs): no size limit."""
     entries = render_entries(notification, options, flavour)
     header = render_header(notification, options, flavour=flavour)
-    return "\n\n".join([header, *(e.render() for e in entries)])
+    return "\n\n".join(part for part in [header, *(e.render() for e in entries)] if part)
 
 
 def _fit(entry: Entry | str, limit: int, measure: Callable[[str], int]) -> str:

@@ -130,7 +130,8 @@ def _lead(
         ids = ", ".join(fl.code(a.finding.instance_id) for a in members[:_IDS_SHOWN_IN_LEAD])
         more = "…" if len(members) > _IDS_SHOWN_IN_LEAD else ""
         label = _label(sig, members[0].finding, fl, quote)
-        parts.append(f"{len(members)} × {label} ({ids}{more})")
+        o, e = ("（", "）") if zh else (" (", ")")
+        parts.append(f"{len(members)} × {label}{o}{ids}{more}{e}")
     if len(ordered) > _CAUSES_IN_LEAD:
         parts.append("…")
     if zh:
@@ -161,6 +162,7 @@ def signature_entries(
     zh = lang == "zh"
     lead = _lead(ordered, len(alerts), zh, fl, show_output)
     same = "同样失败的实例" if zh else "Same failure on"
+    o, e, c = ("（", "）", "：") if zh else (" (", ")", ": ")
     entries: list[Any] = []
     for index, (_, members) in enumerate(ordered):
         first = render_one(members[0])
@@ -171,10 +173,10 @@ def signature_entries(
             ids = _ids(chunk, fl)
             covers = tuple(a.key for a in chunk)
             if start:  # a continuation names its task: a size split may part it from the lead
-                body = f"- {same} ({_task(chunk, fl)}, …): {ids}"
+                body = f"- {same}{o}{_task(chunk, fl)}, …{e}{c}{ids}"
                 entries.append(replace(first, body=body, output="", covers=covers))
                 continue
-            body = f"{first.body}\n- {same} ({len(members)}): {ids}"
+            body = f"{first.body}\n- {same}{o}{len(members)}{e}{c}{ids}"
             if index == 0:
                 body = f"{lead}\n\n{body}"
             entries.append(replace(first, body=body, covers=covers))

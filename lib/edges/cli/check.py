@@ -3,7 +3,8 @@
 Each line says ``ok``, ``warn`` or ``FAIL``, what was checked and why; the exit status is 1
 if anything failed (warnings do not fail). In order: the variables (unknown
 ``ASSISTWATCH_*`` names with a did-you-mean), the settings, the routing file (``FILE:LINE``
-errors, exactly as ``run`` would refuse it), the receivers (none configured, the shape of
+errors, exactly as ``run`` would refuse it; every message template rendered against a
+sample), the receivers (none configured, the shape of
 each robot's URL and secret), the region ids, then the network: one ``DescribeInvocations``
 page of one record per region (endpoint, credentials and RAM grant at once), a read of the
 state store, and each robot reached without posting a message (lib/edges/cli/probes.py). With
@@ -122,6 +123,9 @@ def _receivers(
             from lib.edges.cli.windows import window_lines
 
             results.extend(window_lines(config.table))
+            from lib.edges.cli.template_check import template_lines
+
+            results.extend(template_lines(config))
     except AssistwatchError as error:  # the routing file: FILE:LINE: field: message
         results.append(Line("FAIL", "routing", str(error)))
     results.extend(no_receiver(settings, [spec.name for spec in specs]))

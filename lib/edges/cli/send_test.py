@@ -35,8 +35,20 @@ def add_parser(subparsers: Any) -> None:
 def sample_alert(now: datetime | None = None) -> Alert:
     """A failed once-command, clearly a test, classified like a real one."""
     from lib.core.alerts import Alert, fingerprint
-    from lib.core.catalogue import classify
+    from lib.core.catalogue import Classification
     from lib.core.findings import Finding
+    from lib.notify.render import TEST_CATEGORY
+
+    # Drawn as a test (🧪 [测试]), never as 🔴 严重: nobody should act on it.
+    _TEST = Classification(
+        code="AssistwatchSendTest",
+        category=TEST_CATEGORY,
+        severity="info",
+        explanation_zh="这是 assistwatch send-test 发出的测试消息，说明这个接收方能收到告警。",
+        explanation_en="A test message from assistwatch send-test: this receiver gets alerts.",
+        hint_zh="无需处理。",
+        hint_en="Nothing to do.",
+    )
 
     when = now or datetime.now(timezone.utc)
     finding = Finding(
@@ -56,7 +68,7 @@ def sample_alert(now: datetime | None = None) -> Alert:
         started_at=when,
         finished_at=when,
         output="assistwatch send-test\nthis alert is a test\n",
-        classification=classify(status="Failed", error_code=None, exit_code=1, kind="command"),
+        classification=_TEST,
     )
     return Alert(
         fingerprint=fingerprint(finding),

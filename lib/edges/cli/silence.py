@@ -81,7 +81,6 @@ def silence(
 
     A refusal is one line on ``err`` (stderr): ``assistwatch silence: …``, exit 1.
     """
-    from datetime import datetime, timezone
 
     from lib.edges.cli.common import fail
     from lib.state import open_store
@@ -106,7 +105,7 @@ def silence(
                 now=moment,
                 created_by=_user(),
             )
-            until = datetime.fromtimestamp(added.expires_at, timezone.utc).isoformat()
+            until = _shown(added.expires_at, settings.timezone)
             stream.write(f"added {added.id} until {until}\n")
             return EXIT_OK
         if args.action == "expire":
@@ -118,7 +117,7 @@ def silence(
         if not found:
             stream.write("no silences\n")
         for item in found:
-            until = datetime.fromtimestamp(item.expires_at, timezone.utc).isoformat()
+            until = _shown(item.expires_at, settings.timezone)
             state = "active" if item.active(moment) else "expired"
             stream.write(
                 f"{item.id}  {state}  until {until}  {item.match}  "
@@ -139,3 +138,12 @@ def _user() -> str | None:
 def run(args: argparse.Namespace) -> int:
     """Run against the process environment."""
     return silence(args, os.environ, stream=sys.stdout)
+
+
+def _shown(epoch: float, zone: str) -> str:
+    """A moment as every message shows it: the configured zone, to the second."""
+    from datetime import datetime, timezone
+
+    from lib.notify.render import format_time
+
+    return f"{format_time(datetime.fromtimestamp(epoch, timezone.utc), zone)} ({zone})"
