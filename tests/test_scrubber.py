@@ -120,3 +120,19 @@ def test_what_the_cli_prints_passes_the_scrubber_too() -> None:
     print_json({"ok": False, "errors": [f"receiver webhook: HTTP 404 from {url}"]}, out)
     assert "cliSecretPart" not in out.getvalue()
     assert "HTTP 404 from https://hooks.example.test" in out.getvalue()
+
+
+def test_an_error_naming_a_robot_keeps_its_words_whatever_robots_came_before() -> None:
+    """GIVEN robots on 127.0.0.1:4383 and 127.0.0.1:43831 registered in the same process (as
+    a long-lived FC instance or a test run has them) WHEN an error names the second robot by
+    scheme://host:port followed by ': 310000' THEN the line reads exactly so: the colon after
+    the port is kept, and the shorter origin does not swallow the longer one's port."""
+    register_secret("http://127.0.0.1:4383/robot/send?access_token=aaaaaaaaaaaa", lasting=True)
+    register_secret("http://127.0.0.1:43831/robot/send?access_token=bbbbbbbbbbbb", lasting=True)
+
+    line = "DingTalk robot http://127.0.0.1:43831: 310000 sign not match"
+
+    assert scrub(line) == line
+    assert scrub("see http://127.0.0.1:43831/robot/send?access_token=bbbbbbbbbbbb") == (
+        "see http://127.0.0.1:43831"
+    )

@@ -43,7 +43,7 @@ _lock = threading.Lock()
 _compiled: tuple[int, re.Pattern[str] | None, tuple[str, ...]] = (-1, None, ())
 _generation = 0  # bumped on every change: the compiled view is rebuilt lazily
 # What may follow an origin inside a URL: everything up to whitespace, a quote or a bracket.
-_URL_REST = r"(?::[0-9]*)?(?:[/?#][^\s\"'<>`)\]]*)?"
+_URL_REST = r"(?::[0-9]+)?(?:[/?#][^\s\"'<>`)\]]*)?"
 
 
 def show_url(url: str) -> str:
@@ -123,7 +123,10 @@ def _view() -> tuple[re.Pattern[str] | None, tuple[str, ...]]:
             return pattern, known
         origins = sorted(_origins, key=len, reverse=True)
         pattern = (
-            re.compile("(" + "|".join(map(re.escape, origins)) + ")" + _URL_REST, re.IGNORECASE)
+            re.compile(
+                "(" + "|".join(map(re.escape, origins)) + r")(?![\w.-])" + _URL_REST,
+                re.IGNORECASE,
+            )
             if origins
             else None
         )
