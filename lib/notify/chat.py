@@ -118,12 +118,7 @@ class ChatRobot:
         clone = copy.copy(self)
         if overrides.mentions is not None:
             clone._mentions = overrides.mentions
-        if overrides.show_output is not None:
-            clone._options = clone._options.model_copy(
-                update={"show_output": overrides.show_output}
-            )
-        if overrides.template is not None:
-            clone._options = clone._options.model_copy(update={"template": overrides.template})
+        clone._options = clone._options.overridden(overrides)
         return clone
 
     # --- hooks ----------------------------------------------------------------------------

@@ -28,12 +28,7 @@ class ConsoleReceiver:
 
     def customized(self, overrides: Overrides) -> ConsoleReceiver:
         """A copy for one route: its template and output switch (no one to mention)."""
-        updates: dict[str, object] = {}
-        if overrides.show_output is not None:
-            updates["show_output"] = overrides.show_output
-        if overrides.template is not None:
-            updates["template"] = overrides.template
-        return ConsoleReceiver(self.name, self._stream, self._options.model_copy(update=updates))
+        return ConsoleReceiver(self.name, self._stream, self._options.overridden(overrides))
 
     def render(self, notification: Notification) -> list[Message]:
         """One message with the whole markdown: a terminal has no size limit."""

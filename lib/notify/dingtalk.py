@@ -102,12 +102,7 @@ class DingTalkReceiver:
             clone._at_mobiles = overrides.mentions.mobiles
             clone._at_user_ids = overrides.mentions.user_ids
             clone._at_all = overrides.mentions.all
-        if overrides.show_output is not None:
-            clone._options = clone._options.model_copy(
-                update={"show_output": overrides.show_output}
-            )
-        if overrides.template is not None:
-            clone._options = clone._options.model_copy(update={"template": overrides.template})
+        clone._options = clone._options.overridden(overrides)
         return clone
 
     def __repr__(self) -> str:

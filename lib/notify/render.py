@@ -28,7 +28,7 @@ from lib.core.alerts import Alert
 from lib.core.findings import Finding
 from lib.core.links import ActionLinks
 from lib.core.notification import Notification
-from lib.core.overrides import TemplateSource
+from lib.core.overrides import Overrides, TemplateSource
 from lib.notify.escape import MARKDOWN, Flavour, clean
 from lib.notify.instance import asleep_status, instance_context
 from lib.notify.missed import missed_line, missed_subject
@@ -98,6 +98,15 @@ class RenderOptions(BaseModel):
     actions: ActionLinks | None = Field(default=None, exclude=True)
     # A routing-file template (lib.notify.templated); None: the built-in zh/en message.
     template: TemplateSource | None = Field(default=None, exclude=True)
+
+    def overridden(self, overrides: Overrides) -> RenderOptions:
+        """These options with a route's output switch and template, where it sets them."""
+        updates: dict[str, object] = {}
+        if overrides.show_output is not None:
+            updates["show_output"] = overrides.show_output
+        if overrides.template is not None:
+            updates["template"] = overrides.template
+        return self.model_copy(update=updates) if updates else self
 
     @field_validator("timezone")
     @classmethod
