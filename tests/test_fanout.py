@@ -277,7 +277,7 @@ def test_a_refused_invoke_is_one_clear_error_and_its_scopes_are_polled_in_proces
     WHEN the timer fires with ASSISTWATCH_SHARDS=2
     THEN the report has one error naming the refusal and the scopes polled in-process, every
     failure is told once, and no secret is in the report."""
-    fleet = deploy("2", fc_key="LTAIsomebodyElse")
+    fleet = deploy("2", fc_key="test-key-somebody-else")
 
     report = fleet.coordinate()
 

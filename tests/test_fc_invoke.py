@@ -21,7 +21,7 @@ from lib.support.credentials import Credentials
 from lib.support.errors import ApiAuthError, BadInput, ConfigError
 from tests.test_fake_acs3 import vector_request
 
-KEY_ID, SECRET, TOKEN = "LTAIfcInvokeTest", "fc-invoke-secret-0000", "CAISfc0token0000"
+KEY_ID, SECRET, TOKEN = "test-fc-invoke-key", "fc-invoke-secret-0000", "CAISfc0token0000"
 
 
 def _client(handler, *, token: str | None = TOKEN) -> OpenApiClient:
