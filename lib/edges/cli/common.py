@@ -156,3 +156,22 @@ def ticker(label: str, stream: TextIO | None = None, *, every: float = 0.5) -> I
         thread.join()
         out.write("\r\033[K")
         out.flush()
+
+
+def run_event(
+    command: str, event: bytes, context: LocalContext, args: Any, *, retried: bool = False
+) -> int:
+    """Hand ``event`` to the FC entry as FC would and print its report (exit 0 when ok).
+
+    ``retried``: a retryable error is one FC would retry the event for; the line says so.
+    """
+    from lib.edges.entry import handle
+    from lib.support.errors import AssistwatchError
+
+    try:
+        with ticker(command):
+            answer = handle(event, context, stream=log_stream(args))
+    except AssistwatchError as error:
+        note = " (FC would retry this event)" if retried and error.retryable else ""
+        return fail(command, f"{error}{note}")
+    return print_report(command, report_of(answer), args)

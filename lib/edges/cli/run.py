@@ -14,15 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from lib.edges.cli.common import (
-    LocalContext,
-    add_output_flags,
-    fail,
-    log_stream,
-    print_report,
-    report_of,
-    ticker,
-)
+from lib.edges.cli.common import LocalContext, add_output_flags, fail, run_event
 
 __all__ = ["add_parser", "poll_event", "run"]
 
@@ -76,17 +68,10 @@ def _event_bytes(args: argparse.Namespace) -> bytes:
 def run(args: argparse.Namespace) -> int:
     """Run the pass; exit 0 when the report is ok, 1 otherwise."""
     from lib.edges.cli.common import LocalFunction
-    from lib.edges.entry import handle
-    from lib.support.errors import AssistwatchError
 
     try:
         event = _event_bytes(args)
     except OSError as error:
         return fail("run", f"cannot read the event {args.event}: {error.strerror}")
     context = LocalContext(function=LocalFunction(timeout=args.timeout))
-    try:
-        with ticker("polling"):
-            answer = handle(event, context, stream=log_stream(args))
-    except AssistwatchError as error:  # retryable: FC would retry the event
-        return fail("run", f"{error} (FC would retry this event)")
-    return print_report("run", report_of(answer), args)
+    return run_event("run", event, context, args, retried=True)

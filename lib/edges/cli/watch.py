@@ -11,14 +11,7 @@ import argparse
 import json
 from typing import Any
 
-from lib.edges.cli.common import (
-    LocalContext,
-    add_output_flags,
-    fail,
-    log_stream,
-    print_report,
-    report_of,
-)
+from lib.edges.cli.common import LocalContext, add_output_flags, run_event
 
 __all__ = ["add_parser", "run", "watch_event"]
 
@@ -56,12 +49,5 @@ def watch_event(args: argparse.Namespace) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     """Hand the watch event to the entry; print its report."""
-    from lib.edges.entry import handle
-    from lib.support.errors import AssistwatchError
-
-    try:
-        event = json.dumps(watch_event(args)).encode()
-        answer = handle(event, LocalContext(), stream=log_stream(args))
-    except AssistwatchError as error:
-        return fail("watch", str(error))
-    return print_report("watch", report_of(answer), args)
+    event = json.dumps(watch_event(args)).encode()
+    return run_event("watch", event, LocalContext(), args)
