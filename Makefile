@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test unit lint compat bench package serve deploy smoke clean gate
+.PHONY: install demo test unit lint compat bench bench-all package serve deploy smoke clean gate
 
 install: $(STAMP)
 
@@ -56,6 +56,13 @@ bench: install
 	$(PY) bench/redact.py
 	$(PY) bench/schedule.py
 	$(PY) bench/windows.py
+	$(PY) bench/escape.py
+	$(PY) bench/templates.py
+
+# The long ones too: fleets at API latency (~9 min) and randomised fault schedules.
+bench-all: bench
+	$(PY) bench/fleet.py
+	$(PY) bench/reliability.py --runs 300 --seed 1
 
 # COMPILE_WITH: a python of the runtime's version to compile .pyc with (default python3.10 on PATH).
 # ROUTING: a routing file to ship in the zip as /code/routing.yaml (docs/deploy-facts.md).
