@@ -305,3 +305,14 @@ def test_other_types_outside_the_cdk_still_fail():
     template["Resources"]["Sleep"] = {"Type": "ALIYUN::RandomStrings", "Properties": {}}
     [error] = ros_gate.check_template(template)
     assert error.startswith("Sleep: unknown resource type ALIYUN::RandomStrings")
+
+
+def test_the_shipped_generated_key_with_a_misspelt_property_fails():
+    """GIVEN template.yml's ActionsKey with `character_classes` misspelt as CloudFormation
+    or the console would spell it WHEN gated THEN the gate names it (the shipped one passes)."""
+    template = _template()
+    properties = template["Resources"]["ActionsKey"]["Properties"]
+    properties["CharacterClasses"] = properties.pop("character_classes")
+    assert ros_gate.check_template(template) == [
+        "ActionsKey.Properties.CharacterClasses: not a property of this type (misspelt?)"
+    ]
