@@ -8,6 +8,8 @@ is checked here; every resource goes through the ROS CDK's own generated propert
 scripts/ros_gate.js: an unknown type, a misspelt property, a missing required one, a wrong
 type, a value out of range or not allowed fails. The wheels carry the npm packages as jsii
 tarballs; they are unpacked once into .venv/ros-gate (no jsii kernel, no Python import).
+A type ROS has that those packages lack (ALIYUN::RandomString) is checked here instead,
+against HAND_SPECS, written from official templates and cited.
 
 s.yaml: validated with jsonschema against scripts/schemas/devsapp-fc3.schema.json, read
 strictly (an object's listed properties are the only ones allowed: the schema itself leaves
