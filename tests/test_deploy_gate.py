@@ -190,3 +190,129 @@ def test_a_condition_function_in_cloudformation_shape_fails():
     errors = ros_gate.check_template(template)
     assert any("Fn::Not takes one condition, not a list" in e for e in errors)
     assert any("Lonely: Fn::Or takes a list of at least two" in e for e in errors)
+
+
+# ALIYUN::RandomString: not in the ros-cdk packages; the gate's hand-written spec checks it.
+KEY: dict[str, Any] = {
+    "Type": "ALIYUN::RandomString",
+    "Properties": {
+        "length": 64,
+        "character_classes": [
+            {"class": "lowercase", "min": 1},
+            {"class": "uppercase", "min": 1},
+            {"class": "digits", "min": 1},
+        ],
+    },
+}
+
+
+def _with_key(**properties: Any) -> dict[str, Any]:
+    template = _template()
+    key = copy.deepcopy(KEY)
+    key["Properties"].update(properties)
+    template["Resources"]["Key"] = key
+    template["Outputs"]["KeyLength"] = {"Value": {"Fn::GetAtt": ["Key", "value"]}}
+    return template
+
+
+def test_a_random_string_as_ros_templates_writes_it_passes():
+    """GIVEN an ALIYUN::RandomString written as aliyun/ros-templates writes them (length,
+    character_classes; its attribute `value` read) WHEN gated THEN no error, though the
+    ros-cdk packages do not know the type."""
+    assert ros_gate.check_template(_with_key()) == []
+    nginx_archive = _template()  # the other official shape: only `sequence`
+    nginx_archive["Resources"]["Suffix"] = {
+        "Type": "ALIYUN::RandomString",
+        "Properties": {"sequence": "lowercase"},
+    }
+    assert ros_gate.check_template(nginx_archive) == []
+
+
+def test_a_misspelt_random_string_property_fails():
+    """GIVEN `length` misspelt `lenght` and a class's `min` misspelt WHEN gated THEN each
+    key is named, as for the types the CDK knows."""
+    template = _with_key()
+    properties = template["Resources"]["Key"]["Properties"]
+    properties["lenght"] = properties.pop("length")
+    properties["character_classes"][1]["minimum"] = properties["character_classes"][1].pop("min")
+    assert ros_gate.check_template(template) == [
+        "Key.Properties.lenght: not a property of this type (misspelt?)",
+        "Key.Properties.character_classes[1].minimum: not a property of this type (misspelt?)",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("properties", "error"),
+    [
+        ({"length": "64"}, "Key.Properties.length: '64' is not an integer"),
+        ({"length": True}, "Key.Properties.length: True is not an integer"),
+        ({"length": 0}, "Key.Properties.length: 0 is outside 1..512"),
+        ({"length": 513}, "Key.Properties.length: 513 is outside 1..512"),
+        ({"character_classes": "lowercase"}, "Key.Properties.character_classes: expected a list"),
+        (
+            {"character_classes": [{"class": "symbols"}]},
+            "Key.Properties.character_classes[0].class: 'symbols' is not one of "
+            "lowercase, uppercase, digits",
+        ),
+        (
+            {"character_classes": [{"min": 2}]},
+            "Key.Properties.character_classes[0].class: required",
+        ),
+        (
+            {"character_sequences": [{"min": 1}]},
+            "Key.Properties.character_sequences[0].sequence: required",
+        ),
+        ({"salt": "rotate-1"}, "Key.Properties.salt: not a property of this type (misspelt?)"),
+        (
+            {"length": 2},
+            "Key.Properties.length: 2 is shorter than the classes' and sequences' minimums "
+            "together (3)",
+        ),
+    ],
+    ids=[
+        "string",
+        "bool",
+        "zero",
+        "too-long",
+        "not-a-list",
+        "class",
+        "no-class",
+        "no-seq",
+        "salt",
+        "short",
+    ],
+)
+def test_a_random_string_of_the_wrong_shape_fails(properties, error):
+    """GIVEN a RandomString with a wrong type, an out-of-range or unconfirmed value WHEN gated
+    THEN the one line names the property and what is wrong."""
+    assert ros_gate.check_template(_with_key(**properties)) == [error]
+
+
+def test_a_random_string_attribute_other_than_value_fails():
+    """GIVEN a GetAtt of `Value` (ROS's attribute is lowercase `value`) WHEN gated THEN it
+    fails; a Ref to a parameter without a default in `length` is left for deploy time."""
+    template = _with_key(length={"Ref": "KeyLength"})
+    template["Parameters"]["KeyLength"] = {"Type": "Number", "MinValue": 32}
+    template["Outputs"]["KeyLength"]["Value"]["Fn::GetAtt"][1] = "Value"
+    assert ros_gate.check_template(template) == [
+        "template.Outputs.KeyLength.Value: ALIYUN::RandomString has no attribute 'Value'"
+    ]
+
+
+def test_other_types_outside_the_cdk_still_fail():
+    """GIVEN a type neither the CDK nor the hand-written specs know WHEN gated THEN unknown."""
+    template = _template()
+    template["Resources"]["Sleep"] = {"Type": "ALIYUN::RandomStrings", "Properties": {}}
+    [error] = ros_gate.check_template(template)
+    assert error.startswith("Sleep: unknown resource type ALIYUN::RandomStrings")
+
+
+def test_the_shipped_generated_key_with_a_misspelt_property_fails():
+    """GIVEN template.yml's ActionsKey with `character_classes` misspelt as CloudFormation
+    or the console would spell it WHEN gated THEN the gate names it (the shipped one passes)."""
+    template = _template()
+    properties = template["Resources"]["ActionsKey"]["Properties"]
+    properties["CharacterClasses"] = properties.pop("character_classes")
+    assert ros_gate.check_template(template) == [
+        "ActionsKey.Properties.CharacterClasses: not a property of this type (misspelt?)"
+    ]

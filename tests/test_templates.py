@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import ast
 import importlib
+import io
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from lib.edges.entry import SERVE_TOKEN_ENV
 from lib.support.settings import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -110,8 +113,10 @@ def test_the_handler_path_names_a_callable_in_the_code(handler):
 )
 def test_every_environment_variable_is_a_settings_field(names):
     """GIVEN the environment the templates set WHEN read as ASSISTWATCH_* names
-    THEN each one is a Settings field (a typo would be ignored silently otherwise)."""
+    THEN each one is a Settings field, or the serve token the HTTP edge reads (a typo
+    would be ignored silently otherwise)."""
     fields = {f"ASSISTWATCH_{name.upper()}" for name in Settings.model_fields}
+    fields.add(SERVE_TOKEN_ENV)
     assert names <= fields, names - fields
     assert names >= REQUIRED_ON_FC
 
@@ -462,3 +467,235 @@ def test_a_deployed_function_needs_somewhere_to_send_alerts():
     given = {branch["Fn::Not"]["Fn::Equals"][0]["Ref"] for branch in assertion["Assert"]["Fn::Or"]}
     assert given == {"DingTalkUrl", "WeComUrl", "FeishuUrl", "WebhookUrl", "RoutingFile"}
     assert all(branch["Fn::Not"]["Fn::Equals"][1] == "" for branch in assertion["Assert"]["Fn::Or"])
+
+
+# --- actions: the generated key, the serve token (a stack as ROS would create it) ----------
+
+ROBOT = "https://oapi.dingtalk.com/robot/send?access_token=robot0token"
+PUBLIC = "https://watch.example.com"
+GIVEN_KEY = "given0key0" + "k" * 30  # 40 characters
+TOKEN = "operator0token0abc"  # 18 characters
+
+
+def _generated_key() -> str:
+    """What ALIYUN::RandomString hands back for ActionsKey's properties (Heat's generator)."""
+    import secrets
+    import string
+
+    props = RESOURCES["ActionsKey"]["Properties"]
+    classes = {"lowercase": string.ascii_lowercase, "uppercase": string.ascii_uppercase}
+    classes["digits"] = string.digits
+    chosen = [classes[c["class"]] for c in props["character_classes"]]
+    every = "".join(chosen)
+    picks = [secrets.choice(c) for c in chosen]
+    picks += [secrets.choice(every) for _ in range(props["length"] - len(picks))]
+    return "".join(picks)
+
+
+def _stack(**given: Any) -> Any:
+    from tests.ros_eval import Stack
+
+    attributes = {
+        "StateInstance": {"InstanceName": "aw4a6c9851"},
+        "FunctionRole": {"Arn": "acs:ram::1234567890123456:role/assistwatch-fc"},
+        "LogProject": {"Name": "assistwatch-1234567890123456"},
+        "LogStore": {"LogstoreName": "function-log"},
+        "Function": {"FunctionName": "assistwatch"},
+        "ActionsKey": {"value": _generated_key()},
+    }
+    return Stack(TEMPLATE, {"CodeBucket": "code", "DingTalkUrl": ROBOT, **given}, attributes)
+
+
+def test_with_a_public_url_and_no_key_the_stack_generates_one():
+    """GIVEN a stack created with PublicUrl and ActionsSecret left empty WHEN ROS creates it
+    THEN a random key is made and handed to the function, which turns actions on with it,
+    and the HTTP trigger is opened for links (the function checks every request)."""
+    stack = _stack(PublicUrl=PUBLIC)
+    assert "ActionsKey" in stack.resources
+    env = stack.function_environment()
+    key = stack.attributes["ActionsKey"]["value"]
+    assert env["ASSISTWATCH_ACTIONS_SECRET"] == key
+    settings = load_settings(env)
+    assert settings.actions_on
+    assert settings.public_url == PUBLIC
+    trigger = stack.resolve(RESOURCES["HttpTrigger"]["Properties"]["TriggerConfig"])
+    assert trigger["authType"] == "anonymous"
+
+
+def test_the_generated_key_has_at_least_256_bits_and_meets_the_settings_minimum():
+    """GIVEN ActionsKey's properties WHEN counted as Heat's generator draws (each class's
+    minimum from that class, the rest from all classes) THEN the key carries ≥ 256 bits
+    and is longer than the 32 bytes the function asks of ASSISTWATCH_ACTIONS_SECRET."""
+    import math
+
+    props = RESOURCES["ActionsKey"]["Properties"]
+    sizes = {"lowercase": 26, "uppercase": 26, "digits": 10}
+    classes = props["character_classes"]
+    alphabet = sum(sizes[c["class"]] for c in classes)
+    drawn_per_class = sum(c["min"] * math.log2(sizes[c["class"]]) for c in classes)
+    rest = props["length"] - sum(c["min"] for c in classes)
+    assert drawn_per_class + rest * math.log2(alphabet) >= 256
+    assert props["length"] >= 32
+    assert RESOURCES["ActionsKey"]["Condition"] == "GenerateActionsKey"
+
+
+def test_a_given_key_is_used_and_none_is_generated():
+    """GIVEN PublicUrl and an ActionsSecret WHEN created THEN the function signs with that
+    key and no random string resource is made."""
+    stack = _stack(PublicUrl=PUBLIC, ActionsSecret=GIVEN_KEY)
+    assert "ActionsKey" not in stack.resources
+    env = stack.function_environment()
+    assert env["ASSISTWATCH_ACTIONS_SECRET"] == GIVEN_KEY
+    assert load_settings(env).actions_on
+
+
+def test_without_a_public_url_actions_stay_off_and_nothing_is_generated():
+    """GIVEN the defaults (no PublicUrl) WHEN created THEN no key is made, the function has
+    no actions, and the HTTP trigger still needs FC's signature."""
+    stack = _stack()
+    assert "ActionsKey" not in stack.resources
+    env = stack.function_environment()
+    assert "ASSISTWATCH_PUBLIC_URL" not in env
+    assert "ASSISTWATCH_SERVE_TOKEN" not in env
+    assert not load_settings(env).actions_on
+    trigger = stack.resolve(RESOURCES["HttpTrigger"]["Properties"]["TriggerConfig"])
+    assert trigger == {"authType": "function", "methods": ["POST"], "disableURLInternet": False}
+
+
+def test_a_stack_without_the_function_generates_no_key():
+    """GIVEN DeployFunction=false (s.yaml deploys the function, with its own key) WHEN created
+    with PublicUrl THEN no key is made here: nothing could read it."""
+    stack = _stack(PublicUrl=PUBLIC, DeployFunction=False)
+    assert "ActionsKey" not in stack.resources
+    assert "Function" not in stack.resources
+
+
+@pytest.mark.parametrize(
+    ("given", "refusal"),
+    [
+        ({"ActionsSecret": GIVEN_KEY}, "ActionsNeedPublicUrl: ActionsSecret signs action links"),
+        ({"ServeToken": TOKEN}, "ActionsNeedPublicUrl: ServeToken is checked only with PublicUrl"),
+        ({"PublicUrl": PUBLIC, "ActionsSecret": "k" * 31}, "ActionsSecret: empty, or at least 32"),
+        ({"PublicUrl": PUBLIC, "ServeToken": "t" * 15}, "ServeToken: empty, or at least 16"),
+        ({"PublicUrl": PUBLIC, "ServeToken": "token with spaces"}, "ServeToken: empty, or at"),
+        ({"PublicUrl": "http://watch.example.com"}, "PublicUrl: AllowedPattern"),
+    ],
+    ids=["key-alone", "token-alone", "short-key", "short-token", "token-spaces", "plain-http"],
+)
+def test_what_cannot_work_is_refused_before_anything_is_created(given, refusal):
+    """GIVEN a key or a token without PublicUrl (they would do nothing), a key shorter than
+    the function accepts, a token shorter than it checks or one no Authorization header can
+    carry WHEN the stack is created THEN ROS refuses it with a sentence saying why."""
+    from tests.ros_eval import Refused
+
+    with pytest.raises(Refused) as refused:
+        _stack(**given)
+    assert str(refused.value).startswith(refusal)
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        {},
+        {"PublicUrl": PUBLIC},
+        {"PublicUrl": PUBLIC, "ActionsSecret": GIVEN_KEY, "ServeToken": TOKEN},
+    ],
+    ids=["off", "generated", "given"],
+)
+def test_no_output_shows_the_key_or_the_token(given):
+    """GIVEN any stack WHEN its Outputs are read (anyone with ros:GetStack sees them) THEN
+    neither the generated key, a given key nor the serve token is among them; no Output even
+    names the key's resource or those parameters."""
+    stack = _stack(**given)
+    shown = json.dumps(stack.outputs())
+    secrets = [stack.attributes["ActionsKey"]["value"], GIVEN_KEY, TOKEN]
+    assert not [s for s in secrets if s in shown]
+    declared = json.dumps(TEMPLATE["Outputs"])
+    assert not [n for n in ("ActionsKey", "ActionsSecret", "ServeToken") if n in declared]
+
+
+@pytest.fixture
+def deployed() -> Iterator[tuple[dict[str, str], Any]]:
+    """What FC adds to the stack's environment, around fakes of the stack's Table Store
+    table and of Cloud Assistant (an empty fleet: nothing to tell, nothing sent)."""
+    from tests.fakes.cloudassist import (
+        DEMO_ACCESS_KEY_ID,
+        DEMO_ACCESS_KEY_SECRET,
+        CloudAssistantFake,
+    )
+    from tests.fakes.ots import FakeTableStore
+
+    store = FakeTableStore(
+        instance="aw4a6c9851",
+        access_key_id=DEMO_ACCESS_KEY_ID,
+        access_key_secret=DEMO_ACCESS_KEY_SECRET,
+    ).start()
+    store.create_table(RESOURCES["StateTable"]["Properties"]["TableName"], ttl=3_715_200)
+    with CloudAssistantFake({DEMO_ACCESS_KEY_ID: DEMO_ACCESS_KEY_SECRET}) as cloud:
+        try:
+            fc = {
+                "ASSISTWATCH_OTS_ENDPOINT": store.endpoint,
+                "ASSISTWATCH_ECS_ENDPOINT": cloud.url,
+                "ALIBABA_CLOUD_ACCESS_KEY_ID": DEMO_ACCESS_KEY_ID,
+                "ALIBABA_CLOUD_ACCESS_KEY_SECRET": DEMO_ACCESS_KEY_SECRET,
+                "FC_FUNCTION_NAME": "assistwatch",
+                "FC_REGION": "cn-hangzhou",
+            }
+            yield fc, cloud
+        finally:
+            store.stop()
+
+
+def _fc_request(env: dict[str, str], path: str, **headers: str) -> Any:
+    """An HTTP trigger request (FC 3.0's v1 envelope) to the function deployed with ``env``."""
+    from lib.edges import entry
+
+    event = {
+        "version": "v1",
+        "rawPath": path,
+        "headers": headers,
+        "queryParameters": {},
+        "body": json.dumps({"action": "poll"}),
+        "isBase64Encoded": False,
+        "requestContext": {
+            "http": {"method": "POST" if path != "/ops" else "GET", "path": path},
+            "sourceIp": "203.0.113.9",
+        },
+    }
+    entry.reset()
+    return entry.handle(json.dumps(event).encode(), None, environ=env, stream=io.StringIO())
+
+
+@pytest.mark.parametrize("path", ["/invoke", "/", "/ops"])
+def test_with_actions_on_and_no_serve_token_only_signed_links_reach_the_function(deployed, path):
+    """GIVEN a stack with PublicUrl and no ServeToken (the trigger anonymous) WHEN a manual
+    poll or the operator page is asked for over HTTP, with or without a bearer token
+    THEN 401: only signed links (and the timer and EventBridge triggers) reach it."""
+    env = {**_stack(PublicUrl=PUBLIC).function_environment(), **deployed[0]}
+    for headers in ({}, {"authorization": f"Bearer {TOKEN}"}):
+        reply = _fc_request(env, path, **headers)
+        assert reply["statusCode"] == 401, headers
+    assert deployed[1].calls == []  # nothing ran
+
+
+def test_with_a_serve_token_the_operator_may_still_poll_and_open_the_page(deployed):
+    """GIVEN a stack with PublicUrl and a ServeToken WHEN the operator page is asked for with
+    `Authorization: Bearer <ServeToken>` THEN it is served; without it (or with another
+    token) 401, and the token shows on no reply."""
+    env = {**_stack(PublicUrl=PUBLIC, ServeToken=TOKEN).function_environment(), **deployed[0]}
+    assert env["ASSISTWATCH_SERVE_TOKEN"] == TOKEN
+    page = _fc_request(env, "/ops", authorization=f"Bearer {TOKEN}")
+    assert page["statusCode"] == 200
+    assert TOKEN not in page["body"]
+    assert _fc_request(env, "/ops")["statusCode"] == 401
+    other = _fc_request(env, "/", authorization=f"Bearer {TOKEN}x")
+    assert other["statusCode"] == 401
+    assert deployed[1].calls == []
+    poll = _fc_request(env, "/invoke", authorization=f"Bearer {TOKEN}")
+    assert poll["statusCode"] == 200
+    assert json.loads(poll["body"])["ok"] is True
+    assert deployed[1].calls != []  # the poll read Cloud Assistant
+    assert TOKEN not in json.dumps(poll)
+    from lib.support.scrubber import scrub
+
+    assert TOKEN not in scrub(f"a log line quoting Bearer {TOKEN}")  # masked like the robot URL

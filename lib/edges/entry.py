@@ -94,6 +94,7 @@ def handle(
         settings = load_settings(env) if envelope is not None else None
         if settings is not None and settings.actions_on:
             _register_setting_secrets(settings)
+            register_secret(env.get(SERVE_TOKEN_ENV), lasting=True)  # masked like the rest
             answer = _actions_gate(envelope or {}, settings, context, env)
             if answer is not None:
                 return answer
