@@ -530,3 +530,20 @@ def test_a_secret_the_command_printed_is_not_shown_on_its_pages(
     assert "curl: (22) 500" in pages[0]
     for page in pages:
         assert "robot0token0secret" not in page
+
+
+def test_fc_and_make_serve_ask_the_same_length_of_the_serve_token(tmp_path: Path) -> None:
+    """GIVEN a serve token one character short of `make serve`'s floor WHEN a manual poll on
+    FC (actions on) carries it THEN it is refused there too: a token `make serve` rejects is
+    never accepted on FC."""
+    from lib.edges.links import MIN_BEARER_LENGTH
+    from lib.edges.serve import MIN_TOKEN_LENGTH
+
+    assert MIN_BEARER_LENGTH == MIN_TOKEN_LENGTH
+    short = "t" * (MIN_TOKEN_LENGTH - 1)
+    poll = envelope({}, method="POST")
+    poll["rawPath"] = "/"
+    poll["headers"] = {**poll.get("headers", {}), "authorization": f"Bearer {short}"}
+    poll["body"] = json.dumps({"poll": {"regions": ["cn-hangzhou"]}})
+    reply = call(tmp_path, poll, FC_FUNCTION_NAME="assistwatch", ASSISTWATCH_SERVE_TOKEN=short)
+    assert reply["statusCode"] == 401

@@ -215,12 +215,15 @@ def test_secrets_are_noecho_parameters():
 
 def test_the_template_has_the_operational_safety_nets():
     """GIVEN the template WHEN read THEN async failures go to a queue, function errors
-    raise a CloudMonitor alarm, and the HTTP trigger needs FC's signature."""
+    raise a CloudMonitor alarm, and, with actions off (the default), the HTTP trigger
+    needs FC's signature and takes only POST."""
     destination = RESOURCES["AsyncConfig"]["Properties"]["DestinationConfig"]["OnFailure"]
     queue = RESOURCES["FailedQueue"]["Properties"]["QueueName"]["Fn::Sub"]
     assert f"/queues/{queue}/messages" in destination["Destination"]["Fn::Sub"]
     assert _of_type("ALIYUN::CMS::ResourceMetricRule")
-    assert RESOURCES["HttpTrigger"]["Properties"]["TriggerConfig"]["authType"] != "anonymous"
+    trigger = _stack().resolve(RESOURCES["HttpTrigger"]["Properties"]["TriggerConfig"])
+    assert trigger["authType"] == "function"
+    assert trigger["methods"] == ["POST"]
 
 
 def _template_triggers() -> dict[str, dict[str, Any]]:

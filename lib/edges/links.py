@@ -73,9 +73,14 @@ def signer_for(settings: Settings) -> Signer | None:
     return Signer(settings.public_url, settings.actions_secret.get_secret_value().encode())
 
 
+# The serve token's floor; lib/edges/serve.py MIN_TOKEN_LENGTH is the same (a test holds them equal).
+MIN_BEARER_LENGTH = 16
+
+
 def bearer_ok(envelope: Mapping[str, Any], token: str) -> bool:
-    """Whether the request carries ``Authorization: Bearer <token>`` (token ≥ 16 chars)."""
-    if len(token) < 16:
+    """Whether the request carries ``Authorization: Bearer <token>`` (token ≥
+    MIN_BEARER_LENGTH chars, the floor ``make serve`` asks of the same token)."""
+    if len(token) < MIN_BEARER_LENGTH:
         return False
     headers = envelope.get("headers") or {}
     offered = next((str(v) for k, v in headers.items() if str(k).lower() == "authorization"), "")
