@@ -124,10 +124,11 @@ class FeishuReceiver(ChatRobot):
 
     def render(self, notification: Notification) -> list[Message]:
         """Cards whose actions are buttons; the markdown links when buttons need more parts."""
-        links = super().render(notification)
+        if self._options.actions is None:  # actions off: the markdown card as always
+            return super().render(notification)
         entries = draw_entries(notification, self._options, self.flavour)
         if not any(entry.actions is not None for entry in entries):
-            return links
+            return super().render(notification)
         from lib.notify.feishu_card import pack_card
 
         title = self._title(notification)
@@ -144,8 +145,10 @@ class FeishuReceiver(ChatRobot):
             size=size,
             limit=self.max_bytes,
         )
-        if len(cards) > len(links):
-            return links  # the buttons would not fit where the links do
+        if len(cards) > 1:  # one card cannot be beaten; more may be where links need fewer
+            links = super().render(notification)
+            if len(cards) > len(links):
+                return links  # the buttons would not fit where the links do
         return [
             Message(
                 receiver=self.name,
