@@ -17,6 +17,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -90,8 +91,8 @@ def main() -> None:
             if any('"tag":"action"' in compact_json(m.payload).decode() for m in cards)
             else "links"
         )
-        card_ms = _median_ms(lambda n=notification: robot.render(n), args.repeat)
-        link_ms = _median_ms(lambda n=notification: ChatRobot.render(robot, n), args.repeat)
+        card_ms = _median_ms(partial(robot.render, notification), args.repeat)
+        link_ms = _median_ms(partial(ChatRobot.render, robot, notification), args.repeat)
         print(
             f"{name:<24}{form:<9}{len(cards):>6}{_largest(cards):>9}{card_ms:>8.2f}"
             f"{card_ms / link_ms:>7.2f}"
