@@ -6,7 +6,9 @@ the service refuses; cloud text can neither add nor alter a button."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -18,9 +20,13 @@ from lib.core.links import ActionLinks, Signer
 from lib.core.notification import Message, Notification
 from lib.notify.feishu import FeishuReceiver
 from lib.notify.render import RenderOptions, compact_json
+from lib.state.file import FileStore
+from lib.state.silences import list_silences
 from lib.support.errors import ReceiverConfigError
+from tests import test_links as links
 from tests.factories import make_alert, make_finding, make_notification
 from tests.fakes.feishu import FeishuFake
+from tests.test_links import fresh_limiter  # noqa: F401 - autouse: the trigger's state reset
 
 SECRET = b"feishu-buttons-test-key-0123456789abcdef"
 NOW = 1_764_000_000.0
@@ -260,3 +266,35 @@ def test_the_fake_refuses_bad_cards_as_feishu_does(
             receiver.send(message)
     assert "strict" not in str(caught.value)
     assert fake.received("strict") == []
+
+
+def test_a_button_sent_to_feishu_opens_its_page_and_silences_that_alert(
+    fake: FeishuFake,
+    tmp_path: Path,
+) -> None:
+    """GIVEN a firing card sent to the Feishu fake WHEN its 'Silence 1d' button's URL is
+    opened through the HTTP trigger THEN a confirmation page, whose form silences that alert
+    (its fingerprint) for a day, as a CLI silence."""
+    signer = Signer(links.PUBLIC, links.SECRET.encode())
+    options = RenderOptions(lang="en", actions=ActionLinks(signer))
+    alert = make_alert()
+    with httpx.Client(timeout=5) as http:
+        receiver = feishu(options, SecretStr(fake.add_robot("oncall")), http=http)
+        for message in receiver.render(make_notification(alerts=(alert,))):
+            receiver.send(message)
+    [card] = fake.received("oncall")
+    [button] = [
+        b
+        for element in card["card"]["elements"]
+        if element["tag"] == "action"
+        for b in element["actions"]
+        if b["text"]["content"] == "Silence 1d"
+    ]
+    page = links.call(tmp_path, links.envelope(button["url"]))
+    assert page["statusCode"] == 200
+    form = {"csrf": links.csrf_of(page["body"]), "name": "Zhao Lei"}
+    done = links.call(tmp_path, links.envelope(button["url"], method="POST", form=form))
+    assert done["statusCode"] == 200
+    [silence] = list_silences(FileStore(tmp_path), time.time())
+    assert silence.match == {"fingerprint": alert.fingerprint}
+    assert silence.created_by == "Zhao Lei"
