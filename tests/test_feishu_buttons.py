@@ -18,6 +18,7 @@ from pydantic import SecretStr
 
 from lib.core.links import ActionLinks, Signer
 from lib.core.notification import Message, Notification
+from lib.core.overrides import Mentions
 from lib.notify.feishu import FeishuReceiver
 from lib.notify.render import RenderOptions, compact_json
 from lib.state.file import FileStore
@@ -174,6 +175,8 @@ def test_buttons_that_would_need_another_message_give_way_to_the_markdown_links(
         if not with_buttons[0]:
             text = "".join(m.payload["card"]["elements"][0]["content"] for m in messages)
             assert text.count("/act?a=ack&") == 3
+        covered = [key for m in messages for key in m.covers]
+        assert sorted(covered) == sorted(a.key for a in _digest(output_bytes).alerts)
         forms.add(with_buttons[0])
     assert forms == {True, False}
 
@@ -207,6 +210,33 @@ def test_the_fake_takes_our_cards(fake: FeishuFake) -> None:
     assert len(fake.received("ok")) >= 3
     assert fake.codes
     assert set(fake.codes) == {0}
+
+
+def test_a_signed_keyword_bot_with_mentions_takes_the_card_and_is_pinged(
+    fake: FeishuFake,
+) -> None:
+    """GIVEN a bot that wants a keyword and a signature, and on-call people to @ WHEN a
+    firing card with buttons is sent THEN the bot takes it and the card ends with the
+    mentions after the buttons."""
+    url = SecretStr(fake.add_robot("kw", secret="s3cr3t", keyword="告警"))
+    with httpx.Client(timeout=5) as http:
+        receiver = FeishuReceiver(
+            "feishu",
+            url,
+            SecretStr("s3cr3t"),
+            http=http,
+            options=ZH,
+            clock=lambda: NOW,
+            keyword="告警",
+            mentions=Mentions(user_ids=("ou_oncall",)),
+        )
+        for message in receiver.render(make_notification(alerts=(make_alert(),))):
+            receiver.send(message)
+    [card] = fake.received("kw")
+    elements = card["card"]["elements"]
+    assert elements[0] == {"tag": "markdown", "content": "告警"}
+    assert elements[-1] == {"tag": "markdown", "content": "<at id=ou_oncall></at>"}
+    assert [e["tag"] for e in elements].count("action") == 2
 
 
 def _card(*elements: dict[str, Any]) -> dict[str, Any]:
