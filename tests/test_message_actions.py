@@ -11,7 +11,7 @@ import pytest
 from pydantic import SecretStr
 
 from lib.core.links import ActionLinks, Signer
-from lib.core.notification import Notification
+from lib.core.notification import Message, Notification
 from lib.notify.dingtalk import DingTalkReceiver
 from lib.notify.feishu import FeishuReceiver
 from lib.notify.render import RenderOptions, compact_json
@@ -39,6 +39,22 @@ def links_in(text: str) -> list[tuple[str, dict[str, str]]]:
             label = text.split(f"]({url})", maxsplit=1)[0].rsplit("[", 1)[1]
             found.append((label, dict(parse_qsl(urlsplit(url).query))))
     return found
+
+
+def tappable_in(message: Message) -> list[tuple[str, dict[str, str]]]:
+    """(label, query) of each action as sent: card buttons, else the body's markdown links."""
+    card = message.payload.get("card")
+    if card is not None and any(e["tag"] == "action" for e in card["elements"]):
+        return [
+            (b["text"]["content"], dict(parse_qsl(urlsplit(b["url"]).query)))
+            for e in card["elements"]
+            if e["tag"] == "action"
+            for b in e["actions"]
+        ]
+    markdown = message.payload.get("markdown") or {}
+    elements = card["elements"] if card is not None else []
+    texts = [markdown.get("text", ""), markdown.get("content", "")]
+    return links_in("\n".join(texts + [e.get("content", "") for e in elements]))
 
 
 def test_a_firing_alert_carries_its_five_actions_and_the_operator_page() -> None:
@@ -127,8 +143,9 @@ def test_each_robot_gets_links_within_its_size_limit(make, limit, size) -> None:
     )
     notification = Notification(receiver="r", group="digest: 3 groups", alerts=alerts)
     messages = make().render(notification)
-    text = "\n".join(m.text for m in messages)
-    targets = {q["t"] for _, q in links_in(text) if q["a"] == "ack"}
+    # What the reader can tap: the markdown links sent, or a Feishu card's buttons.
+    tappable = [pair for m in messages for pair in tappable_in(m)]
+    targets = {q["t"] for _, q in tappable if q["a"] == "ack"}
     assert targets == {f"{a.fingerprint}.1" for a in alerts}
     for message in messages:
         assert size(message) <= limit

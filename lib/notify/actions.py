@@ -1,5 +1,7 @@
-"""The action links a firing message carries (静默 1 小时 / 静默 1 天 / 静默到恢复 / 确认 / 详情),
-as markdown every robot renders (DingTalk markdown, WeCom markdown, Feishu card lark_md).
+"""The actions a firing message carries (静默 1 小时 / 静默 1 天 / 静默到恢复 / 确认 / 详情), as
+rows of :class:`Button` (label from the catalogue below, signed URL): markdown links for
+DingTalk and WeCom, card buttons for Feishu (lib.notify.feishu_card), which falls back to the
+same markdown links when the buttons would not fit.
 
 A message about a few alerts carries links per alert; one about many alerts of one cause (a
 task failing on many instances: the alerts share their group, the invocation) carries one line
@@ -17,13 +19,18 @@ from typing import TYPE_CHECKING
 from lib.core.links import LINK_TTL_SECONDS, OPS_TTL_SECONDS
 
 if TYPE_CHECKING:
-    from lib.core.links import ActionLinks
-
-if TYPE_CHECKING:
     from lib.core.alerts import Alert
+    from lib.core.links import ActionLinks
     from lib.core.notification import Notification
 
-__all__ = ["PER_ALERT_MAX", "Decorations", "action_lines", "group_target"]
+__all__ = [
+    "PER_ALERT_MAX",
+    "ActionRow",
+    "Button",
+    "Decorations",
+    "action_lines",
+    "group_target",
+]
 
 PER_ALERT_MAX = 3  # more firing alerts in one message: one line of links for the group
 _ALERT_ACTIONS = ("silence-1h", "silence-1d", "silence-resolved", "ack", "detail")
@@ -59,45 +66,91 @@ def group_target(group: str) -> str:
     return f"g:{group}"
 
 
-def _line(links: ActionLinks, label: str, actions: Sequence[str], target: str, lang: str) -> str:
+@dataclass(frozen=True)
+class Button:
+    """One action: its label (from the catalogue above, never cloud text) and signed URL."""
+
+    action: str
+    label: str
+    url: str
+
+    def markdown(self) -> str:
+        return f"[{self.label}]({self.url})"
+
+
+@dataclass(frozen=True)
+class ActionRow:
+    """A row of actions under an alert or for a whole cause, or the operator page's link.
+
+    ``label`` introduces the row in markdown ("操作", "整组操作（40 个）"); ``titled`` rows (a
+    cause's) also show it above their buttons on a card; ``bullet`` is False for the footer,
+    which is a bare link.
+    """
+
+    label: str
+    buttons: tuple[Button, ...]
+    lang: str = "zh"
+    titled: bool = False
+    bullet: bool = True
+
+    def markdown(self) -> str:
+        """The row as markdown links, the form every robot renders."""
+        shown = " | ".join(button.markdown() for button in self.buttons)
+        if not self.bullet:
+            return shown
+        return f"- {self.label}{'：' if self.lang == 'zh' else ': '}{shown}"
+
+
+def _row(
+    links: ActionLinks,
+    label: str,
+    actions: Sequence[str],
+    target: str,
+    lang: str,
+    *,
+    titled: bool = False,
+) -> ActionRow:
     words = _LABELS[lang]
     expires = links.clock() + LINK_TTL_SECONDS
-    shown = " | ".join(
-        f"[{words[action]}]({links.signer.url(action, target, expires)})" for action in actions
+    buttons = tuple(
+        Button(action, words[action], links.signer.url(action, target, expires))
+        for action in actions
     )
-    return f"- {label}{'：' if lang == 'zh' else ': '}{shown}"
+    return ActionRow(label, buttons, lang, titled=titled)
 
 
 @dataclass(frozen=True)
 class Decorations:
-    """What a firing message gains: a line under some listed alerts (by index), a line for
+    """What a firing message gains: a row under some listed alerts (by index), a row for
     the whole group (first), and the operator page's link (last)."""
 
-    per_alert: dict[int, str] = field(default_factory=dict)
-    group: str | None = None
-    footer: str | None = None
+    per_alert: dict[int, ActionRow] = field(default_factory=dict)
+    group: ActionRow | None = None
+    footer: ActionRow | None = None
 
 
 def action_lines(
     notification: Notification, listed: Sequence[Alert], links: ActionLinks, lang: str
 ) -> Decorations:
-    """The links for ``notification`` whose first alerts ``listed`` get entries of their own."""
+    """The actions for ``notification`` whose first alerts ``listed`` get rows of their own."""
     firing = [alert for alert in notification.alerts if alert.status == "firing"]
     if not firing:
         return Decorations()
     words = _LABELS[lang]
-    per_alert: dict[int, str] = {}
+    per_alert: dict[int, ActionRow] = {}
     group = None
     causes = {alert.group for alert in firing}  # the alerts' own group: one invocation
     if len(firing) > PER_ALERT_MAX and len(causes) == 1:
         label = words["group_actions"].format(n=len(firing))
-        group = _line(links, label, _GROUP_ACTIONS, group_target(causes.pop()), lang)
+        target = group_target(causes.pop())
+        group = _row(links, label, _GROUP_ACTIONS, target, lang, titled=True)
     else:
-        # A few alerts, or a digest of several causes: links for the first few listed.
+        # A few alerts, or a digest of several causes: rows for the first few listed.
         shown = [i for i, alert in enumerate(listed) if alert.status == "firing"]
         for index in shown[:PER_ALERT_MAX]:
             alert = listed[index]
             target = f"{alert.fingerprint}.{alert.firing}"
-            per_alert[index] = _line(links, words["actions"], _ALERT_ACTIONS, target, lang)
+            per_alert[index] = _row(links, words["actions"], _ALERT_ACTIONS, target, lang)
     ops = links.signer.url("ops", "all", links.clock() + OPS_TTL_SECONDS)
-    return Decorations(per_alert, group, f"[{words['ops']}]({ops})")
+    footer = ActionRow(words["ops"], (Button("ops", words["ops"], ops),), lang, bullet=False)
+    return Decorations(per_alert, group, footer)

@@ -157,11 +157,15 @@ class ChatRobot:
         """Bytes the limit counts that are not the markdown text (0 if only text counts)."""
         return 0
 
-    def render(self, notification: Notification) -> list[Message]:
-        """Markdown parts, each within the robot's limit, entries never cut in two."""
+    def _title(self, notification: Notification) -> str:
         title = render_title(notification, self._options, self.flavour)
         if self._keyword and self._keyword not in title:
             title = f"{self._keyword} {title}"
+        return title
+
+    def render(self, notification: Notification) -> list[Message]:
+        """Markdown parts, each within the robot's limit, entries never cut in two."""
+        title = self._title(notification)
         firing = any(alert.status == "firing" for alert in notification.alerts)
         mentions = self.mention_text()
         footer = f"{_SEPARATOR}{mentions}" if mentions else ""

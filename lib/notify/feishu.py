@@ -1,5 +1,8 @@
 """Feishu / Lark custom bot (自定义机器人): a markdown card, signature in the body.
 
+A firing message's actions are card buttons (lib.notify.feishu_card), or the markdown links
+every robot gets when the buttons would need more messages than the links.
+
 ``POST https://open.feishu.cn/open-apis/bot/v2/hook/TOKEN`` (Lark: open.larksuite.com).
 With 签名校验 the body carries ``timestamp`` (seconds) and ``sign`` = base64 of
 HMAC-SHA256 keyed with ``"{timestamp}\\n{secret}"`` over an empty message; the timestamp must
@@ -20,12 +23,13 @@ import httpx
 from pydantic import SecretStr
 
 from lib.core.budget import Limit
-from lib.core.notification import Message
+from lib.core.notification import Message, Notification
 from lib.core.overrides import Mentions
 from lib.notify.chat import ChatRobot, safe_text
 from lib.notify.escape import FEISHU
-from lib.notify.render import RenderOptions, compact_json, json_text_bytes
+from lib.notify.render import RenderOptions, compact_json, json_text_bytes, message_id
 from lib.notify.retry import RetryPolicy
+from lib.notify.templated import entries as draw_entries
 from lib.support.errors import (
     ReceiverConfigError,
     ReceiverRateLimited,
@@ -103,6 +107,9 @@ class FeishuReceiver(ChatRobot):
         return len(compact_json(self.payload(title, "", firing))) + _SIGNATURE_BYTES
 
     def payload(self, title: str, text: str, firing: bool) -> dict[str, Any]:
+        return self._card(title, [{"tag": "markdown", "content": text}], firing)
+
+    def _card(self, title: str, elements: list[dict[str, Any]], firing: bool) -> dict[str, Any]:
         return {
             "msg_type": "interactive",
             "card": {
@@ -111,9 +118,48 @@ class FeishuReceiver(ChatRobot):
                     "title": {"tag": "plain_text", "content": title},
                     "template": "red" if firing else "green",
                 },
-                "elements": [{"tag": "markdown", "content": text}],
+                "elements": elements,
             },
         }
+
+    def render(self, notification: Notification) -> list[Message]:
+        """Cards whose actions are buttons; the markdown links when buttons need more parts."""
+        if self._options.actions is None:  # actions off: the markdown card as always
+            return super().render(notification)
+        entries = draw_entries(notification, self._options, self.flavour)
+        if not any(entry.actions is not None for entry in entries):
+            return super().render(notification)
+        from lib.notify.feishu_card import pack_card
+
+        title = self._title(notification)
+        firing = any(alert.status == "firing" for alert in notification.alerts)
+        mentions = self.mention_text()
+
+        def size(elements: list[dict[str, Any]]) -> int:
+            return len(compact_json(self._card(title, elements, firing))) + _SIGNATURE_BYTES
+
+        cards = pack_card(
+            entries,
+            header=lambda i, n: self._header(notification, i, n),
+            mentions=mentions,
+            size=size,
+            limit=self.max_bytes,
+        )
+        if len(cards) > 1:  # one card cannot be beaten; more may be where links need fewer
+            links = super().render(notification)
+            if len(cards) > len(links):
+                return links  # the buttons would not fit where the links do
+        return [
+            Message(
+                receiver=self.name,
+                id=message_id(self.name, notification.alerts, index, len(cards)),
+                title=title,
+                text=card.text,
+                payload=self._card(title, card.elements, firing),
+                covers=card.covers,
+            )
+            for index, card in enumerate(cards, start=1)
+        ]
 
     def post(self, message: Message) -> httpx.Response:
         body = dict(message.payload)

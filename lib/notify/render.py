@@ -19,7 +19,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone, tzinfo
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -34,6 +34,9 @@ from lib.notify.instance import asleep_status, instance_context
 from lib.notify.missed import missed_line, missed_subject
 from lib.notify.signatures import signature_entries
 from lib.support.redact import redact_text
+
+if TYPE_CHECKING:
+    from lib.notify.actions import ActionRow
 
 __all__ = [
     "TEST_CATEGORY",
@@ -320,15 +323,24 @@ class Entry:
     output_cut_label: str = ""
     cut: bool = False
     covers: tuple[str, ...] = ()  # the Alert.keys this entry tells about
+    # Its actions (lib.notify.actions), under the fields and before the output, so a
+    # shortened output never cuts them; a card draws them as buttons instead.
+    actions: ActionRow | None = None
 
-    def render(self) -> str:
-        """The entry as markdown; output lines (escaped already by the flavour) are quoted."""
+    def render(self, *, links: bool = True) -> str:
+        """The entry as markdown; output lines (escaped already by the flavour) are quoted.
+
+        ``links=False`` leaves its actions out (a card shows them as buttons).
+        """
+        body = self.body
+        if links and self.actions is not None:
+            body = f"{body}\n{self.actions.markdown()}" if body else self.actions.markdown()
         if not self.output:
-            return self.body
+            return body
         lines = self.output.split("\n")
         label = (self.output_cut_label if self.cut else self.output_label).format(n=len(lines))
         quoted = "  \n".join("> " + (line or " ") for line in lines)
-        return f"{self.body}\n- {label}\n\n{quoted}"
+        return f"{body}\n- {label}\n\n{quoted}"
 
     def keep_last_lines(self, count: int) -> Entry:
         """The same entry with only the last ``count`` output lines."""
@@ -534,12 +546,12 @@ def render_entries(
         from lib.notify.actions import action_lines
 
         extra = action_lines(notification, listed, options.actions, options.lang)
-        for index, line in extra.per_alert.items():
-            entries[index] = replace(entries[index], body=f"{entries[index].body}\n{line}")
+        for index, row in extra.per_alert.items():
+            entries[index] = replace(entries[index], actions=row)
         entries = [
-            *([Entry(body=extra.group)] if extra.group else []),
+            *([Entry(body="", actions=extra.group)] if extra.group else []),
             *entries,
-            *([Entry(body=extra.footer)] if extra.footer else []),
+            *([Entry(body="", actions=extra.footer)] if extra.footer else []),
         ]
     return entries
 

@@ -112,9 +112,12 @@ def template_context(
         from lib.notify.actions import action_lines
 
         extra = action_lines(notification, notification.alerts, options.actions, options.lang)
-        for index, line in extra.per_alert.items():
-            alerts[index]["links"]["actions"] = line
-        links = {"group": extra.group or "", "ops": extra.footer or ""}
+        for index, row in extra.per_alert.items():
+            alerts[index]["links"]["actions"] = row.markdown()
+        links = {
+            "group": extra.group.markdown() if extra.group else "",
+            "ops": extra.footer.markdown() if extra.footer else "",
+        }
     groups: dict[str, dict[str, Any]] = {}
     for view in alerts:
         key = f"{view['code']['name']} {view['code']['invoke_id']}"
