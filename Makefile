@@ -58,6 +58,7 @@ bench: install
 	$(PY) bench/windows.py
 	$(PY) bench/escape.py
 	$(PY) bench/templates.py
+	$(PY) bench/feishu_cards.py
 
 # The long ones too: fleets at API latency (~9 min) and randomised fault schedules.
 bench-all: bench
