@@ -13,6 +13,7 @@ The real app polls the Cloud Assistant fake and sends to the strict DingTalk fak
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -441,15 +442,20 @@ def test_a_held_redelivery_survives_a_crash_and_is_told_once(
     assert isinstance(outcome.error, Killed)
     setup.poll(INSIDE + timedelta(minutes=30))
     assert setup.robot.told("deploy") == []
-    # THEN when the window ends it is told exactly once, however many instances look
-    first, second = setup.world.app(people=False), setup.world.app(people=False)
+    # THEN when the window ends it is told exactly once, however many instances look at once
+    apps = [setup.world.app(people=False) for _ in range(3)]
     setup.world.now = AFTER
-    setup.world.run(first)
-    setup.world.run(second)
+    overlapping = [
+        threading.Thread(target=setup.world.run, args=(app, None, f"overlap-{n}"))
+        for n, app in enumerate(apps)
+    ]
+    for thread in overlapping:
+        thread.start()
+    for thread in overlapping:
+        thread.join()
     setup.poll(AFTER + timedelta(minutes=20))
     assert len(setup.robot.told("deploy")) == 1
-    documented, beyond = setup.world.journal.duplicates()
-    assert (documented, beyond) == (0, 0)
+    assert outbox(setup) == []
 
 
 def test_the_operator_page_lists_a_held_redelivery(setup: Setup) -> None:
@@ -466,3 +472,41 @@ def test_the_operator_page_lists_a_held_redelivery(setup: Setup) -> None:
     app = setup.world.app(people=False)
     html = operator_page(app.settings, SIGNER, app.store, setup.world.now.timestamp(), SHANGHAI)
     assert "维护窗口中暂缓" not in html
+
+
+def test_a_held_redelivery_whose_robot_is_down_at_four_is_told_by_a_later_run(
+    setup: Setup,
+) -> None:
+    # GIVEN a deploy failure held by the window since its delivery failed at 01:55
+    claimed_then_failed(setup, robot_down, failed_deploy(BEFORE - timedelta(minutes=5)))
+    setup.poll(INSIDE)
+    # WHEN the robot is down again when the window ends
+    robot_down(setup)
+    report = setup.poll(AFTER)
+    assert report.deferred == 1
+    assert setup.robot.told("deploy") == []
+    healed(setup)
+    # THEN the next run tells it, once, and the outbox is empty
+    setup.poll(AFTER + timedelta(minutes=5))
+    setup.poll(AFTER + timedelta(minutes=10))
+    assert len(setup.robot.told("deploy")) == 1
+    assert outbox(setup) == []
+
+
+def test_a_held_redelivery_silenced_during_the_window_is_not_told_when_it_ends(
+    setup: Setup,
+) -> None:
+    # GIVEN a deploy failure held by the window since its delivery failed at 01:55
+    claimed_then_failed(setup, robot_down, failed_deploy(BEFORE - timedelta(minutes=5)))
+    setup.poll(INSIDE)
+    # WHEN someone silences deploys until 06:00 from the CLI, during the window
+    store = setup.world.store().inner
+    now = setup.world.now.timestamp()
+    add_silence(store, {"name": "deploy*"}, reason="rollout", duration_seconds=12600, now=now)
+    # THEN the window's end tells nothing, and nothing waits for the silence's end either
+    report = setup.poll(AFTER)
+    assert setup.robot.told("deploy") == []
+    assert report.silenced >= 1
+    assert outbox(setup) == []
+    setup.poll(shanghai(13, 6, 5))
+    assert setup.robot.told("deploy") == []
