@@ -510,3 +510,32 @@ def test_a_held_redelivery_silenced_during_the_window_is_not_told_when_it_ends(
     assert outbox(setup) == []
     setup.poll(shanghai(13, 6, 5))
     assert setup.robot.told("deploy") == []
+
+
+def test_a_resolve_waiting_in_the_outbox_is_not_sent_once_silenced(setup: Setup) -> None:
+    # GIVEN no window; a backup failing, told at 01:55
+    setup.route(PLAIN)
+    start = BEFORE - timedelta(minutes=10)
+    backup = hourly_backup(start)
+    setup.dataset.add(backup)
+    setup.poll(start)
+    with setup.dataset.lock:
+        execute(backup, "Failed", at=BEFORE - timedelta(minutes=1), error_code="ExitCodeNonzero")
+    setup.poll(BEFORE)
+    assert len(setup.robot.told("hourly-backup")) == 1
+    # AND its recovery at 02:05 was claimed, but the robot was down
+    setup.world.now = BEFORE + timedelta(minutes=10)
+    with setup.dataset.lock:
+        execute(backup, "Success", at=setup.world.now - timedelta(minutes=1))
+    robot_down(setup)
+    assert setup.poll().deferred == 1
+    healed(setup)
+    # WHEN someone silences the backup for an hour before the retry
+    store = setup.world.store().inner
+    now = setup.world.now.timestamp()
+    add_silence(store, {"name": "hourly-backup*"}, reason="db work", duration_seconds=3600, now=now)
+    # THEN the waiting resolve is not sent, then or after the silence (as a new one would not be)
+    setup.poll(BEFORE + timedelta(minutes=20))
+    setup.poll(BEFORE + timedelta(hours=1, minutes=20))
+    assert len(setup.robot.told("hourly-backup")) == 1
+    assert outbox(setup) == []
