@@ -539,3 +539,24 @@ def test_a_resolve_waiting_in_the_outbox_is_not_sent_once_silenced(setup: Setup)
     setup.poll(BEFORE + timedelta(hours=1, minutes=20))
     assert len(setup.robot.told("hourly-backup")) == 1
     assert outbox(setup) == []
+
+
+def test_check_says_what_the_windows_hold_and_which_wait_in_the_outbox(setup: Setup) -> None:
+    from lib.edges.cli.check import checks
+
+    # GIVEN a deploy failure held since its delivery failed at 01:55, and a new one at 02:25
+    claimed_then_failed(setup, robot_down, failed_deploy(BEFORE - timedelta(minutes=5)))
+    setup.dataset.add(failed_deploy(INSIDE - timedelta(minutes=5), invoke="deploy-2"))
+    setup.poll(INSIDE)
+    # WHEN the operator runs `assistwatch check` against the same state
+    environ = {
+        "ASSISTWATCH_STATE_URL": f"file://{setup.world.state_dir}",
+        "ASSISTWATCH_CONFIG": setup.world.env["ASSISTWATCH_CONFIG"],
+    }
+    [held] = [line for line in checks(environ, []) if line.what == "held"]
+    # THEN one line says both are held, which one waits in the outbox, and when they are told
+    assert held.level == "ok"
+    assert held.detail == (
+        "2 alert(s) held for ops (1 waiting in the outbox: their delivery failed before the "
+        "window); the first told Sat 2026-12-12 20:00 UTC if still open"
+    )
