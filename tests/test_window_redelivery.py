@@ -560,3 +560,30 @@ def test_check_says_what_the_windows_hold_and_which_wait_in_the_outbox(setup: Se
         "2 alert(s) held for ops (1 waiting in the outbox: their delivery failed before the "
         "window); the first told Sat 2026-12-12 20:00 UTC if still open"
     )
+
+
+# --- the decision itself (lib.core.muting.waiting), receiver by receiver -----------------
+
+
+def test_a_retry_is_held_only_for_the_receiver_whose_route_is_muted() -> None:
+    from lib.core.muting import waiting
+    from tests.factories import make_alert
+    from tests.test_maintenance_windows import SUNDAY_0230, TABLE
+
+    # GIVEN one deploy failure waiting for "ops" (muted on Sunday night) and for "audit"
+    alert = make_alert()
+    verdict = waiting({"ops": [alert], "audit": [alert]}, [], TABLE, SUNDAY_0230)
+    # THEN only ops's copy is held, with the window's end; audit's is sent
+    assert [(m.receiver, m.until, m.claimed) for m in verdict.hold] == [
+        ("ops", SUNDAY_0230 + timedelta(hours=1, minutes=30), True)
+    ]
+    assert verdict.skip == []
+    # AND a waiting reminder for ops is skipped, not held
+    reminder = make_alert(reminder=1, receiver="ops")
+    verdict = waiting({"ops": [reminder]}, [], TABLE, SUNDAY_0230)
+    assert (verdict.hold, [m.alert for m in verdict.skip]) == ([], [reminder])
+    # AND after the window, one already among the held stays held: the screen releases it
+    after = SUNDAY_0230 + timedelta(hours=2)
+    held = waiting({"ops": [alert]}, [], TABLE, SUNDAY_0230).hold
+    assert waiting({"ops": [alert]}, held, TABLE, after).hold == held
+    assert waiting({"ops": [alert]}, [], TABLE, after).hold == []
