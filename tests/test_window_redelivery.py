@@ -587,3 +587,34 @@ def test_a_retry_is_held_only_for_the_receiver_whose_route_is_muted() -> None:
     held = waiting({"ops": [alert]}, [], TABLE, SUNDAY_0230).hold
     assert waiting({"ops": [alert]}, held, TABLE, after).hold == held
     assert waiting({"ops": [alert]}, [], TABLE, after).hold == []
+
+
+def test_a_recovery_waiting_in_the_outbox_when_the_window_opens_is_told_at_its_end(
+    setup: Setup,
+) -> None:
+    # GIVEN a backup failure told at 01:46, whose recovery at 01:54 was claimed at 01:55 but
+    # did not reach the robot (down)
+    start = BEFORE - timedelta(minutes=10)
+    backup = hourly_backup(start)
+    setup.dataset.add(backup)
+    setup.poll(start)
+    with setup.dataset.lock:
+        execute(backup, "Failed", at=start, error_code="ExitCodeNonzero")
+    setup.poll(start + timedelta(minutes=1))
+    assert len(setup.robot.told("hourly-backup")) == 1
+    setup.world.now = BEFORE
+    with setup.dataset.lock:
+        execute(backup, "Success", at=BEFORE - timedelta(minutes=1))
+    robot_down(setup)
+    assert setup.poll().deferred == 1
+    healed(setup)
+    # WHEN the window opens THEN the recovery waits, as a new one would
+    setup.poll(INSIDE)
+    assert len(setup.robot.told("hourly-backup")) == 1
+    # AND it is told after 04:00, once
+    setup.poll(AFTER)
+    setup.poll(AFTER + timedelta(minutes=5))
+    told = setup.robot.told("hourly-backup")
+    assert len(told) == 2
+    assert "已恢复" in told[1]
+    assert outbox(setup) == []
