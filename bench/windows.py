@@ -3,7 +3,9 @@
 N failures of one deploy on N instances, decided while Sunday's 02:00–04:00 (Asia/Shanghai)
 window mutes their route (``lib.core.muting.screen``: each held with its window's end), and
 then released after it; the **baseline** row routes the same alerts with no window
-(``lib.core.routing.route``), in the same run. Also the arithmetic alone: the next window of a
+(``lib.core.routing.route``), in the same run. The same alerts as outbox retries (claimed
+before the window, their delivery failed) decided by ``lib.core.muting.waiting``: the first
+retry inside the window, and a later one when they are already among the held. Also the arithmetic alone: the next window of a
 "last three days of the quarter" interval from 1,000 instants.
 
     .venv/bin/python bench/windows.py [--alerts 5000]
@@ -51,7 +53,7 @@ def main(argv: list[str] | None = None) -> None:
     from lib.app.config import parse_config
     from lib.core.alerts import Alert, fingerprint
     from lib.core.findings import Classification, Finding
-    from lib.core.muting import Muted, screen
+    from lib.core.muting import Muted, screen, waiting
     from lib.core.routing import route
     from lib.core.timeintervals import TimeInterval, holds, window
 
@@ -96,6 +98,18 @@ def main(argv: list[str] | None = None) -> None:
         lambda: screen([], held, ["ops"], table, after),
     )
     print(f"held / baseline: {muted / base:5.1f}×   released / baseline: {released / base:5.1f}×")
+    retries = {"ops": alerts}
+    first = _timed(
+        "waiting() inside the window: every retry held",
+        count,
+        lambda: waiting(retries, [], table, inside),
+    )
+    again = _timed(
+        "waiting() on a later pass: every retry already held",
+        count,
+        lambda: waiting(retries, held, table, inside),
+    )
+    print(f"retries held / baseline: {first / base:5.1f}×   later pass: {again / base:5.1f}×")
     freeze = [TimeInterval(days_of_month=((-3, -1),), months=((3, 3), (6, 6), (9, 9), (12, 12)))]
     starts = [
         datetime(2026, 1, 1, tzinfo=timezone.utc) + timedelta(hours=9 * n) for n in range(1000)

@@ -32,15 +32,20 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 # Sunday 13 December 2026, 02:30 in Shanghai: half an hour into the window
 SUNDAY_0230 = datetime(2026, 12, 13, 2, 30, tzinfo=SHANGHAI).astimezone(timezone.utc)
 
-ROUTING = """
-receivers:
-  - {name: ops, type: console}
-time_intervals:
+SUNDAY_MAINTENANCE = """
   - name: sunday-maintenance
     time_intervals:
       - weekdays: [sunday]
         times: [{start_time: "02:00", end_time: "04:00"}]
-        location: Asia/Shanghai
+        location: Asia/Shanghai"""
+
+ROUTING = (
+    """
+receivers:
+  - {name: ops, type: console}
+time_intervals:"""
+    + SUNDAY_MAINTENANCE
+    + """
 routes:
   - match: {name: "deploy*"}
     receivers: [ops]
@@ -49,6 +54,7 @@ routes:
     receivers: [ops]
     mute_time_intervals: [sunday-maintenance]
 """
+)
 
 
 class Clock:

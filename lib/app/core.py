@@ -13,9 +13,11 @@ from typing import TYPE_CHECKING
 
 from lib.app.context import Context
 from lib.app.events import targets
+from lib.app.muting import hold_waiting
 from lib.app.outbox import Outbox
 from lib.app.output import attach_output
 from lib.app.polling import poll
+from lib.app.reminding import acknowledged_reminders
 from lib.app.run import Pass, RunReport, describe, merge_tally
 from lib.app.scopes import SELF_ACCOUNT
 from lib.app.state import claim, move_states, silenced
@@ -94,6 +96,12 @@ class App(Context):
             table=self.table,
             tags=lambda alerts: tag_lookup(self, state, [alert.finding for alert in alerts]),
             muted=lambda alerts: silenced(self, alerts, state),
+            acked=lambda alerts: acknowledged_reminders(self, alerts, state),
+            windows=(
+                (lambda waiting: hold_waiting(self, state, waiting))
+                if self.table is not None and self.table.has_windows
+                else None
+            ),
         )
         # Leave a fifth of the timeout (at least 20 s) to claim, send and write state.
         budget = invocation.timeout_seconds - max(20.0, invocation.timeout_seconds / 5)

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
@@ -33,7 +33,7 @@ from lib.core.notification import Message, scrubbed_message
 from lib.core.overrides import Overrides
 from lib.core.routing import RoutingTable, TagLookup, digest, digest_overrides, plan
 from lib.notify.base import Customizable, Receiver
-from lib.state.base import ClaimOutcome, StateStore
+from lib.state.base import Claim, ClaimOutcome, StateStore
 from lib.state.budget import Budget
 from lib.support.errors import (
     AssistwatchError,
@@ -42,6 +42,9 @@ from lib.support.errors import (
     ReceiverRateLimited,
     ReceiverUnsure,
 )
+
+if TYPE_CHECKING:
+    from lib.core.muting import Waiting
 
 __all__ = ["UNSURE", "DeliveryTally", "Outbox"]
 
@@ -81,6 +84,8 @@ class Outbox:
         budgets: Mapping[str, Budget] | None = None,
         tags: Callable[[list[Alert]], TagLookup | None] | None = None,
         muted: Callable[[list[Alert]], list[Alert]] | None = None,
+        acked: Callable[[list[Alert]], list[Alert]] | None = None,
+        windows: Callable[[dict[str, list[Alert]]], Waiting] | None = None,
     ) -> None:
         self._store = store
         self._receivers = receivers
@@ -91,6 +96,10 @@ class Outbox:
         self._table = table
         self._tags = tags  # alerts → their instance tags, when routes match on tags
         self._muted = muted  # alerts → those a silence mutes now
+        self._acked = acked  # alerts → the reminders of firings someone acknowledged
+        self._windows = windows  # waiting alerts → held by a maintenance window, or skipped
+        # Claims left in the outbox this run because a window holds them: claim id → claim.
+        self._left: dict[str, Claim] = {}
         if budgets is None:
             budgets = {
                 name: Budget(store, name, limits, clock=clock)
@@ -122,12 +131,18 @@ class Outbox:
         """Take over and deliver claims earlier runs left unconfirmed."""
         taken: dict[str, list[Alert]] = {}
         full: set[str] = set()  # receivers with no budget now: leave their entries alone
-        for claim in self._store.pending(self._clock()):
+        pending = self._store.pending(self._clock())
+        held, skip = self._held_by_windows(pending, tally)
+        skipped: dict[str, int] = {}
+        for claim in pending:
             receiver = claim.key.receiver
             if receiver not in self._receivers:
                 tally.errors.append(
                     f"outbox holds a message for receiver {receiver!r}, which is no longer configured"
                 )
+                continue
+            if claim.key.id in held:  # untouched: the window's end tells it (lib.app.muting)
+                self._left[claim.key.id] = claim
                 continue
             if receiver in full:
                 tally.deferred += 1
@@ -147,9 +162,18 @@ class Outbox:
                     f"outbox entry {claim.key.id} holds no readable alert; left as is"
                 )
                 continue
+            if claim.key.id in skip:  # a reminder its route's window mutes: never sent
+                self._store.confirm(claim.key, self._owner, self._clock())
+                skipped[receiver] = skipped.get(receiver, 0) + 1
+                continue
             taken.setdefault(receiver, []).append(alert)
             if (claim.last_error or "").startswith(UNSURE):
                 self._repeats.add((receiver, alert.key))
+        for receiver, count in skipped.items():
+            tally.notes.append(
+                f"{count} waiting reminder(s) for {receiver} dropped: a maintenance window "
+                "mutes its route"
+            )
         for receiver, alerts in taken.items():
             taken[receiver] = self._still_worth_sending(receiver, alerts, tally)
         before = tally.alerts_sent
@@ -164,16 +188,11 @@ class Outbox:
         from lib.core.reminders import superseded
 
         send, stale = superseded(alerts)
-        muted: list[Alert] = []
-        if self._muted is not None and send:
-            try:
-                muted = self._muted(send)
-            except AssistwatchError as error:  # fail open: an alert sent beats one held back
-                tally.errors.append(f"silences unreadable, waiting alerts sent anyway: {error}")
-        if muted:
-            keys = {alert.key for alert in muted}
-            send = [alert for alert in send if alert.key not in keys]
-        for alert in (*stale, *muted):
+        muted = _fail_open(self._muted, send, tally, "silences unreadable, waiting alerts")
+        send = _without(send, muted)
+        acked = _fail_open(self._acked, send, tally, "acknowledgements unreadable, reminders")
+        send = _without(send, acked)
+        for alert in (*stale, *muted, *acked):
             self._store.confirm(alert.claim_key(receiver), self._owner, self._clock())
         if stale:
             tally.notes.append(
@@ -182,7 +201,78 @@ class Outbox:
             )
         if muted:
             tally.notes.append(f"{len(muted)} waiting alert(s) for {receiver} silenced")
+        if acked:
+            tally.notes.append(
+                f"{len(acked)} waiting reminder(s) for {receiver} dropped: acknowledged"
+            )
         return send
+
+    def _held_by_windows(
+        self, pending: list[Claim], tally: DeliveryTally
+    ) -> tuple[set[str], set[str]]:
+        """Claim ids of waiting alerts a maintenance window holds, and of muted reminders.
+
+        Decided as a new alert is (lib.core.muting.waiting). When the windows cannot be
+        read, everything waits: the outbox keeps it, and nothing goes out inside a window.
+        """
+        if self._windows is None:
+            return set(), set()
+        waiting: dict[str, list[Alert]] = {}
+        ids: dict[str, str] = {}  # Muted key (receiver|alert key) → claim id
+        for claim in pending:
+            receiver = claim.key.receiver
+            if receiver not in self._receivers:
+                continue
+            try:
+                alert = Alert.model_validate(claim.payload)
+            except ValidationError:
+                continue  # said by flush_pending
+            waiting.setdefault(receiver, []).append(alert)
+            ids[f"{receiver}|{alert.key}"] = claim.key.id
+        if not waiting:
+            return set(), set()
+        try:
+            verdict = self._windows(waiting)
+        except AssistwatchError as error:
+            tally.errors.append(
+                f"maintenance windows unreadable; {len(ids)} waiting alert(s) kept in the "
+                f"outbox: {error}"
+            )
+            return set(ids.values()), set()
+        held, skip = verdict.keys()
+        return {ids[key] for key in held if key in ids}, {ids[key] for key in skip if key in ids}
+
+    def adopt(self, alerts: Mapping[str, list[Alert]]) -> dict[str, list[Alert]]:
+        """Take over the claims a window held this run whose window has ended: to deliver now.
+
+        A claim this run did not leave waiting (another run has it, it was told) is skipped.
+        """
+        won: dict[str, list[Alert]] = {}
+        for receiver, items in alerts.items():
+            for alert in items:
+                claim = self._left.pop(alert.claim_key(receiver).id, None)
+                if claim is None or not self._store.take_over(
+                    claim, self._owner, self._lease, self._clock()
+                ):
+                    continue
+                won.setdefault(receiver, []).append(alert)
+                if (claim.last_error or "").startswith(UNSURE):
+                    self._repeats.add((receiver, alert.key))
+        return won
+
+    def discard(self, alerts: Mapping[str, list[Alert]]) -> int:
+        """Confirm, unsent, claims a window held that are not to be told any more (resolved
+        inside their window, or silenced since); how many."""
+        done = 0
+        for receiver, items in alerts.items():
+            for alert in items:
+                claim = self._left.pop(alert.claim_key(receiver).id, None)
+                now = self._clock()
+                if claim is not None and self._store.take_over(
+                    claim, self._owner, self._lease, now
+                ):
+                    done += self._store.confirm(claim.key, self._owner, self._clock())
+        return done
 
     def deliver(self, won: Mapping[str, list[Alert]], tally: DeliveryTally) -> None:
         """Send what this run holds claims for; confirm what went out, release the rest.
@@ -345,6 +435,28 @@ class Outbox:
         self._log.error(
             "delivery failed", receiver=receiver, reason=str(error), kept=len(alerts), kind=kind
         )
+
+
+def _fail_open(
+    check: Callable[[list[Alert]], list[Alert]] | None,
+    alerts: list[Alert],
+    tally: DeliveryTally,
+    what: str,
+) -> list[Alert]:
+    """Those of ``alerts`` ``check`` names; none when it cannot tell (an alert sent beats
+    one held back), said in the report."""
+    if check is None or not alerts:
+        return []
+    try:
+        return check(alerts)
+    except AssistwatchError as error:
+        tally.errors.append(f"{what} sent anyway: {error}")
+        return []
+
+
+def _without(alerts: list[Alert], gone: list[Alert]) -> list[Alert]:
+    keys = {alert.key for alert in gone}
+    return [alert for alert in alerts if alert.key not in keys]
 
 
 def _limits(receiver: Receiver) -> tuple[Limit, ...]:

@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from lib.app.run import Pass
     from lib.core.alerts import Alert
 
-__all__ = ["remind", "remind_periodic"]
+__all__ = ["acknowledged_reminders", "remind", "remind_periodic"]
 
 _Track = TypeVar("_Track", PeriodicTrack, AgentTrack)
 
@@ -31,19 +31,30 @@ def _unacknowledged(app: Context, opened: dict[str, Alert], state: Pass) -> dict
     """Drop the firings someone acknowledged from a message's link (no more reminders)."""
     if not opened:
         return opened
-    from lib.state.actions import RECORD, acknowledged
+    from lib.core.reminders import acknowledged
+    from lib.state.actions import RECORD
+    from lib.state.actions import acknowledged as acks_in
 
-    acks = acknowledged(app.store.read(RECORD).value)
-
-    def acked(alert: Alert) -> bool:
-        if acks.get(alert.fingerprint, {}).get("firing") == alert.firing:
-            return True
-        cause = acks.get(f"g:{alert.group}")  # a whole cause, acknowledged while this was open
-        return cause is not None and float(cause.get("at", 0)) >= alert.starts_at.timestamp()
-
-    kept = {key: alert for key, alert in opened.items() if not acked(alert)}
+    acks = acks_in(app.store.read(RECORD).value)
+    kept = {key: alert for key, alert in opened.items() if not acknowledged(alert, acks)}
     state.report.acknowledged += len(opened) - len(kept)
     return kept
+
+
+def acknowledged_reminders(app: Context, alerts: list[Alert], state: Pass) -> list[Alert]:
+    """The reminders among ``alerts`` (waiting in the outbox) whose firing someone
+    acknowledged since they were claimed: not sent, counted as acknowledged."""
+    reminders = [alert for alert in alerts if alert.reminder]
+    if not reminders:
+        return []
+    from lib.core.reminders import acknowledged
+    from lib.state.actions import RECORD
+    from lib.state.actions import acknowledged as acks_in
+
+    acks = acks_in(app.store.read(RECORD).value)
+    found = [alert for alert in reminders if acknowledged(alert, acks)]
+    state.report.acknowledged += len(found)
+    return found
 
 
 def remind(app: Context, tracks: dict[str, _Track], state: Pass) -> list[Alert]:

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from lib.cloud.instances import InstanceDirectory
     from lib.cloud.tags import InstanceTags
     from lib.core.alerts import Alert
+    from lib.core.muting import Muted
     from lib.support.credentials import Credentials
 
 __all__ = ["Invocation", "Pass", "RunReport", "Scope", "describe", "merge_tally"]
@@ -98,6 +99,8 @@ class Pass:
     outbox: Outbox | None = None
     tally: DeliveryTally = field(default_factory=DeliveryTally)
     won: dict[str, list[Alert]] = field(default_factory=dict)  # claimed by this run, to send
+    # outbox entries a maintenance window holds this pass (lib.app.muting.hold_waiting)
+    waiting: list[Muted] = field(default_factory=list)
     tags: InstanceTags | None = None  # instance tags read this run (routes, silences on tags)
     failures: list[BaseException] = field(default_factory=list)  # scopes that failed (health)
     instances: InstanceDirectory | None = None  # DescribeInstances answers this run

@@ -12,19 +12,26 @@ receiver, and told when the route is no longer muted, if it is still open:
 - a held firing that resolves after its window ended is told, then its resolve;
 - a resolve of a firing told before the window waits for the window's end too;
 - reminders are not held (the firing was told, or is held): a muted reminder is skipped.
+
+Alerts an earlier run claimed but could not deliver (the robot down, 429, 130101, its budget
+full) wait in the outbox. Their retry is decided here too (:func:`waiting`), by the same rule
+as a new alert: held while the route is muted — the claim stays in the outbox, untouched, and
+a :class:`Muted` entry with ``claimed`` set stands for it among the held — skipped when it is
+a muted reminder, sent otherwise. From then on :func:`screen` decides it like any held alert
+(told at the window's end, or dropped with a resolve that came inside the window).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from lib.core.alerts import Alert
 from lib.core.routing import Route, RoutingTable, TagLookup, routes_by_receiver
 from lib.core.timeintervals import TimeInterval, holds, window
 
-__all__ = ["Muted", "Screen", "muted", "screen", "unmuted_at"]
+__all__ = ["Muted", "Screen", "Waiting", "muted", "screen", "unmuted_at", "waiting"]
 
 
 @dataclass(frozen=True)
@@ -35,6 +42,7 @@ class Muted:
     alert: Alert
     receiver: str
     until: datetime | None = None
+    claimed: bool = False  # its claim waits in the outbox (an earlier delivery failed)
 
     @property
     def key(self) -> str:
@@ -146,16 +154,78 @@ class _Ends:
         return self._until[route]
 
 
+def _verdict(alert: Alert, chosen: Route, ends: _Ends, *, held_firing: bool) -> str:
+    """ "tell", "hold" or (a reminder while muted, or of a held firing) "skip"."""
+    if alert.reminder and (held_firing or ends.muted(chosen)):
+        return "skip"
+    if not alert.reminder and ends.muted(chosen):
+        return "hold"
+    return "tell"
+
+
 def _place(
     out: Screen, alert: Alert, receiver: str, chosen: Route, ends: _Ends, *, held_firing: bool
 ) -> None:
     """A new alert for ``receiver``: told, held, or (a reminder while muted) skipped."""
-    if alert.reminder and (held_firing or ends.muted(chosen)):
+    verdict = _verdict(alert, chosen, ends, held_firing=held_firing)
+    if verdict == "skip":
         out.skipped += 1
-    elif not alert.reminder and ends.muted(chosen):
+    elif verdict == "hold":
         out.hold.append(Muted(alert, receiver, ends.until(chosen)))
     else:
         out.tell[receiver].append(alert)
+
+
+@dataclass
+class Waiting:
+    """What becomes of the outbox's waiting alerts (claimed by an earlier run, unsent)."""
+
+    hold: list[Muted] = field(default_factory=list)  # left in the outbox, ``claimed`` set
+    skip: list[Muted] = field(default_factory=list)  # muted reminders: confirmed, never sent
+
+    def keys(self) -> tuple[set[str], set[str]]:
+        """(held, skipped) as :attr:`Muted.key` values."""
+        return {entry.key for entry in self.hold}, {entry.key for entry in self.skip}
+
+
+def waiting(
+    alerts: Mapping[str, Sequence[Alert]],
+    held: Sequence[Muted],
+    table: RoutingTable,
+    now: datetime,
+    *,
+    tags: TagLookup | None = None,
+) -> Waiting:
+    """Decide the outbox's waiting ``alerts`` (receiver → alerts) as new ones are decided.
+
+    One already among the ``held`` stays held: :func:`screen` releases it this pass or
+    drops it with its resolve, as it does every held alert. One whose receiver no route
+    brings it to any more is sent (not lost).
+    """
+    out = Waiting()
+    known = {entry.key: entry for entry in held}
+    firings = {
+        (entry.receiver, entry.alert.fingerprint, entry.alert.firing)
+        for entry in held
+        if entry.alert.status == "firing"
+    }
+    ends = _Ends(table, now)
+    for receiver, items in alerts.items():
+        for alert in items:
+            entry = known.get(Muted(alert, receiver).key)
+            if entry is not None:
+                out.hold.append(replace(entry, claimed=True))
+                continue
+            chosen = routes_by_receiver(alert, [receiver], table, tags).get(receiver)
+            if chosen is None:
+                continue
+            held_firing = (receiver, alert.fingerprint, alert.firing) in firings
+            verdict = _verdict(alert, chosen, ends, held_firing=held_firing)
+            if verdict == "hold":
+                out.hold.append(Muted(alert, receiver, ends.until(chosen), claimed=True))
+            elif verdict == "skip":
+                out.skip.append(Muted(alert, receiver))
+    return out
 
 
 def _recheck(out: Screen, entry: Muted, ends: _Ends, tags: TagLookup | None) -> None:

@@ -16,11 +16,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from lib.core.alerts import Alert, Reminded
 from lib.core.routing import RoutingTable
 
-__all__ = ["could_be_due", "due_reminders", "shortest_interval", "superseded"]
+__all__ = ["acknowledged", "could_be_due", "due_reminders", "shortest_interval", "superseded"]
 
 
 def shortest_interval(default: timedelta | None, table: RoutingTable | None) -> timedelta | None:
@@ -101,3 +102,15 @@ def superseded(alerts: Sequence[Alert]) -> tuple[list[Alert], list[Alert]]:
         old = alert.reminder > 0 and (firing in resolved or alert.reminder < newest[firing])
         (stale if old else send).append(alert)
     return send, stale
+
+
+def acknowledged(alert: Alert, acks: Mapping[str, Mapping[str, Any]]) -> bool:
+    """Whether someone acknowledged ``alert``'s firing from a link: no more reminders of it.
+
+    ``acks``: fingerprint → the acknowledged firing; ``g:<group>`` → a whole cause,
+    acknowledged at ``at`` (every firing of it open then).
+    """
+    if acks.get(alert.fingerprint, {}).get("firing") == alert.firing:
+        return True
+    cause = acks.get(f"g:{alert.group}")
+    return cause is not None and float(cause.get("at", 0)) >= alert.starts_at.timestamp()

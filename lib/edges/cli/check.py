@@ -80,7 +80,7 @@ def checks(
 
         results.extend(region_lines(wanted))
         results.extend(_api_checks(settings, environ, wanted, http))
-        results.append(_state_check(settings, environ))
+        results.extend(_state_check(settings, environ))
         results.extend(_probe_all(specs, http))
     if deploy:
         from lib.edges.cli.deploy_check import deploy_lines
@@ -166,19 +166,24 @@ def _api_checks(
     return results
 
 
-def _state_check(settings: Any, environ: Mapping[str, str]) -> Line:
+def _state_check(settings: Any, environ: Mapping[str, str]) -> list[Line]:
+    """The state store reached, and what maintenance windows hold in it now."""
+    from lib.app.muting import RECORD
     from lib.edges.cli.probes import bounded
+    from lib.edges.cli.windows import held_lines
     from lib.state import open_store
     from lib.support.errors import AssistwatchError
 
+    def read() -> dict[str, Any]:
+        store = open_store(settings.state_url, environ=environ)
+        store.read("check/reachable")
+        return store.read(RECORD).value
+
     try:
-        bounded(
-            lambda: open_store(settings.state_url, environ=environ).read("check/reachable"),
-            STATE_SECONDS,
-        )
+        held = bounded(read, STATE_SECONDS)
     except (AssistwatchError, TimeoutError) as error:
-        return Line("FAIL", "state", f"{settings.state_url}: {error}")
-    return Line("ok", "state", settings.state_url)
+        return [Line("FAIL", "state", f"{settings.state_url}: {error}")]
+    return [Line("ok", "state", settings.state_url), *held_lines(held)]
 
 
 def _probe_all(specs: list[Any], http: Any) -> list[Line]:

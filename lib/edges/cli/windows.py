@@ -1,17 +1,20 @@
-"""``assistwatch check``'s maintenance-window lines: the next window of each named interval."""
+"""``assistwatch check``'s maintenance-window lines: the next window of each named interval,
+and what the windows hold now."""
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from lib.edges.cli.preflight import Line
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from lib.core.routing import RoutingTable
 
-__all__ = ["window_lines"]
+__all__ = ["held_lines", "window_lines"]
 
 
 def window_lines(table: RoutingTable, now: datetime | None = None) -> list[Line]:
@@ -46,6 +49,31 @@ def window_lines(table: RoutingTable, now: datetime | None = None) -> list[Line]
         else:
             lines.append(Line("ok", "windows", text))
     return lines
+
+
+def held_lines(value: Mapping[str, Any]) -> list[Line]:
+    """One line on what maintenance windows hold now (the ``muted`` record, lib.app.muting):
+    how many, for whom, how many wait in the outbox after a failed delivery, and when the
+    first is told (if still open then). Nothing when nothing is held."""
+    held = value.get("held")
+    found = held.values() if isinstance(held, dict) else ()
+    entries = [raw for raw in found if isinstance(raw, dict)]
+    if not entries:
+        return []
+    receivers = sorted({str(raw.get("receiver", "?")) for raw in entries})
+    text = f"{len(entries)} alert(s) held for {', '.join(receivers)}"
+    waiting = sum(1 for raw in entries if raw.get("claimed") is True)
+    if waiting:
+        text += f" ({waiting} waiting in the outbox: their delivery failed before the window)"
+    ends = []
+    for raw in entries:
+        try:
+            ends.append(datetime.fromisoformat(str(raw.get("until"))))
+        except ValueError:
+            continue
+    if ends:
+        text += f"; the first told {_shown(min(ends), timezone.utc)} if still open"
+    return [Line("ok", "held", text)]
 
 
 def _shown(at: datetime, zone: object) -> str:
