@@ -530,3 +530,28 @@ def test_a_secret_the_command_printed_is_not_shown_on_its_pages(
     assert "curl: (22) 500" in pages[0]
     for page in pages:
         assert "robot0token0secret" not in page
+
+
+def test_a_refusal_says_why_in_the_readers_language(tmp_path: Path, signer: Signer) -> None:
+    """GIVEN a Chinese deployment WHEN a changed, expired, token-less or look-only link is
+    refused THEN its 403 page says why in Chinese (no English reason left on it), each reason
+    its own, and nothing was written."""
+    before = baseline(tmp_path)
+    zh = {"ASSISTWATCH_LANG": "zh"}
+    good = signer.url("silence-1h", f"{FP}.1", NOW + 600)
+    look = signer.url("detail", f"{FP}.1", NOW + 600)
+    look_token = signer.csrf(signer.verify(params_of(look), NOW))
+    cases = {
+        "链接签名不符": envelope({**params_of(good), "t": f"{FP}.2"}),
+        "链接已过期": envelope(signer.url("silence-1h", f"{FP}.1", NOW - 1)),
+        "链接不完整": envelope({k: v for k, v in params_of(good).items() if k != "s"}),
+        "表单令牌缺失": envelope(good, method="POST", form={"csrf": "x"}),
+        "只用于查看": envelope(look, method="POST", form={"csrf": look_token}),
+    }
+    for reason, event in cases.items():
+        reply = call(tmp_path, event, **zh)
+        assert reply["statusCode"] == 403
+        text = reply["body"].split("<main>")[1]
+        assert reason in text
+        assert re.search(r"[A-Za-z]{4,}", re.sub(r"<[^>]+>", "", text)) is None, text
+    assert state_bytes(tmp_path) == before

@@ -137,9 +137,9 @@ def serve_link(
     try:
         link = signer.verify(params, now)
     except LinkError as error:
-        return _refused(lang, str(error))
+        return _refused(lang, error.code)
     if _resolved_a_day_ago(link, store, now):
-        return _refused(lang, "this alert has been resolved for more than a day")
+        return _refused(lang, "resolved")
     if method in {"GET", "HEAD"}:
         return _show(link, settings, signer=signer, store=store, now=now, zone=zone)
     if method != "POST":
@@ -162,10 +162,10 @@ def _apply(
     lang = settings.lang
     t = TEXT[lang]
     if link.action not in ACT_ACTIONS:
-        return _refused(lang, "this link only shows a page")
+        return _refused(lang, "look_only")
     form = _form(envelope)
     if not signer.check_csrf(link, form.get("csrf", "")):
-        return _refused(lang, "the form token is missing or belongs to another link")
+        return _refused(lang, "csrf")
     from lib.app.actions import Actor, apply_link
 
     http = (envelope.get("requestContext") or {}).get("http") or {}
@@ -216,8 +216,10 @@ def _resolved_a_day_ago(link: Link, store: StateStore, now: float) -> bool:
 
 
 def _refused(lang: str, why: str) -> dict[str, Any]:
+    """The 403 page: the reason (``why_<why>`` in the page's language) and what to do."""
     t = TEXT[lang]
-    return _reply(403, message_page(lang, "refused", [why, t["refused_hint"]], warn=True))
+    reason = t.get(f"why_{why}", t["why_refused"])
+    return _reply(403, message_page(lang, "refused", [reason, t["refused_hint"]], warn=True))
 
 
 def _show(
