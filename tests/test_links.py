@@ -554,3 +554,22 @@ def test_a_refusal_says_why_in_the_readers_language(tmp_path: Path, signer: Sign
         assert reason in text
         assert re.search(r"[A-Za-z]{4,}", re.sub(r"<[^>]+>", "", text)) is None, text
     assert state_bytes(tmp_path) == before
+
+
+def test_the_confirmation_page_names_the_alert_it_will_silence(
+    tmp_path: Path, signer: Signer
+) -> None:
+    """GIVEN an alert the journal knows (its command's name holding markup) WHEN its silence
+    link is opened at 3 a.m. THEN the page says which alert (command, instance, error code),
+    not only a fingerprint, the name escaped; and the GET still writes nothing."""
+    firing_story(tmp_path, name="<b>backup.sh</b>", output="disk full")
+    before = state_bytes(tmp_path)
+    page = call(tmp_path, envelope(signer.url("silence-1d", f"{FP}.1", NOW + 600)))["body"]
+    assert "&lt;b&gt;backup.sh&lt;/b&gt;" in page
+    assert "<b>" not in page
+    assert "i-1 (ecs · cn-hangzhou)" in page
+    assert "ExitCodeNonzero" in page
+    assert page.count("<button") == 1
+    assert state_bytes(tmp_path) == before
+    unknown = call(tmp_path, envelope(signer.url("ack", "f" * 24 + ".1", NOW + 600)))
+    assert unknown["statusCode"] == 200  # an alert the journal lost still gets its page

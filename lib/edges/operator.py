@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from lib.state.base import StateStore
     from lib.support.settings import Settings
 
-__all__ = ["operator_page"]
+__all__ = ["about_alert", "operator_page"]
 
 _OPEN_FOR_DAYS = 7  # a one-off failure never resolves: the page lists the last week's
 
@@ -219,12 +219,12 @@ def operator_page(
     )
 
 
-def _detail(story: Any, fingerprint: str | None, t: dict[str, str], zone: ZoneInfo) -> str:
-    """The alert's own fields and output tail (as the last message told them)."""
-    if not isinstance(story, dict):
-        return f"<p>{t['alert']}: {_code(fingerprint)}</p><p class='small'>{t['no_story']}</p>"
+def _story_rows(
+    story: dict[str, Any], fingerprint: str | None, t: dict[str, str], zone: ZoneInfo
+) -> list[tuple[str, str]]:
+    """The alert's fields as (label, escaped HTML) rows: the 详情 page and the confirmation."""
     started = datetime.fromtimestamp(float(story.get("starts_at", 0)), timezone.utc)
-    rows = [
+    return [
         (t["alert"], _code(fingerprint)),
         (t["command"], _code(story.get("name") or "-")),
         (
@@ -239,7 +239,37 @@ def _detail(story: Any, fingerprint: str | None, t: dict[str, str], zone: ZoneIn
         ),
         (t["since"], escape(when(started.timestamp(), zone))),
     ]
-    table = "".join(f"<tr><th>{escape(k)}</th><td>{v}</td></tr>" for k, v in rows)
+
+
+def _rows_table(rows: list[tuple[str, str]]) -> str:
+    return (
+        "<table>"
+        + "".join(f"<tr><th>{escape(k)}</th><td>{v}</td></tr>" for k, v in rows)
+        + "</table>"
+    )
+
+
+def about_alert(store: StateStore, fingerprint: str, lang: str, zone: ZoneInfo) -> str:
+    """What a confirmation page says about the alert its link acts on (command, instance,
+    error code, since), from the journal; empty when the journal does not know it."""
+    from lib.app.journal import RECORD as JOURNAL
+
+    stories = store.read(JOURNAL).value.get("alerts")
+    story = stories.get(fingerprint) if isinstance(stories, dict) else None
+    if not isinstance(story, dict):
+        return ""
+    t = TEXT[lang]
+    wanted = {t["command"], t["instance"], t["code"], t["since"]}
+    return _rows_table(
+        [row for row in _story_rows(story, fingerprint, t, zone) if row[0] in wanted]
+    )
+
+
+def _detail(story: Any, fingerprint: str | None, t: dict[str, str], zone: ZoneInfo) -> str:
+    """The alert's own fields and output tail (as the last message told them)."""
+    if not isinstance(story, dict):
+        return f"<p>{t['alert']}: {_code(fingerprint)}</p><p class='small'>{t['no_story']}</p>"
+    table = _rows_table(_story_rows(story, fingerprint, t, zone))
     output = str(story.get("output") or "")
     shown = f"<h2>{t['output']}</h2><pre>{escape(output)}</pre>" if output else ""
-    return f"<table>{table}</table>{shown}"
+    return f"{table}{shown}"
