@@ -36,18 +36,39 @@ def _applied(value: dict[str, Any]) -> list[dict[str, Any]]:
     return sorted(entries, key=lambda e: -float(e.get("at", 0.0)))
 
 
-def _silence_rows(
-    silences: list[Silence], signer: Signer, now: float, zone: ZoneInfo, t: dict[str, str]
+def _silenced_alert(silence: Silence, stories: dict[str, Any]) -> str:
+    """The command and instance a link's silence mutes (a fingerprint alone says nothing to a
+    person), or the command of a silenced cause; empty when the journal does not know it."""
+    story = stories.get(str(silence.match.get("fingerprint", "")))
+    if isinstance(story, dict):
+        return f"{story.get('name') or '-'} · {story.get('instance_id', '')}"
+    group = silence.match.get("group")
+    for story in stories.values():
+        if group is not None and isinstance(story, dict) and story.get("group") == group:
+            return f"{story.get('name') or '-'} · {group}"
+    return ""
+
+
+def _silence_rows(  # noqa: PLR0917 - private, called once
+    silences: list[Silence],
+    stories: dict[str, Any],
+    signer: Signer,
+    now: float,
+    zone: ZoneInfo,
+    t: dict[str, str],
 ) -> list[list[str]]:
     rows = []
     for silence in silences:
         link = signer.sign("expire", silence.id, now + OPS_TTL_SECONDS)
         url = signer.url("expire", silence.id, now + OPS_TTL_SECONDS)
         match = ", ".join(f"{k}={v}" for k, v in sorted(silence.match.items()))
+        alert = _silenced_alert(silence, stories)
         rows.append(
             [
                 _code(silence.id),
-                _code(match) + f'<div class="small">{escape(silence.reason)}</div>',
+                (f"{_code(alert)}<br>" if alert else "")
+                + _code(match)
+                + f'<div class="small">{escape(silence.reason)}</div>',
                 escape(when(silence.expires_at, zone)),
                 escape(silence.created_by or ""),
                 expire_form(url, signer.csrf(link), t["expire"]),
@@ -212,7 +233,7 @@ def operator_page(
         title_key="detail" if only else "ops",
         lead=_detail(story, only, t, zone) if only and cause is None else _cause(cause, t),
         opened=opened,
-        silences=_silence_rows(silences, signer, now, zone, t),
+        silences=_silence_rows(silences, stories or {}, signer, now, zone, t),
         history=history,
         runs=[] if only else runs,
         generated=escape(when(now, zone)),

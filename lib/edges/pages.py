@@ -154,6 +154,13 @@ _STYLE = (
     "overflow-wrap:anywhere}th{white-space:nowrap}.small{font-size:13px;color:#57606a}.warn{color:#cf222e}"
     "pre{white-space:pre-wrap;word-break:break-all;background:#f6f8fa;padding:8px;font-size:13px}"
     "form.inline button{width:auto;padding:6px 10px;margin:0;font-size:14px;white-space:nowrap}"
+    # A phone: a list's rows stack, each cell on its own line under its column's name, so
+    # ids, names and times keep their width instead of breaking a character a line.
+    "@media (max-width:600px){table.list,table.list tbody,table.list tr,table.list td"
+    "{display:block}table.list tr.head{display:none}table.list tr{border-top:1px solid #d0d7de;"
+    "padding:6px 0}table.list td{border:0;padding:2px 0}table.list td[data-label]::before"
+    "{content:attr(data-label) ': ';color:#57606a;font-size:13px}"
+    "form.inline button{margin-top:4px}}"
 )
 
 
@@ -216,8 +223,15 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], none: str) -> 
     if not rows:
         return f'<p class="small">{escape(none)}</p>'
     head = "".join(f"<th>{escape(h)}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>" for row in rows)
-    return f"<table><tr>{head}</tr>{body}</table>"
+    labels = [f' data-label="{escape(h)}"' if h else "" for h in headers]
+
+    def cell(index: int, html: str) -> str:
+        return f"<td{labels[index] if index < len(labels) else ''}>{html}</td>"
+
+    body = "".join(
+        "<tr>" + "".join(cell(i, html) for i, html in enumerate(row)) + "</tr>" for row in rows
+    )
+    return f'<table class="list"><tr class="head">{head}</tr>{body}</table>'
 
 
 def expire_form(url: str, csrf: str, label: str) -> str:
