@@ -573,3 +573,14 @@ def test_the_confirmation_page_names_the_alert_it_will_silence(
     assert state_bytes(tmp_path) == before
     unknown = call(tmp_path, envelope(signer.url("ack", "f" * 24 + ".1", NOW + 600)))
     assert unknown["statusCode"] == 200  # an alert the journal lost still gets its page
+
+
+def test_the_detail_page_speaks_the_pages_language(tmp_path: Path, signer: Signer) -> None:
+    """GIVEN a Chinese deployment WHEN an alert's 详情 page is opened THEN its status reads
+    告警中, not the journal's English word."""
+    firing_story(tmp_path, name="backup.sh", output="disk full")
+    page = call(
+        tmp_path, envelope(signer.url("detail", f"{FP}.1", NOW + 600)), ASSISTWATCH_LANG="zh"
+    )["body"]
+    assert "告警中 · 第 1 次触发" in page
+    assert ">firing" not in page

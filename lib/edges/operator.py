@@ -240,6 +240,12 @@ def operator_page(
     )
 
 
+def _status(story: dict[str, Any], t: dict[str, str]) -> str:
+    """The story's status in the page's language (the journal keeps firing / resolved)."""
+    status = str(story.get("status", ""))
+    return t.get({"firing": "firing_state"}.get(status, status), status)
+
+
 def _story_rows(
     story: dict[str, Any], fingerprint: str | None, t: dict[str, str], zone: ZoneInfo
 ) -> list[tuple[str, str]]:
@@ -256,7 +262,7 @@ def _story_rows(
         (t["code"], _code(story.get("code", "")) + f" · {escape(str(story.get('severity', '')))}"),
         (
             t["status"],
-            escape(f"{story.get('status')} · {t['firing'].format(n=story.get('firing', 1))}"),
+            escape(f"{_status(story, t)} · {t['firing'].format(n=story.get('firing', 1))}"),
         ),
         (t["since"], escape(when(started.timestamp(), zone))),
     ]

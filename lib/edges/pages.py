@@ -154,6 +154,7 @@ _STYLE = (
     "overflow-wrap:anywhere}th{white-space:nowrap}.small{font-size:13px;color:#57606a}.warn{color:#cf222e}"
     "pre{white-space:pre-wrap;word-break:break-all;background:#f6f8fa;padding:8px;font-size:13px}"
     "form.inline button{width:auto;padding:6px 10px;margin:0;font-size:14px;white-space:nowrap}"
+    "main.wide{max-width:1040px}"  # the lists: a desktop has room for ids on one line
     # A phone: a list's rows stack, each cell on its own line under its column's name, so
     # ids, names and times keep their width instead of breaking a character a line.
     "@media (max-width:600px){table.list,table.list tbody,table.list tr,table.list td"
@@ -169,13 +170,16 @@ def when(epoch: float, zone: Any = timezone.utc) -> str:
     return datetime.fromtimestamp(epoch, zone).strftime("%Y-%m-%d %H:%M:%S %Z")
 
 
-def _page(lang: str, title: str, body: str) -> str:
+_WIDE = ' class="wide"'
+
+
+def _page(lang: str, title: str, body: str, *, wide: bool = False) -> str:
     return (
         f'<!doctype html><html lang="{"zh-CN" if lang == "zh" else "en"}"><head>'
         '<meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">'
         '<meta name="referrer" content="no-referrer"><meta name="robots" content="noindex">'
         f"<title>{escape(title)} · assistwatch</title><style>{_STYLE}</style></head>"
-        f"<body><main>{body}</main></body></html>"
+        f"<body><main{_WIDE if wide else ''}>{body}</main></body></html>"
     )
 
 
@@ -269,4 +273,4 @@ def ops_page(
         body += f"<h2>{t['runs']}</h2>" + _table([t["when"], t["result"]], runs, t["none"])
     if generated:
         body += f'<p class="small">{escape(t["generated"])}: {generated}</p>'
-    return _page(lang, t[title_key], body)
+    return _page(lang, t[title_key], body, wide=True)
