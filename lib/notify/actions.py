@@ -3,13 +3,15 @@ as markdown every robot renders (DingTalk markdown, WeCom markdown, Feishu card 
 
 A message about a few alerts carries links per alert; one about many alerts of one cause (a
 task failing on many instances: the alerts share their group, the invocation) carries one line
-for the whole cause, so it stays within the robot's size limit; a digest of many causes
-carries links for its first few alerts, and the operator page has the rest. Every firing message ends with a link to the operator
+for the whole cause, so it stays within the robot's size limit; one command failing in several
+invocations (read by cause) carries a line per invocation, the largest few; a digest of many
+causes carries links for its first few alerts, and the operator page has the rest. Every firing message ends with a link to the operator
 page (valid a day). Resolved messages carry none.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -23,9 +25,10 @@ if TYPE_CHECKING:
     from lib.core.alerts import Alert
     from lib.core.notification import Notification
 
-__all__ = ["PER_ALERT_MAX", "Decorations", "action_lines", "group_target"]
+__all__ = ["GROUPS_MAX", "PER_ALERT_MAX", "Decorations", "action_lines", "group_target"]
 
 PER_ALERT_MAX = 3  # more firing alerts in one message: one line of links for the group
+GROUPS_MAX = 5  # a message read by cause over several invocations: a line for each of these
 _ALERT_ACTIONS = ("silence-1h", "silence-1d", "silence-resolved", "ack", "detail")
 # A group's "until resolved" would need every member's firing: the group line offers the
 # timed silences, acknowledge and the detail page (where each instance has its own links).
@@ -40,6 +43,8 @@ _LABELS = {
         "ops": "告警总览",
         "actions": "操作",
         "group_actions": "整组操作（{n} 个）",
+        "cause_actions": "{invoke} 的 {n} 个",
+        "more_groups": "- 另有 {n} 组：见告警总览",
     },
     "en": {
         "silence-1h": "Silence 1h",
@@ -50,6 +55,8 @@ _LABELS = {
         "ops": "Open alerts",
         "actions": "Actions",
         "group_actions": "For the whole group ({n})",
+        "cause_actions": "The {n} of {invoke}",
+        "more_groups": "- {n} more groups: see Open alerts",
     },
 }
 
@@ -66,6 +73,29 @@ def _line(links: ActionLinks, label: str, actions: Sequence[str], target: str, l
         f"[{words[action]}]({links.signer.url(action, target, expires)})" for action in actions
     )
     return f"- {label}{'：' if lang == 'zh' else ': '}{shown}"
+
+
+def _cause_lines(firing: Sequence[Alert], links: ActionLinks, lang: str) -> str:
+    """A line of links per invocation (the first few, most instances first), one per alert
+    for an invocation of one instance."""
+    words = _LABELS[lang]
+    members: dict[str, list[Alert]] = {}
+    for alert in firing:
+        members.setdefault(alert.group, []).append(alert)
+    ordered = sorted(members.items(), key=lambda item: (-len(item[1]), item[0]))
+    lines = []
+    for group, alerts in ordered[:GROUPS_MAX]:
+        # An id from the cloud: only its id characters go into the markdown label.
+        invoke = re.sub(r"[^\w.:-]", "", alerts[0].finding.invoke_id or group)[:64]
+        label = words["cause_actions"].format(n=len(alerts), invoke=f"`{invoke}`")
+        if len(alerts) == 1:
+            target = f"{alerts[0].fingerprint}.{alerts[0].firing}"
+            lines.append(_line(links, label, _ALERT_ACTIONS, target, lang))
+        else:
+            lines.append(_line(links, label, _GROUP_ACTIONS, group_target(group), lang))
+    if len(ordered) > GROUPS_MAX:
+        lines.append(words["more_groups"].format(n=len(ordered) - GROUPS_MAX))
+    return "\n".join(lines)
 
 
 @dataclass(frozen=True)
@@ -92,6 +122,10 @@ def action_lines(
     if len(firing) > PER_ALERT_MAX and len(causes) == 1:
         label = words["group_actions"].format(n=len(firing))
         group = _line(links, label, _GROUP_ACTIONS, group_target(causes.pop()), lang)
+    elif not listed:
+        # Read by cause (lib.notify.signatures) across several invocations: no alert has an
+        # entry of its own, so each invocation gets its line (its 详情 lists every instance).
+        group = _cause_lines(firing, links, lang)
     else:
         # A few alerts, or a digest of several causes: links for the first few listed.
         shown = [i for i, alert in enumerate(listed) if alert.status == "firing"]
