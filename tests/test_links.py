@@ -584,3 +584,33 @@ def test_the_detail_page_speaks_the_pages_language(tmp_path: Path, signer: Signe
     )["body"]
     assert "告警中 · 第 1 次触发" in page
     assert ">firing" not in page
+
+
+def test_a_links_silence_is_listed_and_expired_by_the_cli(tmp_path: Path, signer: Signer) -> None:
+    """GIVEN a silence made from a message's link (by Wang Wei) WHEN the on-call lists
+    silences with the CLI THEN `assistwatch silence list` shows it, who made it and what it
+    matches; `assistwatch silence expire ID` ends it, and the operator page no longer lists it."""
+    import io
+
+    from lib.edges.cli import build_parser
+    from lib.edges.cli.silence import silence as silence_cli
+
+    def cli(*argv: str) -> str:
+        out, err = io.StringIO(), io.StringIO()
+        args = build_parser().parse_args(["silence", *argv])
+        assert silence_cli(args, env_for(tmp_path), stream=out, now=time.time(), err=err) == 0
+        return out.getvalue() + err.getvalue()
+
+    url = signer.url("silence-1d", f"{FP}.1", NOW + 600)
+    token = csrf_of(call(tmp_path, envelope(url))["body"])
+    call(tmp_path, envelope(url, method="POST", form={"csrf": token, "name": "Wang Wei"}))
+    [made] = list_silences(FileStore(tmp_path), time.time())
+    listed = cli("list")
+    assert made.id in listed
+    assert FP in listed
+    assert "Wang Wei" in listed
+    cli("expire", made.id)
+    assert cli("list") == "no silences\n"
+    ops = call(tmp_path, envelope(signer.url("ops", "all", NOW + 600)))["body"]
+    assert f"a=expire&amp;t={made.id}" not in ops  # no longer among the silences
+    assert 'Silences</h2><p class="small">none' in ops
