@@ -614,3 +614,20 @@ def test_a_links_silence_is_listed_and_expired_by_the_cli(tmp_path: Path, signer
     ops = call(tmp_path, envelope(signer.url("ops", "all", NOW + 600)))["body"]
     assert f"a=expire&amp;t={made.id}" not in ops  # no longer among the silences
     assert 'Silences</h2><p class="small">none' in ops
+
+
+def test_the_serve_token_a_command_printed_is_not_shown_on_its_pages(
+    tmp_path: Path, signer: Signer
+) -> None:
+    """GIVEN a deploy script that echoed the function's serve token (a bare value, no
+    `TOKEN=` before it) WHEN its 详情 page is opened THEN the token is not on the page: it is
+    masked like the links' key and the robots' tokens."""
+    token = "bare0serve0token0printed0by0a0script"
+    firing_story(tmp_path, name="deploy.sh", output=f"using {token}\ncurl: (22) 500")
+    page = call(
+        tmp_path,
+        envelope(signer.url("detail", f"{FP}.1", NOW + 600)),
+        ASSISTWATCH_SERVE_TOKEN=token,
+    )["body"]
+    assert "curl: (22) 500" in page
+    assert token not in page
