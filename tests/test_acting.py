@@ -135,3 +135,22 @@ def test_a_steady_pass_does_not_write_the_journal_within_a_quarter_hour(make_wat
     clock.offset = timedelta(minutes=20)
     watcher.poll()
     assert watcher.store.writes == writes + 1  # the page shows the watcher alive
+
+
+def test_the_operator_pages_runs_are_kept_a_week(make_watcher):  # noqa: F811
+    """GIVEN actions on and the runs of a told failure in the journal WHEN the watcher runs
+    again eight days later THEN the page's recent runs are the last week's only: the old ones
+    were dropped from the state store, not just hidden."""
+    from lib.app.journal import RECORD as JOURNAL
+
+    given = backup_failing_and_told(make_watcher, env=ACTIONS_ON)
+    clock, watcher = given.clock, given.watcher
+    first = [r["at"] for r in watcher.store.read(JOURNAL).value["runs"]]
+    assert first
+    clock.offset = timedelta(days=8)
+    watcher.poll()
+    kept = [r["at"] for r in watcher.store.read(JOURNAL).value["runs"]]
+    assert len(kept) == 1  # this pass's run alone
+    assert kept[0] > max(first) + 7 * 86400
+    assert not set(first) & set(kept)
+    assert "poll (timer) · ok" in page(watcher)
