@@ -631,3 +631,27 @@ def test_the_serve_token_a_command_printed_is_not_shown_on_its_pages(
     )["body"]
     assert "curl: (22) 500" in page
     assert token not in page
+
+
+def test_no_page_loads_anything_from_elsewhere(tmp_path: Path, signer: Signer) -> None:
+    """GIVEN every kind of page (confirmation, result, refusal, 详情, operator) WHEN it is
+    served THEN it needs nothing but itself: no script, no image, stylesheet or font from
+    anywhere, every URL in it on the deployment's own base; and its CSP forbids the rest."""
+    firing_story(tmp_path, name="backup.sh", output="https://evil.example/x.png")
+    add_silence(FileStore(tmp_path), {"fingerprint": FP}, reason="r", duration_seconds=60, now=NOW)
+    url = signer.url("silence-1h", f"{FP}.1", NOW + 600)
+    token = csrf_of(call(tmp_path, envelope(url))["body"])
+    replies = [
+        call(tmp_path, envelope(url)),
+        call(tmp_path, envelope(url, method="POST", form={"csrf": token})),
+        call(tmp_path, envelope({**params_of(url), "s": "x"})),
+        call(tmp_path, envelope(signer.url("detail", f"{FP}.1", NOW + 600))),
+        call(tmp_path, envelope(signer.url("ops", "all", NOW + 600))),
+    ]
+    for reply in replies:
+        page = reply["body"]
+        for loader in ("<script", "src=", "<link", "url(", "@import", "<iframe", "<img"):
+            assert loader not in page.lower()
+        hrefs = re.findall(r'(?:href|action)="([^"]+)"', page)
+        assert all(h.startswith(PUBLIC + "/act?") for h in hrefs), hrefs
+        assert "default-src 'none'" in reply["headers"]["content-security-policy"]
