@@ -655,3 +655,29 @@ def test_no_page_loads_anything_from_elsewhere(tmp_path: Path, signer: Signer) -
         hrefs = re.findall(r'(?:href|action)="([^"]+)"', page)
         assert all(h.startswith(PUBLIC + "/act?") for h in hrefs), hrefs
         assert "default-src 'none'" in reply["headers"]["content-security-policy"]
+
+
+def test_many_taps_at_once_make_one_silence(tmp_path: Path, signer: Signer) -> None:
+    """GIVEN the confirmation page open on two phones (and an impatient thumb) WHEN its button
+    is posted eight times at once through `make serve` THEN exactly one silence exists, and
+    every answer is 200 (the first applied it, the others say it was already used)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+
+    from tests.test_serve import Server
+
+    (tmp_path / "src").mkdir()
+    environ = env_for(tmp_path, ASSISTWATCH_SERVE_TOKEN="s" * 20)
+    with Server(tmp_path / "src", environ, None) as running:
+        url = signer.url("silence-1h", f"{FP}.1", time.time() + 600).replace(PUBLIC, running.url)
+        token = csrf_of(httpx.get(url).text)
+
+        def tap(_: int) -> httpx.Response:
+            return httpx.post(url, data={"csrf": token}, timeout=30)
+
+        with ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(tap, range(8)))
+    assert [a.status_code for a in answers] == [200] * 8
+    assert sum("already used" in a.text for a in answers) == 7
+    assert len(list_silences(FileStore(tmp_path), time.time())) == 1
