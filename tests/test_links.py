@@ -681,3 +681,23 @@ def test_many_taps_at_once_make_one_silence(tmp_path: Path, signer: Signer) -> N
     assert [a.status_code for a in answers] == [200] * 8
     assert sum("already used" in a.text for a in answers) == 7
     assert len(list_silences(FileStore(tmp_path), time.time())) == 1
+
+
+def test_the_result_page_says_until_when_and_how_to_end_it(tmp_path: Path, signer: Signer) -> None:
+    """GIVEN a 静默 1 天 link WHEN its button is pressed THEN the result page says until when
+    the alert is silenced and how to end it early (the operator page, or the CLI command with
+    the silence's id), in the page's language."""
+    url = signer.url("silence-1d", f"{FP}.1", NOW + 600)
+    token = csrf_of(call(tmp_path, envelope(url), ASSISTWATCH_LANG="zh")["body"])
+    page = call(
+        tmp_path, envelope(url, method="POST", form={"csrf": token}), ASSISTWATCH_LANG="zh"
+    )["body"]
+    [made] = list_silences(FileStore(tmp_path), time.time())
+    assert f"assistwatch silence expire {made.id}" in page
+    assert "可在告警总览里提前结束" in page
+    from zoneinfo import ZoneInfo
+
+    from lib.edges.pages import when
+
+    zone = ZoneInfo(load_settings(env_for(tmp_path)).timezone)
+    assert f"至 {when(made.expires_at, zone)}" in page

@@ -185,10 +185,27 @@ def _apply(
         source_ip=actor.ip,
         name=actor.name[:64],
     )
+    zone = ZoneInfo(settings.timezone)
     lines = [f"{t[done.action]} · {t['result']}: {done.result}"]
+    lines += _silence_lines(store, done.result, now, zone, t)
     if done.again:
-        lines.append(t["again"].format(at=when(done.at, ZoneInfo(settings.timezone))))
+        lines.append(t["again"].format(at=when(done.at, zone)))
     return _reply(200, message_page(lang, "done", lines))
+
+
+def _silence_lines(
+    store: StateStore, result: str, now: float, zone: ZoneInfo, t: dict[str, str]
+) -> list[str]:
+    """For a silence made (or found made) by a link: until when, and how to end it early."""
+    from lib.state.silences import list_silences
+
+    made = next((s for s in list_silences(store, now) if s.id == result), None)
+    if made is None:
+        return []
+    return [
+        f"{t['until']} {when(made.expires_at, zone)}",
+        t["undo"].format(id=made.id),
+    ]
 
 
 def serve_ops(settings: Settings, signer: Signer, store: StateStore, now: float) -> dict[str, Any]:
