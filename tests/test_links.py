@@ -701,3 +701,12 @@ def test_the_result_page_says_until_when_and_how_to_end_it(tmp_path: Path, signe
 
     zone = ZoneInfo(load_settings(env_for(tmp_path)).timezone)
     assert f"至 {when(made.expires_at, zone)}" in page
+
+
+def test_the_operator_pages_runs_read_in_the_pages_language(tmp_path: Path, signer: Signer) -> None:
+    """GIVEN a Chinese deployment whose journal holds a run WHEN the operator page is opened
+    THEN the run reads 正常 · 告警 2 · 静默 1, not the English figures."""
+    run = {"at": NOW - 60, "trigger": "poll (timer)", "ok": True, "alerts": 2, "silenced": 1}
+    FileStore(tmp_path).write("journal", {"runs": [run], "alerts": {}}, None)
+    page = call(tmp_path, envelope(signer.url("ops", "all", NOW + 600)), ASSISTWATCH_LANG="zh")
+    assert "poll (timer) · 正常 · 告警 2 · 静默 1 · 0 ms" in page["body"]

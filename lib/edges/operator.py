@@ -221,9 +221,13 @@ def operator_page(
         [
             escape(when(float(r.get("at", 0)), zone)),
             escape(
-                f"{r.get('trigger', '')} · {'ok' if r.get('ok') else 'errors'} · "
-                f"alerts {r.get('alerts', 0)} · silenced {r.get('silenced', 0)} · "
-                f"{r.get('duration_ms', 0)} ms"
+                t["run_line"].format(
+                    trigger=r.get("trigger", ""),
+                    ok=t["run_ok"] if r.get("ok") else t["run_errors"],
+                    alerts=r.get("alerts", 0),
+                    silenced=r.get("silenced", 0),
+                    ms=r.get("duration_ms", 0),
+                )
             ),
         ]
         for r in reversed([r for r in journal.get("runs", []) if isinstance(r, dict)][-10:])
