@@ -710,3 +710,23 @@ def test_the_operator_pages_runs_read_in_the_pages_language(tmp_path: Path, sign
     FileStore(tmp_path).write("journal", {"runs": [run], "alerts": {}}, None)
     page = call(tmp_path, envelope(signer.url("ops", "all", NOW + 600)), ASSISTWATCH_LANG="zh")
     assert "poll (timer) · 正常 · 告警 2 · 静默 1 · 0 ms" in page["body"]
+
+
+def test_a_whole_invocations_confirmation_names_its_command_and_instances(
+    tmp_path: Path, signer: Signer
+) -> None:
+    """GIVEN deploy.sh failing on two instances of invocation t-1 (and another elsewhere) WHEN
+    the whole group's 静默 1 小时 link is opened THEN the page names the command and the two
+    instances it will silence, not the third."""
+
+    def story(instance: str, group: str) -> dict[str, Any]:
+        return {"name": "deploy.sh", "instance_id": instance, "group": group, "status": "firing"}
+
+    alerts = {"a" * 24: story("i-one", "t-1"), "b" * 24: story("i-two", "t-1")}
+    alerts["c" * 24] = story("i-other", "t-2")
+    FileStore(tmp_path).write("journal", {"alerts": alerts}, None)
+    page = call(tmp_path, envelope(signer.url("silence-1h", "g:t-1", NOW + 600)))["body"]
+    assert "deploy.sh" in page
+    assert "2 · <code>i-one, i-two</code>" in page
+    assert "i-other" not in page
+    assert page.count("<button") == 1

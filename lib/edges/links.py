@@ -258,12 +258,14 @@ def _page_for(  # noqa: PLR0917 - private, called once
     """GET: a page, reading the store only."""
     lang = settings.lang
     if link.action in ACT_ACTIONS:
-        from lib.edges.operator import about_alert
+        from lib.edges.operator import about_alert, about_cause
         from lib.state.actions import applied
 
         earlier = applied(store, link.id)
         extra = ""
-        if link.action != "expire" and not link.target.startswith("g:"):
+        if link.target.startswith("g:"):
+            extra = about_cause(store, link.target[2:], lang)
+        elif link.action != "expire":
             extra = about_alert(store, link.target.partition(".")[0], lang, zone)
         if earlier is not None:
             note = TEXT[lang]["again"].format(at=when(float(earlier.get("at", 0.0)), zone))

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from lib.state.base import StateStore
     from lib.support.settings import Settings
 
-__all__ = ["about_alert", "operator_page"]
+__all__ = ["about_alert", "about_cause", "operator_page"]
 
 _OPEN_FOR_DAYS = 7  # a one-off failure never resolves: the page lists the last week's
 
@@ -293,6 +293,30 @@ def about_alert(store: StateStore, fingerprint: str, lang: str, zone: ZoneInfo) 
     wanted = {t["command"], t["instance"], t["code"], t["since"]}
     return _rows_table(
         [row for row in _story_rows(story, fingerprint, t, zone) if row[0] in wanted]
+    )
+
+
+def about_cause(store: StateStore, group: str, lang: str) -> str:
+    """What a whole invocation's confirmation page says it acts on: its command and the
+    instances the journal knows failing in it; empty when it knows none."""
+    from lib.app.journal import RECORD as JOURNAL
+
+    stories = store.read(JOURNAL).value.get("alerts")
+    members = [
+        story
+        for story in (stories.values() if isinstance(stories, dict) else [])
+        if isinstance(story, dict) and story.get("group") == group
+    ]
+    if not members:
+        return ""
+    t = TEXT[lang]
+    ids = sorted({str(story.get("instance_id", "")) for story in members})
+    shown = ", ".join(ids[:10]) + (f" … (+{len(ids) - 10})" if len(ids) > 10 else "")
+    return _rows_table(
+        [
+            (t["command"], _code(members[0].get("name") or "-")),
+            (t["instance"], f"{len(ids)} · {_code(shown)}"),
+        ]
     )
 
 
