@@ -730,3 +730,15 @@ def test_a_whole_invocations_confirmation_names_its_command_and_instances(
     assert "2 · <code>i-one, i-two</code>" in page
     assert "i-other" not in page
     assert page.count("<button") == 1
+
+
+def test_a_links_silence_gives_its_reason_in_the_deployments_language(
+    tmp_path: Path, signer: Signer
+) -> None:
+    """GIVEN a Chinese deployment WHEN 静默到恢复 is applied from a link THEN the silence's
+    reason (what `silence list` and the operator page show) is Chinese too."""
+    url = signer.url("silence-resolved", f"{FP}.1", NOW + 600)
+    token = csrf_of(call(tmp_path, envelope(url), ASSISTWATCH_LANG="zh")["body"])
+    call(tmp_path, envelope(url, method="POST", form={"csrf": token}), ASSISTWATCH_LANG="zh")
+    [made] = list_silences(FileStore(tmp_path), time.time())
+    assert made.reason == "从告警消息的链接静默到恢复"

@@ -174,7 +174,7 @@ def _apply(
         user_agent=str(http.get("userAgent") or ""),
         name=form.get("name", ""),
     )
-    done = apply_link(store, link, actor, now)
+    done = apply_link(store, link, actor, now, lang=lang)
     from lib.support.log import get_logger
 
     get_logger().info(
