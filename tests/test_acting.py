@@ -4,6 +4,7 @@ of that firing, and a later firing is told again."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 from lib.app.actions import Actor, apply_link
@@ -135,3 +136,52 @@ def test_a_steady_pass_does_not_write_the_journal_within_a_quarter_hour(make_wat
     clock.offset = timedelta(minutes=20)
     watcher.poll()
     assert watcher.store.writes == writes + 1  # the page shows the watcher alive
+
+
+def test_the_operator_pages_runs_are_kept_a_week(make_watcher):  # noqa: F811
+    """GIVEN actions on and the runs of a told failure in the journal WHEN the watcher runs
+    again eight days later THEN the page's recent runs are the last week's only: the old ones
+    were dropped from the state store, not just hidden."""
+    from lib.app.journal import RECORD as JOURNAL
+
+    given = backup_failing_and_told(make_watcher, env=ACTIONS_ON)
+    clock, watcher = given.clock, given.watcher
+    first = [r["at"] for r in watcher.store.read(JOURNAL).value["runs"]]
+    assert first
+    clock.offset = timedelta(days=8)
+    watcher.poll()
+    kept = [r["at"] for r in watcher.store.read(JOURNAL).value["runs"]]
+    assert len(kept) == 1  # this pass's run alone
+    assert kept[0] > max(first) + 7 * 86400
+    assert not set(first) & set(kept)
+    assert "poll (timer) · ok" in page(watcher)
+
+
+def test_an_alerts_detail_page_tells_its_whole_story_with_who_and_when(make_watcher):  # noqa: F811
+    """GIVEN actions on, reminders hourly and a backup failing, told WHEN an hour later it is
+    reminded, Li Na acknowledges it from her phone, and it then recovers THEN its 详情 page's
+    history reads fired, reminded, acknowledged (by Li Na, from her address), resolved, each
+    with its time, newest first."""
+    env = {**ACTIONS_ON, "ASSISTWATCH_REPEAT_INTERVAL": "1h"}
+    given = backup_failing_and_told(make_watcher, env=env)
+    ds, backup, clock, watcher = given.ds, given.backup, given.clock, given.watcher
+    fingerprint = first_fingerprint(watcher)
+    clock.offset = timedelta(minutes=61)
+    watcher.poll()  # the reminder
+    now = clock().timestamp()
+    apply_link(watcher.store, SIGNER.sign("ack", f"{fingerprint}.1", now + 600), PHONE, now)
+    clock.offset = timedelta(minutes=70)
+    with ds.lock:
+        execute(backup, "Success", at=clock.at(-1))
+    watcher.poll()  # resolved, told
+    detail = page(watcher, only=fingerprint)
+    history = detail.split("<h2>History</h2>")[1]
+    rows = re.findall(r"<tr>(.*?)</tr>", history)
+    kinds = [re.sub(r"<[^>]+>", " ", row) for row in rows]
+    order = ["resolved", "Acknowledge", "reminded", "told (firing)"]
+    found = [next(i for i, text in enumerate(kinds) if kind in text) for kind in order]
+    assert found == sorted(found)  # newest first
+    [ack] = [text for text in kinds if "Acknowledge" in text]
+    assert "Li Na" in ack
+    assert "203.0.113.7" in ack
+    assert all(re.search(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}", text) for text in kinds)

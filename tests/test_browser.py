@@ -174,6 +174,16 @@ def test_silence_from_the_message_in_a_browser_and_the_next_polls_stay_quiet(
         assert silence.id in page
         assert "已静默" in page
         assert world.backup.command_name in page
+        # the silence row says which alert it mutes, not only its fingerprint
+        row = driver.find_element(By.XPATH, f"//tr[td//code[text()='{silence.id}']]").text
+        assert world.backup.command_name in row
+        # ids and names keep their width on either screen: each on one line, none clipped
+        for text in (world.backup.command_name, silence.id):
+            shown = driver.find_element(By.XPATH, f"//td//code[text()='{text}']")
+            assert shown.size["height"] < 36, f"{text} wraps"
+        if phone:
+            width = driver.execute_script("return document.documentElement.scrollWidth")
+            assert width <= PHONE["width"]
         if shots and phone:
             height = driver.execute_script("return document.documentElement.scrollHeight")
             driver.execute_cdp_cmd(

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.fakes.demo import run_demo
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,3 +47,59 @@ def test_the_chinese_demo_explains_the_figures_it_reports(tmp_path):
     assert f"{first['api_calls']:>6}  次云助手 API 调用" in text
     assert second["messages_sent"] == 0
     assert "没有新的失败" in text
+
+
+def _printed_serve_env(text: str) -> dict[str, str]:
+    """The variables of the `… make serve` line the demo prints (the token left out)."""
+    [line] = [line for line in text.splitlines() if line.rstrip().endswith("make serve")]
+    return dict(
+        part.split("=", 1)
+        for part in line.split()
+        if "=" in part and not part.startswith("ASSISTWATCH_SERVE_TOKEN")
+    )
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_the_demo_prints_its_links_and_the_make_serve_line_that_opens_them(tmp_path, lang):
+    """GIVEN `make demo` in either language WHEN it ends THEN it says, in that language, how to
+    act on an alert: the `make serve` line for the demo's state, and the first message's links;
+    and a link opened through the FC entry with exactly those variables shows its page, in the
+    same language."""
+    import json
+    from urllib.parse import parse_qsl, urlsplit
+
+    from lib.edges import entry
+
+    out = io.StringIO()
+    run_demo(tmp_path / "demo", out, lang=lang)
+    text = out.getvalue()
+    tail = text[
+        text.index("══ " + ("在消息里处理告警" if lang == "zh" else "acting on an alert")) :
+    ]
+    framing = [line for line in tail.splitlines() if not line.startswith("  ")]
+    if lang == "zh":  # the framing is Chinese: no English sentence left in it
+        assert all(HAN.search(line) for line in framing), framing
+    else:
+        assert HAN.findall("\n".join(framing)) == []
+    environ = _printed_serve_env(tail)
+    assert environ["ASSISTWATCH_STATE_URL"] == f"file://{tmp_path / 'demo' / 'state'}"
+    assert environ["ASSISTWATCH_LANG"] == lang
+    labels = [line.strip().split(": ", 1) for line in tail.splitlines() if "/act?" in line]
+    assert [label for label, _ in labels][-1] == ("告警总览" if lang == "zh" else "Open alerts")
+    silence = next(url for label, url in labels if label in {"静默 1 小时", "Silence 1h"})
+    entry.reset()
+    envelope = {
+        "version": "v1",
+        "rawPath": "/act",
+        "body": "",
+        "isBase64Encoded": False,
+        "headers": {},
+        "queryParameters": dict(parse_qsl(urlsplit(silence).query)),
+        "requestContext": {"http": {"method": "GET", "path": "/act", "sourceIp": "127.0.0.1"}},
+    }
+    reply = entry.handle(json.dumps(envelope).encode(), None, environ=environ)
+    entry.reset()
+    assert isinstance(reply, dict)
+    assert reply["statusCode"] == 200
+    assert ("静默 1 小时" if lang == "zh" else "Silence 1 hour") in reply["body"]
+    assert '<form method="post">' in reply["body"]

@@ -168,3 +168,49 @@ def test_a_causes_link_silences_that_invocation_on_every_instance_and_nothing_el
     told, muted = apply_silences([*notification.alerts, other], list_silences(store, NOW), NOW + 1)
     assert told == [other]
     assert len(muted) == 10
+
+
+def _by_invocation(invocations: int, per: int) -> Notification:
+    """One command run in several invocations, failing the same way on every instance (the
+    message reads by cause, lib.notify.signatures)."""
+    alerts = tuple(
+        make_alert(
+            make_finding(
+                invoke_id=f"t-inv{j}", instance_id=f"i-{j:02d}{i:018d}", output="error: disk full"
+            )
+        )
+        for j in range(invocations)
+        for i in range(per)
+    )
+    return Notification(receiver="r", group="digest: deploy.sh", alerts=alerts)
+
+
+def test_one_command_failing_in_several_invocations_carries_a_line_per_invocation() -> None:
+    """GIVEN deploy.sh failing on 3 instances in each of two invocations (one message, read by
+    cause) WHEN DingTalk renders it THEN each invocation has its line of links (its timed
+    silences, acknowledge and 详情), not only the operator page's link."""
+    notification = _by_invocation(2, 3)
+    [message] = dingtalk().render(notification)
+    links = links_in(message.text)
+    targets = {q["t"] for _, q in links if q["a"] == "ack"}
+    assert targets == {"g:t-inv0", "g:t-inv1"}
+    assert {q["a"] for _, q in links if q["t"] == "g:t-inv1"} == {
+        "silence-1h",
+        "silence-1d",
+        "ack",
+        "detail",
+    }
+    assert "t-inv0` 的 3 个" in message.text
+
+
+def test_many_invocations_carry_a_few_lines_and_stay_within_wecoms_limit() -> None:
+    """GIVEN one command failing in 12 invocations WHEN WeCom (4,096 bytes) renders it THEN the
+    five largest invocations have their lines, the rest are counted toward the operator page,
+    and every part fits."""
+    notification = _by_invocation(12, 4)
+    messages = WeComReceiver("wecom", URL, http=httpx.Client(), options=ZH).render(notification)
+    text = "\n".join(m.payload["markdown"]["content"] for m in messages)
+    assert len({q["t"] for _, q in links_in(text) if q["a"] == "ack"}) == 5
+    assert "另有 7 组：见告警总览" in text
+    for message in messages:
+        assert len(message.payload["markdown"]["content"].encode()) <= 4096

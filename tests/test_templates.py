@@ -476,7 +476,7 @@ def test_a_deployed_function_needs_somewhere_to_send_alerts():
 
 ROBOT = "https://oapi.dingtalk.com/robot/send?access_token=robot0token"
 PUBLIC = "https://watch.example.com"
-GIVEN_KEY = "given0key0" + "k" * 30  # 40 characters
+GIVEN_KEY = "test-only-actions-key-0123456789abcdef"  # ≥ 32 characters, ≥ 10 different
 TOKEN = "operator0token0abc"  # 18 characters
 
 

@@ -70,8 +70,11 @@ def split_target(target: str) -> tuple[str, int]:
     return fingerprint, number
 
 
-def apply_link(store: StateStore, link: Link, actor: Actor, now: float) -> Applied:
-    """Apply ``link`` once; later calls report the first application and change nothing."""
+def apply_link(
+    store: StateStore, link: Link, actor: Actor, now: float, *, lang: str = "en"
+) -> Applied:
+    """Apply ``link`` once; later calls report the first application and change nothing.
+    ``lang``: the language of a silence's reason (``silence list``, the operator page)."""
     from lib.state.actions import claim_link, record_result
 
     entry = {**actor.entry(now), "action": link.action, "target": link.target}
@@ -83,12 +86,26 @@ def apply_link(store: StateStore, link: Link, actor: Actor, now: float) -> Appli
             again=True,
             at=float(earlier.get("at", 0.0)),
         )
-    result = _effect(store, link, actor, now)
+    result = _effect(store, link, actor, now, _REASONS.get(lang, _REASONS["en"]))
     record_result(store, link.id, result)
     return Applied(link.action, result, at=now)
 
 
-def _effect(store: StateStore, link: Link, actor: Actor, now: float) -> str:
+_REASONS = {
+    "en": {
+        "cause": "silenced from a message's link for {h}h (whole cause)",
+        "resolved": "silenced from a message's link until this alert resolves",
+        "timed": "silenced from a message's link for {h}h",
+    },
+    "zh": {
+        "cause": "从告警消息的链接静默 {h} 小时（整组）",
+        "resolved": "从告警消息的链接静默到恢复",
+        "timed": "从告警消息的链接静默 {h} 小时",
+    },
+}
+
+
+def _effect(store: StateStore, link: Link, actor: Actor, now: float, words: dict[str, str]) -> str:
     from lib.state.actions import record_ack
     from lib.state.silences import add_silence, expire_silence
 
@@ -108,7 +125,7 @@ def _effect(store: StateStore, link: Link, actor: Actor, now: float) -> str:
         silence = add_silence(
             store,
             match,
-            reason=f"silenced from a message's link for {int(duration // 3600)}h (whole cause)",
+            reason=words["cause"].format(h=int(duration // 3600)),
             duration_seconds=duration,
             now=now,
             created_by=by,
@@ -122,10 +139,10 @@ def _effect(store: StateStore, link: Link, actor: Actor, now: float) -> str:
     if link.action == "silence-resolved":
         match["firing"] = firing
         duration = UNTIL_RESOLVED_SECONDS
-        reason = "silenced from a message's link until this alert resolves"
+        reason = words["resolved"]
     else:
         duration = SILENCE_SECONDS[link.action]
-        reason = f"silenced from a message's link for {int(duration // 3600)}h"
+        reason = words["timed"].format(h=int(duration // 3600))
     silence = add_silence(
         store, match, reason=reason, duration_seconds=duration, now=now, created_by=by
     )

@@ -60,7 +60,12 @@ _SIG_BYTES = 16
 
 
 class LinkError(ValueError):
-    """A link that must not be followed; the message says why (never echoing the key)."""
+    """A link that must not be followed; the message says why (never echoing the key), and
+    ``code`` names the reason for a page in the reader's language (lib.edges.pages ``why_*``)."""
+
+    def __init__(self, message: str, code: str) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 @dataclass(frozen=True)
@@ -125,20 +130,22 @@ class Signer:
         name, target = params.get("a", ""), params.get("t", "")
         expires_text, signature = params.get("e", ""), params.get("s", "")
         if not (name and target and expires_text and signature):
-            raise LinkError("this link is incomplete")
+            raise LinkError("this link is incomplete", "incomplete")
         if name not in ACTIONS:
-            raise LinkError("this link names an unknown action")
+            raise LinkError("this link names an unknown action", "unknown_action")
         try:
             expires = int(expires_text)
         except ValueError:
-            raise LinkError("this link's expiry is not a number") from None
+            raise LinkError("this link's expiry is not a number", "bad_expiry") from None
         expected = self._mac("link", name, target, str(expires))
         if not hmac.compare_digest(expected.encode(), signature.encode()):
-            raise LinkError("this link's signature does not match (altered or not ours)")
+            raise LinkError(
+                "this link's signature does not match (altered or not ours)", "signature"
+            )
         if action is not None and name != action:
-            raise LinkError("this link is for another action")
+            raise LinkError("this link is for another action", "wrong_action")
         if now >= expires:
-            raise LinkError("this link has expired")
+            raise LinkError("this link has expired", "expired")
         return Link(name, target, expires, signature)
 
     def csrf(self, link: Link) -> str:

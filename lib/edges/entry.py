@@ -93,15 +93,14 @@ def handle(
             event, http = envelope, True
         settings = load_settings(env) if envelope is not None else None
         if settings is not None and settings.actions_on:
-            _register_setting_secrets(settings)
-            register_secret(env.get(SERVE_TOKEN_ENV), lasting=True)  # masked like the rest
+            _register_setting_secrets(settings, env)
             answer = _actions_gate(envelope or {}, settings, context, env)
             if answer is not None:
                 return answer
         parsed = parse_event(event)
         http = parsed.http
         settings = settings or load_settings(env)
-        _register_setting_secrets(settings)
+        _register_setting_secrets(settings, env)
         app = _app_for(settings, env)
         invocation = invocation_from_context(context, env)
         report = app.run(parsed.trigger, invocation)
@@ -177,13 +176,15 @@ def _actions_gate(
     return None
 
 
-def _register_setting_secrets(settings: Settings) -> None:
-    """Every secret setting (robot URLs and secrets) is masked in every log line."""
+def _register_setting_secrets(settings: Settings, env: Mapping[str, str]) -> None:
+    """Every secret setting (robot URLs and secrets, the links' key) and the serve token are
+    masked in every log line, message and page."""
     for name in type(settings).model_fields:
         value = getattr(settings, name)
         reveal = getattr(value, "get_secret_value", None)  # a SecretStr
         if callable(reveal):
             register_secret(reveal(), lasting=True)
+    register_secret(env.get(SERVE_TOKEN_ENV), lasting=True)
 
 
 def _text(value: object) -> str | None:

@@ -142,9 +142,9 @@ def serve_link(
     try:
         link = signer.verify(params, now)
     except LinkError as error:
-        return _refused(lang, str(error))
+        return _refused(lang, error.code)
     if _resolved_a_day_ago(link, store, now):
-        return _refused(lang, "this alert has been resolved for more than a day")
+        return _refused(lang, "resolved")
     if method in {"GET", "HEAD"}:
         return _show(link, settings, signer=signer, store=store, now=now, zone=zone)
     if method != "POST":
@@ -167,10 +167,10 @@ def _apply(
     lang = settings.lang
     t = TEXT[lang]
     if link.action not in ACT_ACTIONS:
-        return _refused(lang, "this link only shows a page")
+        return _refused(lang, "look_only")
     form = _form(envelope)
     if not signer.check_csrf(link, form.get("csrf", "")):
-        return _refused(lang, "the form token is missing or belongs to another link")
+        return _refused(lang, "csrf")
     from lib.app.actions import Actor, apply_link
 
     http = (envelope.get("requestContext") or {}).get("http") or {}
@@ -179,7 +179,7 @@ def _apply(
         user_agent=str(http.get("userAgent") or ""),
         name=form.get("name", ""),
     )
-    done = apply_link(store, link, actor, now)
+    done = apply_link(store, link, actor, now, lang=lang)
     from lib.support.log import get_logger
 
     get_logger().info(
@@ -190,10 +190,27 @@ def _apply(
         source_ip=actor.ip,
         name=actor.name[:64],
     )
+    zone = ZoneInfo(settings.timezone)
     lines = [f"{t[done.action]} · {t['result']}: {done.result}"]
+    lines += _silence_lines(store, done.result, now, zone, t)
     if done.again:
-        lines.append(t["again"].format(at=when(done.at, ZoneInfo(settings.timezone))))
+        lines.append(t["again"].format(at=when(done.at, zone)))
     return _reply(200, message_page(lang, "done", lines))
+
+
+def _silence_lines(
+    store: StateStore, result: str, now: float, zone: ZoneInfo, t: dict[str, str]
+) -> list[str]:
+    """For a silence made (or found made) by a link: until when, and how to end it early."""
+    from lib.state.silences import list_silences
+
+    made = next((s for s in list_silences(store, now) if s.id == result), None)
+    if made is None:
+        return []
+    return [
+        f"{t['until']} {when(made.expires_at, zone)}",
+        t["undo"].format(id=made.id),
+    ]
 
 
 def serve_ops(settings: Settings, signer: Signer, store: StateStore, now: float) -> dict[str, Any]:
@@ -221,8 +238,10 @@ def _resolved_a_day_ago(link: Link, store: StateStore, now: float) -> bool:
 
 
 def _refused(lang: str, why: str) -> dict[str, Any]:
+    """The 403 page: the reason (``why_<why>`` in the page's language) and what to do."""
     t = TEXT[lang]
-    return _reply(403, message_page(lang, "refused", [why, t["refused_hint"]], warn=True))
+    reason = t.get(f"why_{why}", t["why_refused"])
+    return _reply(403, message_page(lang, "refused", [reason, t["refused_hint"]], warn=True))
 
 
 def _show(
@@ -244,13 +263,18 @@ def _page_for(  # noqa: PLR0917 - private, called once
     """GET: a page, reading the store only."""
     lang = settings.lang
     if link.action in ACT_ACTIONS:
+        from lib.edges.operator import about_alert, about_cause
         from lib.state.actions import applied
 
         earlier = applied(store, link.id)
         extra = ""
+        if link.target.startswith("g:"):
+            extra = about_cause(store, link.target[2:], lang)
+        elif link.action != "expire":
+            extra = about_alert(store, link.target.partition(".")[0], lang, zone)
         if earlier is not None:
             note = TEXT[lang]["again"].format(at=when(float(earlier.get("at", 0.0)), zone))
-            extra = f'<p class="small">{_esc(note)}</p>'
+            extra += f'<p class="small">{_esc(note)}</p>'
         page = confirm_page(
             lang,
             link.action,

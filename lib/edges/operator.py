@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from lib.state.base import StateStore
     from lib.support.settings import Settings
 
-__all__ = ["operator_page"]
+__all__ = ["about_alert", "about_cause", "operator_page"]
 
 _OPEN_FOR_DAYS = 7  # a one-off failure never resolves: the page lists the last week's
 
@@ -36,18 +36,39 @@ def _applied(value: dict[str, Any]) -> list[dict[str, Any]]:
     return sorted(entries, key=lambda e: -float(e.get("at", 0.0)))
 
 
-def _silence_rows(
-    silences: list[Silence], signer: Signer, now: float, zone: ZoneInfo, t: dict[str, str]
+def _silenced_alert(silence: Silence, stories: dict[str, Any]) -> str:
+    """The command and instance a link's silence mutes (a fingerprint alone says nothing to a
+    person), or the command of a silenced cause; empty when the journal does not know it."""
+    story = stories.get(str(silence.match.get("fingerprint", "")))
+    if isinstance(story, dict):
+        return f"{story.get('name') or '-'} · {story.get('instance_id', '')}"
+    group = silence.match.get("group")
+    for story in stories.values():
+        if group is not None and isinstance(story, dict) and story.get("group") == group:
+            return f"{story.get('name') or '-'} · {group}"
+    return ""
+
+
+def _silence_rows(  # noqa: PLR0917 - private, called once
+    silences: list[Silence],
+    stories: dict[str, Any],
+    signer: Signer,
+    now: float,
+    zone: ZoneInfo,
+    t: dict[str, str],
 ) -> list[list[str]]:
     rows = []
     for silence in silences:
         link = signer.sign("expire", silence.id, now + OPS_TTL_SECONDS)
         url = signer.url("expire", silence.id, now + OPS_TTL_SECONDS)
         match = ", ".join(f"{k}={v}" for k, v in sorted(silence.match.items()))
+        alert = _silenced_alert(silence, stories)
         rows.append(
             [
                 _code(silence.id),
-                _code(match) + f'<div class="small">{escape(silence.reason)}</div>',
+                (f"{_code(alert)}<br>" if alert else "")
+                + _code(match)
+                + f'<div class="small">{escape(silence.reason)}</div>',
                 escape(when(silence.expires_at, zone)),
                 escape(silence.created_by or ""),
                 expire_form(url, signer.csrf(link), t["expire"]),
@@ -200,9 +221,13 @@ def operator_page(
         [
             escape(when(float(r.get("at", 0)), zone)),
             escape(
-                f"{r.get('trigger', '')} · {'ok' if r.get('ok') else 'errors'} · "
-                f"alerts {r.get('alerts', 0)} · silenced {r.get('silenced', 0)} · "
-                f"{r.get('duration_ms', 0)} ms"
+                t["run_line"].format(
+                    trigger=r.get("trigger", ""),
+                    ok=t["run_ok"] if r.get("ok") else t["run_errors"],
+                    alerts=r.get("alerts", 0),
+                    silenced=r.get("silenced", 0),
+                    ms=r.get("duration_ms", 0),
+                )
             ),
         ]
         for r in reversed([r for r in journal.get("runs", []) if isinstance(r, dict)][-10:])
@@ -212,19 +237,25 @@ def operator_page(
         title_key="detail" if only else "ops",
         lead=_detail(story, only, t, zone) if only and cause is None else _cause(cause, t),
         opened=opened,
-        silences=_silence_rows(silences, signer, now, zone, t),
+        silences=_silence_rows(silences, stories or {}, signer, now, zone, t),
         history=history,
         runs=[] if only else runs,
         generated=escape(when(now, zone)),
     )
 
 
-def _detail(story: Any, fingerprint: str | None, t: dict[str, str], zone: ZoneInfo) -> str:
-    """The alert's own fields and output tail (as the last message told them)."""
-    if not isinstance(story, dict):
-        return f"<p>{t['alert']}: {_code(fingerprint)}</p><p class='small'>{t['no_story']}</p>"
+def _status(story: dict[str, Any], t: dict[str, str]) -> str:
+    """The story's status in the page's language (the journal keeps firing / resolved)."""
+    status = str(story.get("status", ""))
+    return t.get({"firing": "firing_state"}.get(status, status), status)
+
+
+def _story_rows(
+    story: dict[str, Any], fingerprint: str | None, t: dict[str, str], zone: ZoneInfo
+) -> list[tuple[str, str]]:
+    """The alert's fields as (label, escaped HTML) rows: the 详情 page and the confirmation."""
     started = datetime.fromtimestamp(float(story.get("starts_at", 0)), timezone.utc)
-    rows = [
+    return [
         (t["alert"], _code(fingerprint)),
         (t["command"], _code(story.get("name") or "-")),
         (
@@ -235,11 +266,65 @@ def _detail(story: Any, fingerprint: str | None, t: dict[str, str], zone: ZoneIn
         (t["code"], _code(story.get("code", "")) + f" · {escape(str(story.get('severity', '')))}"),
         (
             t["status"],
-            escape(f"{story.get('status')} · {t['firing'].format(n=story.get('firing', 1))}"),
+            escape(f"{_status(story, t)} · {t['firing'].format(n=story.get('firing', 1))}"),
         ),
         (t["since"], escape(when(started.timestamp(), zone))),
     ]
-    table = "".join(f"<tr><th>{escape(k)}</th><td>{v}</td></tr>" for k, v in rows)
+
+
+def _rows_table(rows: list[tuple[str, str]]) -> str:
+    return (
+        "<table>"
+        + "".join(f"<tr><th>{escape(k)}</th><td>{v}</td></tr>" for k, v in rows)
+        + "</table>"
+    )
+
+
+def about_alert(store: StateStore, fingerprint: str, lang: str, zone: ZoneInfo) -> str:
+    """What a confirmation page says about the alert its link acts on (command, instance,
+    error code, since), from the journal; empty when the journal does not know it."""
+    from lib.app.journal import RECORD as JOURNAL
+
+    stories = store.read(JOURNAL).value.get("alerts")
+    story = stories.get(fingerprint) if isinstance(stories, dict) else None
+    if not isinstance(story, dict):
+        return ""
+    t = TEXT[lang]
+    wanted = {t["command"], t["instance"], t["code"], t["since"]}
+    return _rows_table(
+        [row for row in _story_rows(story, fingerprint, t, zone) if row[0] in wanted]
+    )
+
+
+def about_cause(store: StateStore, group: str, lang: str) -> str:
+    """What a whole invocation's confirmation page says it acts on: its command and the
+    instances the journal knows failing in it; empty when it knows none."""
+    from lib.app.journal import RECORD as JOURNAL
+
+    stories = store.read(JOURNAL).value.get("alerts")
+    members = [
+        story
+        for story in (stories.values() if isinstance(stories, dict) else [])
+        if isinstance(story, dict) and story.get("group") == group
+    ]
+    if not members:
+        return ""
+    t = TEXT[lang]
+    ids = sorted({str(story.get("instance_id", "")) for story in members})
+    shown = ", ".join(ids[:10]) + (f" … (+{len(ids) - 10})" if len(ids) > 10 else "")
+    return _rows_table(
+        [
+            (t["command"], _code(members[0].get("name") or "-")),
+            (t["instance"], f"{len(ids)} · {_code(shown)}"),
+        ]
+    )
+
+
+def _detail(story: Any, fingerprint: str | None, t: dict[str, str], zone: ZoneInfo) -> str:
+    """The alert's own fields and output tail (as the last message told them)."""
+    if not isinstance(story, dict):
+        return f"<p>{t['alert']}: {_code(fingerprint)}</p><p class='small'>{t['no_story']}</p>"
+    table = _rows_table(_story_rows(story, fingerprint, t, zone))
     output = str(story.get("output") or "")
     shown = f"<h2>{t['output']}</h2><pre>{escape(output)}</pre>" if output else ""
-    return f"<table>{table}</table>{shown}"
+    return f"{table}{shown}"

@@ -31,8 +31,19 @@ TEXT: dict[str, dict[str, str]] = {
         "done": "已完成",
         "again": "此链接已在 {at} 使用过，这次没有任何改动。",
         "result": "结果",
+        "undo": "可在告警总览里提前结束，或运行 assistwatch silence expire {id}。",
         "refused": "无法执行",
         "refused_hint": "请从最新的告警消息中重新打开链接。",
+        "why_refused": "此链接无法使用。",
+        "why_incomplete": "链接不完整（可能在复制时被截断）。",
+        "why_unknown_action": "链接中的操作无法识别。",
+        "why_bad_expiry": "链接的有效期不是数字（链接被改动过）。",
+        "why_signature": "链接签名不符（链接被改动过，或不是本部署签发的）。",
+        "why_wrong_action": "此链接用于另一种操作。",
+        "why_expired": "链接已过期。",
+        "why_resolved": "这条告警已恢复超过一天，静默或确认链接已失效。",
+        "why_look_only": "此链接只用于查看，不能执行操作。",
+        "why_csrf": "表单令牌缺失或属于另一个链接（请重新打开链接，再点按钮）。",
         "slow": "请求太频繁",
         "slow_hint": "请 {n} 秒后再试。",
         "expires": "链接有效期至",
@@ -40,6 +51,9 @@ TEXT: dict[str, dict[str, str]] = {
         "acks": "已确认",
         "applied": "最近的操作",
         "runs": "最近的运行",
+        "run_line": "{trigger} · {ok} · 告警 {alerts} · 静默 {silenced} · {ms} ms",
+        "run_ok": "正常",
+        "run_errors": "出错",
         "none": "无",
         "until": "至",
         "by": "操作人",
@@ -83,8 +97,19 @@ TEXT: dict[str, dict[str, str]] = {
         "done": "Done",
         "again": "This link was already used at {at}; nothing changed now.",
         "result": "Result",
+        "undo": "End it early on the operator page, or with assistwatch silence expire {id}.",
         "refused": "Not allowed",
         "refused_hint": "Open the link again from the latest alert message.",
+        "why_refused": "This link cannot be used.",
+        "why_incomplete": "this link is incomplete",
+        "why_unknown_action": "this link names an unknown action",
+        "why_bad_expiry": "this link's expiry is not a number",
+        "why_signature": "this link's signature does not match (altered or not ours)",
+        "why_wrong_action": "this link is for another action",
+        "why_expired": "this link has expired",
+        "why_resolved": "this alert has been resolved for more than a day",
+        "why_look_only": "this link only shows a page",
+        "why_csrf": "the form token is missing or belongs to another link",
         "slow": "Too many requests",
         "slow_hint": "Try again in {n} seconds.",
         "expires": "Link valid until",
@@ -92,6 +117,9 @@ TEXT: dict[str, dict[str, str]] = {
         "acks": "Acknowledged",
         "applied": "Recent actions",
         "runs": "Recent runs",
+        "run_line": "{trigger} · {ok} · alerts {alerts} · silenced {silenced} · {ms} ms",
+        "run_ok": "ok",
+        "run_errors": "errors",
         "none": "none",
         "until": "until",
         "by": "By",
@@ -134,6 +162,14 @@ _STYLE = (
     "overflow-wrap:anywhere}th{white-space:nowrap}.small{font-size:13px;color:#57606a}.warn{color:#cf222e}"
     "pre{white-space:pre-wrap;word-break:break-all;background:#f6f8fa;padding:8px;font-size:13px}"
     "form.inline button{width:auto;padding:6px 10px;margin:0;font-size:14px;white-space:nowrap}"
+    "main.wide{max-width:1040px}"  # the lists: a desktop has room for ids on one line
+    # A phone: a list's rows stack, each cell on its own line under its column's name, so
+    # ids, names and times keep their width instead of breaking a character a line.
+    "@media (max-width:600px){table.list,table.list tbody,table.list tr,table.list td"
+    "{display:block}table.list tr.head{display:none}table.list tr{border-top:1px solid #d0d7de;"
+    "padding:6px 0}table.list td{border:0;padding:2px 0}table.list td[data-label]::before"
+    "{content:attr(data-label) ': ';color:#57606a;font-size:13px}"
+    "form.inline button{margin-top:4px}}"
 )
 
 
@@ -142,13 +178,16 @@ def when(epoch: float, zone: Any = timezone.utc) -> str:
     return datetime.fromtimestamp(epoch, zone).strftime("%Y-%m-%d %H:%M:%S %Z")
 
 
-def _page(lang: str, title: str, body: str) -> str:
+_WIDE = ' class="wide"'
+
+
+def _page(lang: str, title: str, body: str, *, wide: bool = False) -> str:
     return (
         f'<!doctype html><html lang="{"zh-CN" if lang == "zh" else "en"}"><head>'
         '<meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">'
         '<meta name="referrer" content="no-referrer"><meta name="robots" content="noindex">'
         f"<title>{escape(title)} · assistwatch</title><style>{_STYLE}</style></head>"
-        f"<body><main>{body}</main></body></html>"
+        f"<body><main{_WIDE if wide else ''}>{body}</main></body></html>"
     )
 
 
@@ -196,8 +235,15 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], none: str) -> 
     if not rows:
         return f'<p class="small">{escape(none)}</p>'
     head = "".join(f"<th>{escape(h)}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>" for row in rows)
-    return f"<table><tr>{head}</tr>{body}</table>"
+    labels = [f' data-label="{escape(h)}"' if h else "" for h in headers]
+
+    def cell(index: int, html: str) -> str:
+        return f"<td{labels[index] if index < len(labels) else ''}>{html}</td>"
+
+    body = "".join(
+        "<tr>" + "".join(cell(i, html) for i, html in enumerate(row)) + "</tr>" for row in rows
+    )
+    return f'<table class="list"><tr class="head">{head}</tr>{body}</table>'
 
 
 def expire_form(url: str, csrf: str, label: str) -> str:
@@ -235,4 +281,4 @@ def ops_page(
         body += f"<h2>{t['runs']}</h2>" + _table([t["when"], t["result"]], runs, t["none"])
     if generated:
         body += f'<p class="small">{escape(t["generated"])}: {generated}</p>'
-    return _page(lang, t[title_key], body)
+    return _page(lang, t[title_key], body, wide=True)

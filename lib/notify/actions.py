@@ -5,13 +5,15 @@ same markdown links when the buttons would not fit.
 
 A message about a few alerts carries links per alert; one about many alerts of one cause (a
 task failing on many instances: the alerts share their group, the invocation) carries one line
-for the whole cause, so it stays within the robot's size limit; a digest of many causes
-carries links for its first few alerts, and the operator page has the rest. Every firing message ends with a link to the operator
+for the whole cause, so it stays within the robot's size limit; one command failing in several
+invocations (read by cause) carries a line per invocation, the largest few; a digest of many
+causes carries links for its first few alerts, and the operator page has the rest. Every firing message ends with a link to the operator
 page (valid a day). Resolved messages carry none.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -24,6 +26,7 @@ if TYPE_CHECKING:
     from lib.core.notification import Notification
 
 __all__ = [
+    "GROUPS_MAX",
     "PER_ALERT_MAX",
     "ActionRow",
     "Button",
@@ -33,6 +36,7 @@ __all__ = [
 ]
 
 PER_ALERT_MAX = 3  # more firing alerts in one message: one line of links for the group
+GROUPS_MAX = 5  # a message read by cause over several invocations: a line for each of these
 _ALERT_ACTIONS = ("silence-1h", "silence-1d", "silence-resolved", "ack", "detail")
 # A group's "until resolved" would need every member's firing: the group line offers the
 # timed silences, acknowledge and the detail page (where each instance has its own links).
@@ -47,6 +51,8 @@ _LABELS = {
         "ops": "告警总览",
         "actions": "操作",
         "group_actions": "整组操作（{n} 个）",
+        "cause_actions": "{invoke} 的 {n} 个",
+        "more_groups": "另有 {n} 组：见告警总览",
     },
     "en": {
         "silence-1h": "Silence 1h",
@@ -57,6 +63,8 @@ _LABELS = {
         "ops": "Open alerts",
         "actions": "Actions",
         "group_actions": "For the whole group ({n})",
+        "cause_actions": "The {n} of {invoke}",
+        "more_groups": "{n} more groups: see Open alerts",
     },
 }
 
@@ -96,6 +104,8 @@ class ActionRow:
     def markdown(self) -> str:
         """The row as markdown links, the form every robot renders."""
         shown = " | ".join(button.markdown() for button in self.buttons)
+        if not self.buttons:  # a line that only counts what was left out
+            return f"- {self.label}"
         if not self.bullet:
             return shown
         return f"- {self.label}{'：' if self.lang == 'zh' else ': '}{shown}"
@@ -119,13 +129,38 @@ def _row(
     return ActionRow(label, buttons, lang, titled=titled)
 
 
+def _cause_rows(firing: Sequence[Alert], links: ActionLinks, lang: str) -> tuple[ActionRow, ...]:
+    """A row per invocation (the first few, most instances first), an alert's own row for an
+    invocation of one instance; then a line counting the invocations left out."""
+    words = _LABELS[lang]
+    members: dict[str, list[Alert]] = {}
+    for alert in firing:
+        members.setdefault(alert.group, []).append(alert)
+    ordered = sorted(members.items(), key=lambda item: (-len(item[1]), item[0]))
+    rows = []
+    for group, alerts in ordered[:GROUPS_MAX]:
+        # An id from the cloud: only its id characters go into the markdown label.
+        invoke = re.sub(r"[^\w.:-]", "", alerts[0].finding.invoke_id or group)[:64]
+        label = words["cause_actions"].format(n=len(alerts), invoke=f"`{invoke}`")
+        if len(alerts) == 1:
+            target = f"{alerts[0].fingerprint}.{alerts[0].firing}"
+            rows.append(_row(links, label, _ALERT_ACTIONS, target, lang, titled=True))
+        else:
+            rows.append(_row(links, label, _GROUP_ACTIONS, group_target(group), lang, titled=True))
+    if len(ordered) > GROUPS_MAX:
+        more = words["more_groups"].format(n=len(ordered) - GROUPS_MAX)
+        rows.append(ActionRow(more, (), lang))
+    return tuple(rows)
+
+
 @dataclass(frozen=True)
 class Decorations:
-    """What a firing message gains: a row under some listed alerts (by index), a row for
-    the whole group (first), and the operator page's link (last)."""
+    """What a firing message gains: a row under some listed alerts (by index), rows for
+    the whole group or for each invocation read by cause (first), and the operator page's
+    link (last)."""
 
     per_alert: dict[int, ActionRow] = field(default_factory=dict)
-    group: ActionRow | None = None
+    groups: tuple[ActionRow, ...] = ()
     footer: ActionRow | None = None
 
 
@@ -138,12 +173,16 @@ def action_lines(
         return Decorations()
     words = _LABELS[lang]
     per_alert: dict[int, ActionRow] = {}
-    group = None
+    groups: tuple[ActionRow, ...] = ()
     causes = {alert.group for alert in firing}  # the alerts' own group: one invocation
     if len(firing) > PER_ALERT_MAX and len(causes) == 1:
         label = words["group_actions"].format(n=len(firing))
         target = group_target(causes.pop())
-        group = _row(links, label, _GROUP_ACTIONS, target, lang, titled=True)
+        groups = (_row(links, label, _GROUP_ACTIONS, target, lang, titled=True),)
+    elif not listed:
+        # Read by cause (lib.notify.signatures) across several invocations: no alert has an
+        # entry of its own, so each invocation gets its row (its 详情 lists every instance).
+        groups = _cause_rows(firing, links, lang)
     else:
         # A few alerts, or a digest of several causes: rows for the first few listed.
         shown = [i for i, alert in enumerate(listed) if alert.status == "firing"]
@@ -153,4 +192,4 @@ def action_lines(
             per_alert[index] = _row(links, words["actions"], _ALERT_ACTIONS, target, lang)
     ops = links.signer.url("ops", "all", links.clock() + OPS_TTL_SECONDS)
     footer = ActionRow(words["ops"], (Button("ops", words["ops"], ops),), lang, bullet=False)
-    return Decorations(per_alert, group, footer)
+    return Decorations(per_alert, groups, footer)

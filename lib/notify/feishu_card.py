@@ -56,6 +56,8 @@ def action_element(row: ActionRow) -> Element:
 def _row_elements(row: ActionRow | None) -> list[Element]:
     if row is None:
         return []
+    if not row.buttons:  # a line that only counts what was left out
+        return [markdown_element(row.label)]
     title = [markdown_element(f"**{row.label}**")] if row.titled else []
     return [*title, action_element(row)]
 

@@ -549,7 +549,7 @@ def render_entries(
         for index, row in extra.per_alert.items():
             entries[index] = replace(entries[index], actions=row)
         entries = [
-            *([Entry(body="", actions=extra.group)] if extra.group else []),
+            *(Entry(body="", actions=row) for row in extra.groups),
             *entries,
             *([Entry(body="", actions=extra.footer)] if extra.footer else []),
         ]

@@ -115,7 +115,7 @@ def template_context(
         for index, row in extra.per_alert.items():
             alerts[index]["links"]["actions"] = row.markdown()
         links = {
-            "group": extra.group.markdown() if extra.group else "",
+            "group": "\n".join(row.markdown() for row in extra.groups),
             "ops": extra.footer.markdown() if extra.footer else "",
         }
     groups: dict[str, dict[str, Any]] = {}

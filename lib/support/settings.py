@@ -44,6 +44,7 @@ _REGION = re.compile(r"[a-z]{2,}(-[a-z0-9]+)+")  # fullmatch: "$" lets "cn-hangz
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
 _UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _MIN_ACTIONS_SECRET_BYTES = 32  # lib.core.links.MIN_SECRET_BYTES (support imports nothing of ours)
+_MIN_ACTIONS_SECRET_DISTINCT = 10  # base64 or hex of 32 random bytes has far more
 _MAX_DURATION_SECONDS = 100 * 604800  # far beyond any history Cloud Assistant keeps (6 weeks)
 
 
@@ -234,23 +235,43 @@ class Settings(BaseModel):
     def _public_url(cls, value: str | None) -> str | None:
         if value is None or not value.strip():
             return None
-        return require_secure_url(value.strip(), what="public URL").rstrip("/")
+        url = require_secure_url(value.strip(), what="public URL")
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(url)
+        if parts.path.strip("/") or parts.query or parts.fragment or "@" in parts.netloc:
+            # Links are served at /act on the trigger's domain (the route `/*`): a path, a
+            # query or a user would make every link miss it.
+            raise ValueError(
+                "must be the base URL alone, e.g. https://alerts.example.com (no path, "
+                f"query or user; links are served at /act on it), got {parts.scheme}://"
+                f"{parts.hostname}…"
+            )
+        return url.rstrip("/")
 
     @field_validator("actions_secret")
     @classmethod
     def _actions_secret(cls, value: SecretStr | None) -> SecretStr | None:
         if value is None or not value.get_secret_value():
             return None
-        if len(value.get_secret_value().encode("utf-8")) < _MIN_ACTIONS_SECRET_BYTES:
+        secret = value.get_secret_value()
+        how = "e.g. openssl rand -base64 32"
+        if len(secret.encode("utf-8")) < _MIN_ACTIONS_SECRET_BYTES:
             raise ValueError(
-                f"must be at least {_MIN_ACTIONS_SECRET_BYTES} bytes of random text "
-                "(e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+                f"must be at least {_MIN_ACTIONS_SECRET_BYTES} bytes of random text ({how})"
+            )
+        if len(set(secret)) < _MIN_ACTIONS_SECRET_DISTINCT:
+            # 32 × "x", "changeme" repeated: long enough, guessable; never echoed.
+            raise ValueError(
+                f"looks like a placeholder, not random (fewer than "
+                f"{_MIN_ACTIONS_SECRET_DISTINCT} different characters; {how})"
             )
         return value
 
     @property
     def actions_on(self) -> bool:
-        """Whether messages carry signed action links (both settings present)."""
+        """Whether messages carry signed action links: both settings present. With one alone
+        actions are off and nothing else changes (`assistwatch check` warns)."""
         return self.public_url is not None and self.actions_secret is not None
 
     @field_validator("timezone")
@@ -272,11 +293,6 @@ class Settings(BaseModel):
             raise ValueError("ASSISTWATCH_FEISHU_SECRET is set without ASSISTWATCH_FEISHU_URL")
         if self.webhook_secret is not None and self.webhook_url is None:
             raise ValueError("ASSISTWATCH_WEBHOOK_SECRET is set without ASSISTWATCH_WEBHOOK_URL")
-        if self.public_url is not None and self.actions_secret is None:
-            raise ValueError(
-                "ASSISTWATCH_PUBLIC_URL is set without ASSISTWATCH_ACTIONS_SECRET "
-                "(the key that signs action links)"
-            )
         if (
             self.webhook_secret is not None
             and not self.webhook_secret.get_secret_value().startswith("whsec_")

@@ -102,7 +102,7 @@ def run_demo(workdir: Path, out: Any = sys.stdout, *, lang: str = "zh") -> list[
                 )
                 print(markdown.get("text", ""), file=out)
             print(file=out)
-        _how_to_act(dingtalk.received(ROBOT_TOKEN), workdir, out)
+        _how_to_act(dingtalk.received(ROBOT_TOKEN), workdir, out, lang)
     return reports
 
 
@@ -116,6 +116,12 @@ _WORDS: dict[str, dict[str, str]] = {
         "report": "run report",
         "nothing": "DingTalk received nothing: nothing new.",
         "message": "DingTalk message",
+        "act": "acting on an alert",
+        "act_lead": "Every firing message carries signed links. To open them, serve this state "
+        "(another terminal, from this directory):",
+        "act_open": "then open a link in a browser: the page shows what it will do and changes "
+        "nothing; its button applies it. The last link is the operator page (open alerts, "
+        "silences, the last runs), also GET /ops with the serve token:",
     },
     "zh": {
         "fakes": "模拟云助手: {cloud}   模拟钉钉机器人: {robot}",
@@ -126,27 +132,35 @@ _WORDS: dict[str, dict[str, str]] = {
         "report": "运行报告",
         "nothing": "钉钉没有收到消息：没有新的失败。",
         "message": "钉钉消息",
+        "act": "在消息里处理告警",
+        "act_lead": "每条告警消息都带有签名链接。要打开它们，用这份状态启动本地 FC"
+        "（另开一个终端，在本目录下）：",
+        "act_open": "然后在浏览器里打开链接：页面说明将要做什么，打开本身不做任何改动；"
+        "点页面上的按钮才执行。最后一个链接是告警总览（未恢复的告警、静默、最近的运行），"
+        "也可以带上 serve token 访问 GET /ops：",
     },
 }
 
 
-def _how_to_act(received: list[dict[str, Any]], workdir: Path, out: Any) -> None:
-    """Print the first message's action links and how to open them against `make serve`."""
+def _how_to_act(received: list[dict[str, Any]], workdir: Path, out: Any, lang: str) -> None:
+    """Print the first message's action links and how to open them against `make serve`,
+    in the demo's language (the pages then speak it too: ASSISTWATCH_LANG is in the command)."""
     import re
 
     text = next((b.get("markdown", {}).get("text", "") for b in received), "")
     links = re.findall(r"\[([^\]]+)\]\(" + re.escape(SERVE_URL) + r"(/act\?[^)]+)\)", text)
     if not links:
         return
-    print("══ acting on an alert " + "═" * 40, file=out)
-    print("Every firing message carries signed links. To open them, serve this state:", file=out)
+    words = _WORDS[lang]
+    print(f"══ {words['act']} " + "═" * 40, file=out)
+    print(words["act_lead"], file=out)
     print(
-        f"  ASSISTWATCH_STATE_URL=file://{workdir / 'state'} "
+        f"  ASSISTWATCH_STATE_URL=file://{workdir / 'state'} ASSISTWATCH_LANG={lang} "
         f"ASSISTWATCH_PUBLIC_URL={SERVE_URL} ASSISTWATCH_ACTIONS_SECRET={ACTIONS_SECRET} "
         "ASSISTWATCH_SERVE_TOKEN=$(openssl rand -hex 16) make serve",
         file=out,
     )
-    print("then open in a browser (GET shows a page; its button applies it):", file=out)
+    print(words["act_open"], file=out)
     for label, path in links[:6]:
         print(f"  {label}: {SERVE_URL}{path}", file=out)
 

@@ -71,6 +71,9 @@ def checks(
     except AssistwatchError as error:
         return [*results, Line("FAIL", "settings", str(error))]
     results.append(Line("ok", "settings", _shown(settings)))
+    from lib.edges.cli.actions_check import action_lines
+
+    results.extend(action_lines(settings))
     configured = [r for r in settings.regions if r != "*"]  # "*": the poll asks ECS
     wanted = regions or configured or [r for r in [environ.get("FC_REGION")] if r]
     timeout = httpx.Timeout(5.0, connect=3.0)
