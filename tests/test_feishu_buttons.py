@@ -328,3 +328,26 @@ def test_a_button_sent_to_feishu_opens_its_page_and_silences_that_alert(
     [silence] = list_silences(FileStore(tmp_path), time.time())
     assert silence.match == {"fingerprint": alert.fingerprint}
     assert silence.created_by == "Zhao Lei"
+
+
+def test_one_command_in_many_invocations_gets_a_titled_row_each_and_the_rest_counted(
+    fake: FeishuFake,
+) -> None:
+    """GIVEN deploy.sh failing on 2 instances in each of 7 invocations (one message, read by
+    cause) WHEN Feishu renders and sends it THEN the five invocations shown each have a titled
+    row of group buttons, the two left out are counted in text (no empty button row, which
+    Feishu refuses), and the fake takes the card."""
+    from tests.test_message_actions import _by_invocation
+
+    url = SecretStr(fake.add_robot("ok"))
+    with httpx.Client(timeout=5) as http:
+        receiver = feishu(url=url, http=http, clock=lambda: NOW)
+        [message] = receiver.render(_by_invocation(7, 2))
+        receiver.send(message)
+    button_rows = rows(message)[:-1]  # the last is the operator page's
+    targets = {label_and_query(b)[1]["t"] for row in button_rows for b in row}
+    assert len(button_rows) == 5
+    assert targets == {f"g:t-inv{j}" for j in range(5)}
+    texts = [e["content"] for e in message.payload["card"]["elements"] if e["tag"] == "markdown"]
+    assert "另有 2 组：见告警总览" in texts
+    assert set(fake.codes) == {0}
