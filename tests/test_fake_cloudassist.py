@@ -520,3 +520,46 @@ def test_the_dataset_can_change_between_runs(fake, dataset, http):
     second = invocations(ok(send(http, fake, "DescribeInvocations", {})))[0]["InvocationStatus"]
     # THEN the next answer reflects it
     assert (first, second) == ("Running", "Failed")
+
+
+# --- the instances an invocation targeted (lib.core.findings.targeted_count) -------------------
+
+
+def test_an_invocations_instance_list_comes_whole_on_every_page(fake, dataset, http):
+    # GIVEN a command on 200 instances beside a smaller one (only records are paged)
+    wide = command(
+        created=NOW - timedelta(minutes=5),
+        name="rollout.sh",
+        instances=[run(f"node-{n:03d}", "Failed" if n < 3 else "Success") for n in range(200)],
+    )
+    dataset.add(wide, command(created=NOW - timedelta(minutes=1), instances=[run("a")]))
+    # WHEN listed one record a page, and asked by its invoke id
+    first = ok(send(http, fake, "DescribeInvocations", {"MaxResults": "1"}))
+    second = ok(
+        send(
+            http, fake, "DescribeInvocations", {"MaxResults": "1", "NextToken": first["NextToken"]}
+        )
+    )
+    by_id = ok(send(http, fake, "DescribeInvocations", {"InvokeId": wide.invoke_id}))
+    # THEN the wide record lists all 200 of its instances each time, whatever the page size
+    for body in (second, by_id):
+        (record,) = invocations(body)
+        assert record["InvokeId"] == wide.invoke_id
+        assert len(record["InvokeInstances"]["InvokeInstance"]) == 200
+        assert record["InvocationStatus"] == "PartialFailed"
+
+
+def test_a_file_send_counts_its_targets_and_takes_at_most_fifty(fake, dataset, http):
+    # GIVEN 51 instance ids for one SendFile (the API takes 1 to 50)
+    ids = {f"InstanceId.{n}": instance_id(f"web-{n}") for n in range(1, 52)}
+    file = {"Name": "app.conf", "TargetDir": "/etc/app", "Content": "k=v"}
+    refused = send(http, fake, "SendFile", {**file, **ids})
+    assert refused.status_code == 400
+    assert refused.json()["Code"] == "InvalidInstanceIds.ValueNotSupported"
+    # AND 50 are sent, and DescribeSendFileResults says VmCount 50 with all 50 listed
+    del ids["InstanceId.51"]
+    sent = ok(send(http, fake, "SendFile", {**file, **ids}))
+    body = ok(send(http, fake, "DescribeSendFileResults", {"InvokeId": sent["InvokeId"]}))
+    (record,) = invocations(body)
+    assert record["VmCount"] == 50
+    assert len(record["InvokeInstances"]["InvokeInstance"]) == 50

@@ -276,3 +276,48 @@ def inv_result(**fields: Any) -> InvocationResult:
         context={"content_encoding": "Base64"},
     )
     return page.results[0]
+
+
+# --- how many instances the invocation targeted (issue #15's "37 of 200") -----------------------
+
+
+def _instances(failed: int, total: int) -> list[dict[str, Any]]:
+    return [
+        {"InstanceId": f"i-{n}", "InvocationStatus": "Failed" if n < failed else "Success"}
+        for n in range(total)
+    ]
+
+
+def test_each_failure_knows_how_many_instances_its_invocation_targeted():
+    # GIVEN a DescribeInvocations record listing its 200 instances, 3 of them failed
+    found = findings_from_invocation(invocation(*_instances(3, 200)), **WHERE)
+    # THEN three findings, each knowing the invocation targeted 200
+    assert [(f.instance_id, f.targeted) for f in found] == [(f"i-{n}", 200) for n in range(3)]
+
+
+def test_a_file_send_takes_its_vm_count_and_never_less_than_it_lists():
+    sent = send_file(*_instances(1, 3)).model_copy(update={"vm_count": 12})
+    assert [f.targeted for f in findings_from_send_file(sent, **WHERE)] == [12]
+    odd = sent.model_copy(update={"vm_count": 2})  # fewer than listed: the list is the truth
+    assert [f.targeted for f in findings_from_send_file(odd, **WHERE)] == [3]
+    absent = sent.model_copy(update={"vm_count": None})
+    assert [f.targeted for f in findings_from_send_file(absent, **WHERE)] == [3]
+
+
+def test_results_know_the_total_only_from_their_invocation():
+    # DescribeInvocationResults pages list executions, not an invocation's instances
+    alone = findings_from_results([inv_result(InvokeId="t-1")], **WHERE)
+    assert [f.targeted for f in alone] == [None]
+    borrowed = findings_from_results(
+        [inv_result(InvokeId="t-1")], invocation=invocation(*_instances(1, 40)), **WHERE
+    )
+    assert [f.targeted for f in borrowed] == [40]
+
+
+def test_a_stored_finding_from_before_reads_with_no_total():
+    # GIVEN an alert stored in the outbox by the previous version (no "targeted" key)
+    stored = findings_from_invocation(invocation(*_instances(1, 5)), **WHERE)[0]
+    old = stored.model_dump(mode="json")
+    del old["targeted"]
+    # THEN it loads, its total unknown
+    assert type(stored).model_validate(old).targeted is None

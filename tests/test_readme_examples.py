@@ -67,8 +67,8 @@ def agent_reminder(lang: str) -> str:
 
 
 def failed_migration(lang: str) -> str:
-    """A migration failing on two instances, as a DingTalk robot with a keyword and one
-    mention receives it: the example docs/messages.md opens with."""
+    """A migration failing on two of its twelve instances, as a DingTalk robot with a
+    keyword and one mention receives it: the example docs/messages.md opens with."""
     started = datetime(2026, 11, 23, 13, 0, 1, tzinfo=timezone.utc)
     finished = started + timedelta(seconds=4)
     alerts = []
@@ -77,6 +77,7 @@ def failed_migration(lang: str) -> str:
             instance_id=f"i-bp1i7gg30r52z2e0000{n}",
             invoke_id="t-hz0jdfwd9f0001",
             name="migrate-db.sh",
+            targeted=12,
             started_at=started,
             finished_at=finished,
             output='starting migration\nFATAL: password authentication failed for user "app"\n'

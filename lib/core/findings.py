@@ -45,6 +45,7 @@ __all__ = [
     "findings_from_send_file",
     "is_finding",
     "is_terminal",
+    "targeted_count",
 ]
 
 Provider = Literal["ecs", "eflo"]
@@ -78,6 +79,10 @@ class Finding(BaseModel):
     finished_at: datetime | None = None
     output: str | None = None  # decoded text, bounded; redacted when rendered
     dropped: int | None = None  # bytes of output Cloud Assistant dropped
+    # How many instances (nodes) the invocation targeted, read from the same answer this
+    # failure came from (lib.core.findings.targeted_count); None: not known. Shown as
+    # "3 of 200", never keyed on.
+    targeted: int | None = None
     classification: Classification
 
 
@@ -161,6 +166,7 @@ def findings_from_invocation(
     read only when the API left the former out.
     """
     found: list[Finding] = []
+    targeted = targeted_count(len(inv.invoke_instances))
     for inst in inv.invoke_instances:
         status = inst.invocation_status or inst.instance_invoke_status or ""
         if not is_finding(status, include_cancelled=include_cancelled):
@@ -186,6 +192,7 @@ def findings_from_invocation(
                 finished_at=inst.finish_time or inst.stop_time or inst.update_time,
                 output=bounded_output(inst.output),
                 dropped=inst.dropped,
+                targeted=targeted,
             )
         )
     return found
@@ -204,7 +211,8 @@ def findings_from_results(
 
     Args:
         invocation: the DescribeInvocations record of the same invoke id, when the caller
-            has it: results carry no command name, type or repeat mode.
+            has it: results carry no command name, type or repeat mode, nor how many
+            instances the invocation targeted (a page of results lists only some).
     """
     found: list[Finding] = []
     for res in results:
@@ -235,6 +243,7 @@ def findings_from_results(
                 finished_at=res.finished_time or res.stop_time,
                 output=bounded_output(res.output),
                 dropped=res.dropped,
+                targeted=targeted_count(len(inv.invoke_instances)) if inv else None,
             )
         )
     return found
@@ -250,6 +259,7 @@ def findings_from_send_file(
 ) -> list[Finding]:
     """One Finding per instance a DescribeSendFileResults record failed on."""
     found: list[Finding] = []
+    targeted = targeted_count(len(inv.invoke_instances), inv.vm_count)
     for inst in inv.invoke_instances:
         status = inst.invocation_status or ""
         if not is_finding(status, include_cancelled=include_cancelled):
@@ -269,6 +279,7 @@ def findings_from_send_file(
                 target_dir=inv.target_dir,
                 started_at=inst.start_time,
                 finished_at=inst.finish_time or inst.update_time,
+                targeted=targeted,
             )
         )
     return found
@@ -288,6 +299,7 @@ def findings_from_eflo_send_file(
         invoke_id: the id that was asked for: eflo's answer does not echo it.
     """
     found: list[Finding] = []
+    targeted = targeted_count(len(inv.invoke_nodes), inv.node_count)
     for node in inv.invoke_nodes:
         status = node.invocation_status or ""
         if not is_finding(status, include_cancelled=include_cancelled):
@@ -307,6 +319,7 @@ def findings_from_eflo_send_file(
                 target_dir=inv.target_dir.strip() if inv.target_dir else None,
                 started_at=node.start_time,
                 finished_at=node.finish_time or node.update_time,
+                targeted=targeted,
             )
         )
     return found
@@ -330,6 +343,7 @@ def findings_from_eflo_invocation(
         invoke_id: the id that was asked for (eflo answers are keyed by it, DESIGN "Watch").
     """
     found: list[Finding] = []
+    targeted = targeted_count(len(inv.invoke_nodes))
     for node in inv.invoke_nodes:
         status = node.invocation_status or node.node_invoke_status or ""
         if not is_finding(status, include_cancelled=include_cancelled):
@@ -353,9 +367,31 @@ def findings_from_eflo_invocation(
                 finished_at=node.finish_time or node.stop_time or node.update_time,
                 output=bounded_output(node.output),
                 dropped=node.dropped,
+                targeted=targeted,
             )
         )
     return found
+
+
+def targeted_count(listed: int, count: int | None = None) -> int | None:
+    """How many instances (nodes) an invocation targeted, from the answer that named them.
+
+    DescribeInvocations (ECS and eflo) lists every instance of an invocation in
+    ``InvokeInstances`` / ``InvokeNodes``: only the invocation records are paged, never an
+    invocation's instance list (docs/decisions.md, "How many were targeted"). File sends
+    also say it (``VmCount``, eflo ``NodeCount``); the larger of the two is taken, so a total
+    is never smaller than the instances the same answer listed. Every caller asks by invoke
+    id or lists without an InstanceId/NodeId filter; an answer narrowed to one instance
+    must not come here.
+
+    Args:
+        listed: the instances (nodes) the answer listed for the invocation.
+        count: the API's own count, where it gives one.
+
+    Returns:
+        The total, or None when the answer named none.
+    """
+    return max(listed, count or 0) or None
 
 
 def bounded_output(output: DecodedText | None) -> str | None:

@@ -32,6 +32,7 @@ from lib.core.overrides import Overrides, TemplateSource
 from lib.notify.escape import MARKDOWN, Flavour, clean
 from lib.notify.instance import asleep_status, instance_context
 from lib.notify.missed import missed_line, missed_subject
+from lib.notify.share import Share, failed_share
 from lib.notify.signatures import signature_entries
 from lib.support.redact import redact_text
 
@@ -368,7 +369,10 @@ def _subject(alert: Alert, t: dict[str, str], resolved: bool, fl: Flavour, lang:
     return t["command_resolved" if resolved else "command"].format(name=name)
 
 
-def _render_alert(alert: Alert, options: RenderOptions, fl: Flavour) -> Entry:
+def _render_alert(
+    alert: Alert, options: RenderOptions, fl: Flavour, share: Share | None = None
+) -> Entry:
+    """One alert's entry; ``share``: a message about this one failure says "1 of 200"."""
     t = _t(options)
     c, o, e = t[":"], t["("], t[")"]  # full-width in zh
     finding = alert.finding
@@ -385,15 +389,13 @@ def _render_alert(alert: Alert, options: RenderOptions, fl: Flavour) -> Entry:
         heading = f"#### {_ICON[level]} [{t[level]}] {subject}"
         if alert.reminder:
             heading += " · " + t["reminder"].format(n=alert.reminder)
-    link = console_url(finding, options)
-    invoke = fl.code(finding.invoke_id) + (f" · [{t['console']}]({link})" if link else "")
     where = f"{o}{fl.text(finding.provider)} · {fl.text(finding.region)}{e}"
     zone = f"{o}{options.timezone}{e}"
     lines = [
         heading,
         f"- {t[finding.provider]}{c}{fl.code(finding.instance_id)}"
         f"{instance_context(finding, options.lang, fl.code)}{where}",
-        f"- {t['invoke']}{c}{invoke}",
+        f"- {t['invoke']}{c}{_invoke(finding, options, fl, share)}",
     ]
     if finding.account != "self":  # another account, reached through an assumed role
         lines.append(f"- {t['account']}{c}{fl.code(finding.account)}")
@@ -440,6 +442,16 @@ def _render_alert(alert: Alert, options: RenderOptions, fl: Flavour) -> Entry:
         output_cut_label=t["output_cut"] + c.rstrip(),
         covers=(alert.key,),
     )
+
+
+def _invoke(finding: Finding, options: RenderOptions, fl: Flavour, share: Share | None) -> str:
+    """The invoke id, "(1 of 200 instances failed)" when given, and the console link."""
+    t = _t(options)
+    invoke = fl.code(finding.invoke_id)
+    if share is not None:
+        invoke += f"{t['(']}{share.failed_text(options.lang)}{t[')']}"
+    link = console_url(finding, options)
+    return invoke + (f" · [{t['console']}]({link})" if link else "")
 
 
 def _task(alert: Alert, t: dict[str, str], fl: Flavour) -> str:
@@ -539,7 +551,11 @@ def render_entries(
     else:
         alerts = _ordered(notification.alerts)
         listed, rest = alerts[: options.max_alerts_listed], alerts[options.max_alerts_listed :]
-        entries = [_render_alert(alert, options, flavour) for alert in listed]
+        # A message about one failure has no head to say "1 of 200": its entry says it
+        # (not "1 of 1": the instance line already names the only one).
+        share = failed_share(alerts) if len(alerts) == 1 else None
+        share = share if share is not None and share.targeted > 1 else None
+        entries = [_render_alert(alert, options, flavour, share) for alert in listed]
         if rest:
             entries += _render_more(rest, options, flavour)
     if options.actions is not None:
@@ -580,8 +596,9 @@ def render_header(
         return t["repeat"] if notification.possible_repeat else ""
     firing, resolved, severities = _counts(notification.alerts)
     summary = []
+    share = failed_share(notification.alerts)  # "3 of 200 instances failed" when known
     if firing:
-        summary.append(t["firing_n"].format(n=firing))
+        summary.append(share.failed_text(options.lang) if share else t["firing_n"].format(n=firing))
     if resolved:
         summary.append(t["resolved_n"].format(n=resolved))
     worst = next((s for s in _SEVERITIES if severities[s]), "resolved")

@@ -4,8 +4,10 @@ A signature is (error code, exit code, normalised output tail): numbers, hex ids
 IP addresses and times in the last lines are replaced by placeholders, so "disk full on /data
 (98%)" on 30 instances is one cause. :func:`signature_entries` renders such a notification as
 
-    `rollout.sh` failed on 37 instances: 30 × ExitCodeNonzero · exit 1 · "No space left…"
-    (i-…, i-…), 7 × ClientNotRunning (…)
+    `rollout.sh` failed on 37 of 200 instances: 30 × ExitCodeNonzero · exit 1 · "No space
+    left…" (i-…, i-…), 7 × ClientNotRunning (…)
+
+("of 200" when the invocation's total is known, lib.notify.share; else "on 37 instances")
 
 then one full entry per signature (its output shown once) naming every instance in it.
 Alerts, claims and fingerprints stay per instance; only rendering changes. Kept apart from
@@ -20,6 +22,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from lib.notify.escape import MARKDOWN, Flavour, clean
+from lib.notify.share import failed_share
 from lib.support.redact import redact_text
 
 if TYPE_CHECKING:
@@ -120,9 +123,9 @@ def _task(chunk: Sequence[Alert], fl: Flavour) -> str:
     return f"{name} {fl.code(first.invoke_id)}" if len(invokes) == 1 else name
 
 
-def _lead(
-    ordered: list[tuple[Signature, list[Alert]]], total: int, zh: bool, fl: Flavour, quote: bool
-) -> str:
+def _lead(ordered: list[tuple[Signature, list[Alert]]], zh: bool, fl: Flavour, quote: bool) -> str:
+    alerts = [alert for _, members in ordered for alert in members]
+    share = failed_share(alerts)
     first = ordered[0][1][0].finding
     name = first.name or first.command_id or first.invoke_id
     parts = []
@@ -134,9 +137,12 @@ def _lead(
         parts.append(f"{len(members)} × {label}{o}{ids}{more}{e}")
     if len(ordered) > _CAUSES_IN_LEAD:
         parts.append("…")
+    # "on 37 of 200 instances" when the invocations' totals are known (lib.notify.share)
     if zh:
-        return f"{fl.code(_clip(name))} 在 {total} 台实例上失败：" + "；".join(parts)
-    return f"{fl.code(_clip(name))} failed on {total} instances: " + "; ".join(parts)
+        where = share.of("zh") if share else f"{len(alerts)} 台实例"
+        return f"{fl.code(_clip(name))} 在 {where}上失败：" + "；".join(parts)
+    where = share.of("en") if share else f"{len(alerts)} instances"
+    return f"{fl.code(_clip(name))} failed on {where}: " + "; ".join(parts)
 
 
 def signature_entries(
@@ -160,7 +166,7 @@ def signature_entries(
     if ordered is None:
         return None
     zh = lang == "zh"
-    lead = _lead(ordered, len(alerts), zh, fl, show_output)
+    lead = _lead(ordered, zh, fl, show_output)
     same = "同样失败的实例" if zh else "Same failure on"
     o, e, c = ("（", "）", "：") if zh else (" (", ")", ": ")
     entries: list[Any] = []

@@ -88,6 +88,7 @@ def _alert(alert: Alert, options: RenderOptions, fl: Flavour) -> dict[str, Any]:
         "instance_status": fl.text(finding.instance_status) if finding.instance_status else "",
         "target_dir": fl.text(finding.target_dir) if finding.target_dir else "",
         "exit_code": finding.exit_code,
+        "targeted": finding.targeted,  # instances the invocation targeted; None: not known
         # ErrorInfo as the built-in message shows it: secrets masked, then neutralised.
         "error_info": fl.text(redact_text(clean(finding.error_info))) if finding.error_info else "",
         "explanation": explained(cls.explanation_zh if zh else cls.explanation_en),

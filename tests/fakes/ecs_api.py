@@ -61,6 +61,9 @@ _MAX_PAGE = 50
 _DEFAULT_PAGE = 10
 _MAX_TAGS = 20
 _MAX_INSTANCE_IDS = 100
+# InstanceId.N of SendFile: "up to 50 instance IDs. Valid values of N: 1 to 50"
+# (alibabacloud_ecs20140526 SendFileRequest); RunCommand's is 1 to 100 (RunCommandRequest).
+_MAX_SEND_FILE_IDS = 50
 _MAX_TAG_RESOURCE_IDS = 50
 _DEFAULT_TAG_PAGE = 10
 # ListTagResources' ResourceType values (ECS reference); the dataset tags instances only.
@@ -616,11 +619,11 @@ def list_tag_resources(ds: Dataset, params: Params, pager: Pager) -> dict[str, A
 _SCRIPT_TYPES = ("RunShellScript", "RunBatScript", "RunPowerShellScript")
 
 
-def _targets(params: Params) -> list[str]:
+def _targets(params: Params, limit: int = _MAX_INSTANCE_IDS) -> list[str]:
     wanted = [value for _, value in sorted(_numbered(params, "InstanceId").items()) if value]
     if not wanted:
         raise ApiError(400, "MissingParameter.InstanceIds", "InstanceId is mandatory.")
-    if len(wanted) > _MAX_INSTANCE_IDS:
+    if len(wanted) > limit:
         raise ApiError(400, "InvalidInstanceIds.ValueNotSupported", "Too many instance ids.")
     return wanted
 
@@ -684,7 +687,7 @@ def send_file(ds: Dataset, params: Params, pager: Pager) -> dict[str, Any]:
     overwrite = params.get("Overwrite", "false").lower() == "true"
     path = f"{params['TargetDir'].rstrip('/')}/{params['Name']}"
     targets = []
-    for instance in _targets(params):
+    for instance in _targets(params, _MAX_SEND_FILE_IDS):
         agent = ds.agents.get(instance)
         files = ds.instance_files.setdefault(instance, set())
         if agent is None or not agent.online:
