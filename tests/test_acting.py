@@ -185,3 +185,53 @@ def test_an_alerts_detail_page_tells_its_whole_story_with_who_and_when(make_watc
     assert "Li Na" in ack
     assert "203.0.113.7" in ack
     assert all(re.search(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}", text) for text in kinds)
+
+
+def test_the_detail_page_shows_the_whole_output_not_only_the_messages_tail(
+    make_watcher,  # noqa: F811
+):
+    """GIVEN actions on and a deploy whose failed run printed 3,900 characters of log (its
+    first line says which database), more than a message shows (2,000 bytes) WHEN its 详情
+    page is opened THEN the page shows the whole output, first line to last, with the
+    password it printed redacted."""
+    from tests.fakes.dataset import Dataset
+    from tests.test_polling import deploy
+
+    log = "\n".join(
+        ["dumping database orders-prod (password=hunter2hunter2)"]
+        + [f"copied chunk {n:04d} of 0180 to oss://backups/orders" for n in range(70)]
+        + ["ERROR: disk full on /data"]
+    )
+    assert 3000 < len(log) < 4000  # a Finding keeps 4,000 characters (OUTPUT_LIMIT)
+    watcher = make_watcher(Dataset().add(deploy(1, output=log)), env=ACTIONS_ON)
+    watcher.app.settings = watcher.app.settings.model_copy(update={"show_output": True})
+    assert watcher.poll().alerts_sent == 1
+    detail = page(watcher, only=first_fingerprint(watcher))
+    assert "dumping database orders-prod" in detail
+    assert "copied chunk 0035 of 0180" in detail
+    assert "ERROR: disk full on /data" in detail
+    assert "hunter2hunter2" not in detail
+
+
+def test_the_journal_stays_far_below_a_table_store_column_however_much_the_cloud_printed():
+    """GIVEN 250 alerts each told with Cloud Assistant's largest output (24 KB) WHEN the
+    journal keeps them THEN it keeps the 200 newest, the newest with their whole output, the
+    oldest with their last 1,000 bytes, and the record is well under Table Store's 2 MB a
+    column (general limits of Table Store)."""
+    import json
+
+    from lib.app.journal import bounded
+
+    big = "x" * (24 * 1024 - 17) + "\nERROR: disk full"
+    alerts = {
+        f"fp{n:03d}": {"output": big, "updated_at": float(n), "status": "firing"}
+        for n in range(250)
+    }
+    kept = bounded(alerts)
+    assert len(kept) == 200
+    assert kept["fp249"]["output"] == big  # the newest: whole
+    oldest = kept["fp050"]["output"]
+    assert oldest.endswith("ERROR: disk full")
+    assert len(oldest.encode()) <= 1000 + 3
+    size = len(json.dumps({"runs": [], "alerts": kept}, ensure_ascii=False).encode())
+    assert size < 1024 * 1024

@@ -4,8 +4,11 @@ story (fired, reminded, resolved), in one versioned record (``journal``) with a 
 Kept only with actions on (the page is reached from the messages' links). A pass writes it
 when it told something or failed, or when the newest run kept is older than a quarter hour
 (so the page shows the watcher alive); a steady pass in between writes nothing. Bounded:
-the last 30 runs of the last 7 days, the 200 most recent alerts, 20 events and 1,000 bytes of
-redacted output each. Acknowledgements and silences from links are in the ``actions`` record
+the last 30 runs of the last 7 days, the 200 most recent alerts and 20 events each. The 详情
+page's output is the whole redacted output the alert carries (a Finding keeps the last 4,000
+characters, lib.core.findings.OUTPUT_LIMIT; a message shows 2,000 bytes of it), newest alerts
+first, up to 512 KB for all; older alerts keep their last 1,000 bytes, so the record stays far
+below Table Store's 2 MB a column. Acknowledgements and silences from links are in the ``actions`` record
 and merged in by the page.
 """
 
@@ -19,14 +22,16 @@ if TYPE_CHECKING:
     from lib.app.run import Pass
     from lib.core.alerts import Alert
 
-__all__ = ["RECORD", "keep_run", "open_alerts", "resolved_for"]
+__all__ = ["RECORD", "bounded", "keep_run", "open_alerts", "resolved_for"]
 
 RECORD = "journal"
 _RUNS = 30
 _RUN_TTL = timedelta(days=7)
 _ALERTS = 200
 _EVENTS = 20
-_OUTPUT_BYTES = 1000
+_OUTPUT_BYTES = 16 * 1024  # a Finding's 4,000 characters (OUTPUT_LIMIT), 4 bytes at most each
+_OUTPUT_BUDGET = 512 * 1024  # for every alert's output together, newest alerts first
+_OLD_OUTPUT_BYTES = 1000  # what an alert past the budget keeps
 _ALIVE_EVERY = timedelta(minutes=15)
 
 
@@ -34,10 +39,7 @@ def _summary(alert: Alert) -> dict[str, Any]:
     from lib.support.redact import redact_text
 
     finding = alert.finding
-    output = redact_text(finding.output or "")
-    raw = output.encode("utf-8")
-    if len(raw) > _OUTPUT_BYTES:
-        output = "…" + raw[-_OUTPUT_BYTES:].decode("utf-8", errors="ignore")
+    output = _tail(redact_text(finding.output or ""), _OUTPUT_BYTES)
     return {
         "name": finding.name or finding.command_id or "",
         "subject": alert.subject,
@@ -50,6 +52,32 @@ def _summary(alert: Alert) -> dict[str, Any]:
         "group": alert.group,
         "output": output,
     }
+
+
+def _tail(text: str, limit: int) -> str:
+    """The last ``limit`` bytes of ``text`` (errors are printed last), marked when cut."""
+    raw = text.encode("utf-8")
+    if len(raw) <= limit:
+        return text
+    return "…" + raw[-limit:].decode("utf-8", errors="ignore")
+
+
+def bounded(alerts: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The newest ``_ALERTS`` alerts, outputs whole while ``_OUTPUT_BUDGET`` lasts (newest
+    first), older ones cut to their last ``_OLD_OUTPUT_BYTES``. Pure."""
+    newest_first = sorted(alerts.items(), key=lambda kv: -float(kv[1].get("updated_at", 0)))
+    kept: dict[str, dict[str, Any]] = {}
+    spent = 0
+    for fingerprint, entry in newest_first[:_ALERTS]:
+        output = entry.get("output")
+        if not isinstance(output, str) or not output:
+            kept[fingerprint] = entry
+            continue
+        if spent + len(output.encode("utf-8")) > _OUTPUT_BUDGET:
+            output = _tail(output, _OLD_OUTPUT_BYTES)
+        spent += len(output.encode("utf-8"))
+        kept[fingerprint] = {**entry, "output": output}
+    return kept
 
 
 def _event(alert: Alert) -> str:
@@ -108,10 +136,7 @@ def keep_run(app: Context, state: Pass) -> None:
                 events=events[-_EVENTS:],
             )
             alerts[alert.fingerprint] = entry
-        if len(alerts) > _ALERTS:
-            newest_first = sorted(alerts.items(), key=lambda kv: -float(kv[1].get("updated_at", 0)))
-            alerts = dict(newest_first[:_ALERTS])
-        return {"runs": runs, "alerts": alerts}
+        return {"runs": runs, "alerts": bounded(alerts)}
 
     update_record(app.store, RECORD, change, what="the journal record")
 
