@@ -86,7 +86,7 @@ def test_the_demo_prints_its_links_and_the_make_serve_line_that_opens_them(tmp_p
     assert environ["ASSISTWATCH_LANG"] == lang
     labels = [line.strip().split(": ", 1) for line in tail.splitlines() if "/act?" in line]
     assert [label for label, _ in labels][-1] == ("告警总览" if lang == "zh" else "Open alerts")
-    silence = next(url for label, url in labels if label in {"静默 1 小时", "Silence 1h"})
+    silence = next(url for label, url in labels if label in {"静默 1 小时", "Silence 1 hour"})
     entry.reset()
     envelope = {
         "version": "v1",

@@ -95,7 +95,7 @@ def test_english_buttons() -> None:
     [message] = feishu(EN).render(make_notification(alerts=(make_alert(),)))
     labels = [[label_and_query(b)[0] for b in row] for row in rows(message)]
     assert labels == [
-        ["Silence 1h", "Silence 1d", "Silence until resolved", "Acknowledge", "Details"],
+        ["Silence 1 hour", "Silence 1 day", "Silence until resolved", "Acknowledge", "Details"],
         ["Open alerts"],
     ]
 
@@ -302,7 +302,7 @@ def test_a_button_sent_to_feishu_opens_its_page_and_silences_that_alert(
     fake: FeishuFake,
     tmp_path: Path,
 ) -> None:
-    """GIVEN a firing card sent to the Feishu fake WHEN its 'Silence 1d' button's URL is
+    """GIVEN a firing card sent to the Feishu fake WHEN its 'Silence 1 day' button's URL is
     opened through the HTTP trigger THEN a confirmation page, whose form silences that alert
     (its fingerprint) for a day, as a CLI silence."""
     signer = Signer(links.PUBLIC, links.SECRET.encode())
@@ -318,7 +318,7 @@ def test_a_button_sent_to_feishu_opens_its_page_and_silences_that_alert(
         for element in card["card"]["elements"]
         if element["tag"] == "action"
         for b in element["actions"]
-        if b["text"]["content"] == "Silence 1d"
+        if b["text"]["content"] == "Silence 1 day"
     ]
     page = links.call(tmp_path, links.envelope(button["url"]))
     assert page["statusCode"] == 200

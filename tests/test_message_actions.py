@@ -81,8 +81,8 @@ def test_english_labels() -> None:
     [message] = dingtalk(EN).render(make_notification(alerts=(make_alert(),)))
     labels = [label for label, _ in links_in(message.text)]
     assert labels[:5] == [
-        "Silence 1h",
-        "Silence 1d",
+        "Silence 1 hour",
+        "Silence 1 day",
         "Silence until resolved",
         "Acknowledge",
         "Details",

@@ -272,7 +272,7 @@ def test_a_template_places_the_signed_action_links_where_it_wants_them():
     lines = text.split("\n")
     for instance in ("i-bp1i7gg30r52z2e00000", "i-bp1i7gg30r52z2e00001"):
         below = lines[lines.index(f"`{instance}`") + 1]
-        assert below.startswith("- Actions: [Silence 1h](https://alerts.example.com/act?")
+        assert below.startswith("- Actions: [Silence 1 hour](https://alerts.example.com/act?")
     assert lines[-1].startswith("[Open alerts](https://alerts.example.com/act?a=ops")
 
 

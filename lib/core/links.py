@@ -25,6 +25,7 @@ from urllib.parse import urlencode
 
 __all__ = [
     "ACTIONS",
+    "ACTION_LABELS",
     "ACTION_PATH",
     "ACT_ACTIONS",
     "LINK_TTL_SECONDS",
@@ -46,6 +47,27 @@ ACTIONS: tuple[str, ...] = (
     "ops",
     "expire",
 )
+# What each action is called, on a message's link or button and on its page alike.
+ACTION_LABELS: dict[str, dict[str, str]] = {
+    "zh": {
+        "silence-1h": "静默 1 小时",
+        "silence-1d": "静默 1 天",
+        "silence-resolved": "静默到恢复",
+        "ack": "确认",
+        "detail": "详情",
+        "ops": "告警总览",
+        "expire": "结束静默",
+    },
+    "en": {
+        "silence-1h": "Silence 1 hour",
+        "silence-1d": "Silence 1 day",
+        "silence-resolved": "Silence until resolved",
+        "ack": "Acknowledge",
+        "detail": "Details",
+        "ops": "Open alerts",
+        "expire": "Expire silence",
+    },
+}
 # Actions that change state (a POST applies them); the others only show a page.
 ACT_ACTIONS: frozenset[str] = frozenset(
     {"silence-1h", "silence-1d", "silence-resolved", "ack", "expire"}

@@ -11,17 +11,13 @@ from datetime import datetime, timezone
 from html import escape
 from typing import Any
 
+from lib.core.links import ACTION_LABELS
+
 __all__ = ["TEXT", "confirm_page", "message_page", "ops_page", "when"]
 
 TEXT: dict[str, dict[str, str]] = {
     "zh": {
-        "silence-1h": "静默 1 小时",
-        "silence-1d": "静默 1 天",
-        "silence-resolved": "静默到恢复",
-        "ack": "确认",
-        "expire": "结束静默",
-        "detail": "详情",
-        "ops": "告警总览",
+        **ACTION_LABELS["zh"],
         "confirm_lead": "确认对这条告警执行以下操作：",
         "alert": "告警指纹",
         "cause": "整组（同一次执行的所有实例）",
@@ -81,13 +77,7 @@ TEXT: dict[str, dict[str, str]] = {
         "resolved": "已恢复",
     },
     "en": {
-        "silence-1h": "Silence 1 hour",
-        "silence-1d": "Silence 1 day",
-        "silence-resolved": "Silence until resolved",
-        "ack": "Acknowledge",
-        "expire": "Expire silence",
-        "detail": "Details",
-        "ops": "Open alerts",
+        **ACTION_LABELS["en"],
         "confirm_lead": "Apply this to the alert:",
         "alert": "Alert fingerprint",
         "cause": "Whole group (every instance of this invocation)",

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from lib.core.links import LINK_TTL_SECONDS, OPS_TTL_SECONDS
+from lib.core.links import ACTION_LABELS, LINK_TTL_SECONDS, OPS_TTL_SECONDS
 
 if TYPE_CHECKING:
     from lib.core.alerts import Alert
@@ -43,24 +43,14 @@ _ALERT_ACTIONS = ("silence-1h", "silence-1d", "silence-resolved", "ack", "detail
 _GROUP_ACTIONS = ("silence-1h", "silence-1d", "ack", "detail")
 _LABELS = {
     "zh": {
-        "silence-1h": "静默 1 小时",
-        "silence-1d": "静默 1 天",
-        "silence-resolved": "静默到恢复",
-        "ack": "确认",
-        "detail": "详情",
-        "ops": "告警总览",
+        **ACTION_LABELS["zh"],
         "actions": "操作",
         "group_actions": "整组操作（{n} 个）",
         "cause_actions": "{invoke} 的 {n} 个",
         "more_groups": "另有 {n} 组：见告警总览",
     },
     "en": {
-        "silence-1h": "Silence 1h",
-        "silence-1d": "Silence 1d",
-        "silence-resolved": "Silence until resolved",
-        "ack": "Acknowledge",
-        "detail": "Details",
-        "ops": "Open alerts",
+        **ACTION_LABELS["en"],
         "actions": "Actions",
         "group_actions": "For the whole group ({n})",
         "cause_actions": "The {n} of {invoke}",
