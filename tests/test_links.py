@@ -606,7 +606,7 @@ def test_the_detail_page_speaks_the_pages_language(tmp_path: Path, signer: Signe
 def test_a_links_silence_is_listed_and_expired_by_the_cli(tmp_path: Path, signer: Signer) -> None:
     """GIVEN a silence made from a message's link (by Wang Wei) WHEN the on-call lists
     silences with the CLI THEN `assistwatch silence list` shows it, who made it and what it
-    matches; `assistwatch silence expire ID` ends it, and the operator page no longer lists it."""
+    matches (the command and instance, not only a fingerprint); `assistwatch silence expire ID` ends it, and the operator page no longer lists it."""
     import io
 
     from lib.edges.cli import build_parser
@@ -618,6 +618,7 @@ def test_a_links_silence_is_listed_and_expired_by_the_cli(tmp_path: Path, signer
         assert silence_cli(args, env_for(tmp_path), stream=out, now=time.time(), err=err) == 0
         return out.getvalue() + err.getvalue()
 
+    firing_story(tmp_path, name="backup\x1b[2J.sh", output="disk full")
     url = signer.url("silence-1d", f"{FP}.1", NOW + 600)
     token = csrf_of(call(tmp_path, envelope(url))["body"])
     call(tmp_path, envelope(url, method="POST", form={"csrf": token, "name": "Wang Wei"}))
@@ -626,6 +627,8 @@ def test_a_links_silence_is_listed_and_expired_by_the_cli(tmp_path: Path, signer
     assert made.id in listed
     assert FP in listed
     assert "Wang Wei" in listed
+    assert "(backup.sh · i-1)" in listed  # which alert, as the journal knows it, cleaned
+    assert "\x1b" not in listed
     cli("expire", made.id)
     assert cli("list") == "no silences\n"
     ops = call(tmp_path, envelope(signer.url("ops", "all", NOW + 600)))["body"]

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from lib.app.run import Pass
     from lib.core.alerts import Alert
 
-__all__ = ["RECORD", "bounded", "keep_run", "open_alerts", "resolved_for"]
+__all__ = ["RECORD", "bounded", "keep_run", "mutes", "open_alerts", "resolved_for"]
 
 RECORD = "journal"
 _RUNS = 30
@@ -162,3 +162,19 @@ def resolved_for(value: dict[str, Any], fingerprint: str, firing: int, now: floa
         return None
     ended = entry.get("ends_at") or entry.get("updated_at")
     return now - float(ended) if isinstance(ended, int | float) else None
+
+
+def mutes(match: dict[str, object], value: dict[str, Any]) -> str:
+    """The command and instance a silence matching ``match`` mutes (a fingerprint alone says
+    nothing to a person), or the command of a silenced cause; empty when the journal (its
+    ``value``) does not know it."""
+    alerts = value.get("alerts") if isinstance(value.get("alerts"), dict) else {}
+    stories = alerts or {}
+    story = stories.get(str(match.get("fingerprint", "")))
+    if isinstance(story, dict):
+        return f"{story.get('name') or '-'} · {story.get('instance_id', '')}"
+    group = match.get("group")
+    for story in stories.values():
+        if group is not None and isinstance(story, dict) and story.get("group") == group:
+            return f"{story.get('name') or '-'} · {group}"
+    return ""

@@ -36,19 +36,6 @@ def _applied(value: dict[str, Any]) -> list[dict[str, Any]]:
     return sorted(entries, key=lambda e: -float(e.get("at", 0.0)))
 
 
-def _silenced_alert(silence: Silence, stories: dict[str, Any]) -> str:
-    """The command and instance a link's silence mutes (a fingerprint alone says nothing to a
-    person), or the command of a silenced cause; empty when the journal does not know it."""
-    story = stories.get(str(silence.match.get("fingerprint", "")))
-    if isinstance(story, dict):
-        return f"{story.get('name') or '-'} · {story.get('instance_id', '')}"
-    group = silence.match.get("group")
-    for story in stories.values():
-        if group is not None and isinstance(story, dict) and story.get("group") == group:
-            return f"{story.get('name') or '-'} · {group}"
-    return ""
-
-
 def _silence_rows(  # noqa: PLR0917 - private, called once
     silences: list[Silence],
     stories: dict[str, Any],
@@ -57,12 +44,14 @@ def _silence_rows(  # noqa: PLR0917 - private, called once
     zone: ZoneInfo,
     t: dict[str, str],
 ) -> list[list[str]]:
+    from lib.app.journal import mutes
+
     rows = []
     for silence in silences:
         link = signer.sign("expire", silence.id, now + OPS_TTL_SECONDS)
         url = signer.url("expire", silence.id, now + OPS_TTL_SECONDS)
         match = ", ".join(f"{k}={v}" for k, v in sorted(silence.match.items()))
-        alert = _silenced_alert(silence, stories)
+        alert = mutes(silence.match, {"alerts": stories})
         rows.append(
             [
                 _code(silence.id),

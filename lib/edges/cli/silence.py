@@ -14,9 +14,14 @@ import os
 import sys
 import time
 from collections.abc import Mapping
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from lib.edges.cli.common import EXIT_OK
+
+if TYPE_CHECKING:
+    from lib.core.silences import Silence
+    from lib.state.base import StateStore
+    from lib.support.settings import Settings
 
 __all__ = ["add_parser", "run", "silence"]
 
@@ -113,19 +118,47 @@ def silence(
                 stream.write(f"expired {args.id}\n")
                 return EXIT_OK
             return fail("silence", f"no active silence {args.id}", err)
-        found = list_silences(store, moment, include_expired=args.all)
-        if not found:
-            stream.write("no silences\n")
-        for item in found:
-            until = _shown(item.expires_at, settings.timezone)
-            state = "active" if item.active(moment) else "expired"
-            stream.write(
-                f"{item.id}  {state}  until {until}  {item.match}  "
-                f"{item.reason!r}  by {item.created_by or '-'}\n"
-            )
+        _list(
+            list_silences(store, moment, include_expired=args.all), store, settings, moment, stream
+        )
         return EXIT_OK
     except AssistwatchError as error:
         return fail("silence", str(error), err)
+
+
+def _list(
+    found: list[Silence], store: StateStore, settings: Settings, moment: float, stream: TextIO
+) -> None:
+    """One line a silence, naming the alert it mutes when the journal knows it."""
+    if not found:
+        stream.write("no silences\n")
+        return
+    named = any("fingerprint" in item.match or "group" in item.match for item in found)
+    journal = _journal(store) if named else {}
+    for item in found:
+        until = _shown(item.expires_at, settings.timezone)
+        state = "active" if item.active(moment) else "expired"
+        stream.write(
+            f"{item.id}  {state}  until {until}  {item.match}{_what(item.match, journal)}  "
+            f"{item.reason!r}  by {item.created_by or '-'}\n"
+        )
+
+
+def _journal(store: StateStore) -> dict[str, Any]:
+    """The operator page's journal (it knows which alert a fingerprint is), if kept."""
+    from lib.app.journal import RECORD
+
+    return store.read(RECORD).value
+
+
+def _what(match: dict[str, object], journal: dict[str, Any]) -> str:
+    """`` (command · instance)`` a silence of a link mutes, as the journal knows it; the
+    cloud's text cleaned of control characters before it reaches a terminal."""
+    from lib.app.journal import mutes
+    from lib.notify.escape import clean
+
+    known = mutes(match, journal)
+    return f" ({clean(known)})" if known else ""
 
 
 def _user() -> str | None:
