@@ -277,6 +277,23 @@ def test_a_take_over_that_lands_after_its_timeout_and_read_back_is_still_won(
     assert store.confirm(key(), "run-b", NOW + 3)
 
 
+def test_a_confirm_that_lands_after_its_timeout_and_read_back_is_confirmed_once(
+    fake: FakeTableStore,
+) -> None:
+    # GIVEN a won claim, and a confirm whose UpdateRow lands late, just before its retry
+    store = make_store(fake, timeout=LATE_TIMEOUT)
+    store.claim(key(), alert_payload(), "run-a", LEASE, NOW)
+    fake.arrive_late(apis=["UpdateRow"])
+    # WHEN the run confirms
+    confirmed = store.confirm(key(), "run-a", NOW + 1)
+    # THEN it is told so, and the claim is done and out of the outbox
+    assert confirmed
+    assert make_store(fake).claim(key(), alert_payload(), "run-b", LEASE, NOW + 2) is (
+        ClaimOutcome.DONE
+    )
+    assert store.pending(NOW + LEASE + 1) == []
+
+
 def test_a_5xx_burst_is_a_state_error_naming_the_table(fake: FakeTableStore) -> None:
     # GIVEN Table Store answers every request with 500 OTSInternalServerError
     store = make_store(fake)
