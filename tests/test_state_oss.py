@@ -504,6 +504,35 @@ def test_a_write_whose_put_lands_after_its_generation_was_tidied_away_is_a_confl
     assert fast.read("silences").value == {"ids": [0, 1, 2]}
 
 
+def test_a_write_that_landed_first_is_won_even_if_three_more_went_by_before_it_looked(
+    fake: OssFake, bucket: str
+) -> None:
+    # GIVEN a counter at v1 and a writer whose PUT of v2 lands, but which is descheduled
+    # (a loaded machine) before it lists the generations to check its write ...
+    slow, fast = make_store(fake, bucket), make_store(fake, bucket)
+    assert fast.write("counter", {"count": 1}, None)
+    seen = slow.read("counter")
+    put_arrived, put_release = fake.hold_next(method="PUT", path_contains="/records/")
+    with ThreadPoolExecutor(1) as pool:
+        late = pool.submit(slow.write, "counter", {"count": 2}, seen.version)
+        assert put_arrived.wait(30)
+        list_arrived, list_release = fake.hold_next(method="GET", path_contains="list-type=2")
+        put_release.set()
+        assert list_arrived.wait(30)
+        # ... while three more increments build on its v2 and tidy v2 and v3 away
+        for _ in range(3):
+            current = fast.read("counter")
+            assert fast.write("counter", {"count": current.value["count"] + 1}, current.version)
+        prefix = "assistwatch/default/records/r-counter/v"
+        assert fake.get(bucket, f"{prefix}0000000003") is None
+        # WHEN the slow writer finally looks
+        list_release.set()
+        won = late.result(30)
+    # THEN it is told its write landed (a "conflict" would make it count a second time)
+    assert won is True
+    assert fast.read("counter").value == {"count": 5}
+
+
 def test_stale_writer_through_the_store_sees_a_conflict(fake: OssFake, bucket: str) -> None:
     # GIVEN a writer holding a version that has since moved on
     a, b = make_store(fake, bucket), make_store(fake, bucket)

@@ -182,15 +182,33 @@ def test_sdk_debug_logging_never_shows_the_token_or_secret(
 # ---- faults --------------------------------------------------------------------------------
 
 
+LATE_TIMEOUT = 1.0  # the client's timeout when a request arrives late: it must give up on it
+
+
+def _dropped(fake: FakeTableStore) -> None:
+    fake.drop_after_commit(apis=["PutRow"], times=2)  # the marker's and the claim's
+
+
+def _late(fake: FakeTableStore) -> None:
+    fake.arrive_late(apis=["PutRow"], skip=1)  # the claim's, after the marker's
+
+
+@pytest.mark.parametrize(
+    "lose_the_answer",
+    [
+        pytest.param(_dropped, id="answer dropped after the commit"),
+        pytest.param(_late, id="lands after the timeout and the read-back, before the retry"),
+    ],
+)
 def test_a_claim_whose_answer_was_lost_after_it_committed_is_still_won(
-    fake: FakeTableStore,
+    fake: FakeTableStore, lose_the_answer: Callable[[FakeTableStore], None]
 ) -> None:
     # GIVEN the service commits the claim's PutRow but the answer never arrives
-    store = make_store(fake)
-    fake.drop_after_commit(apis=["PutRow"], times=2)  # the marker's and the claim's
+    store = make_store(fake, timeout=LATE_TIMEOUT)
+    lose_the_answer(fake)
     # WHEN the run claims
     outcome = store.claim(key(), alert_payload(), "run-a", LEASE, NOW)
-    # THEN reading the row back shows our owner token: we won, and hold it
+    # THEN it won and holds it (not "held" by itself, which would delay it by a whole lease)
     assert outcome is ClaimOutcome.WON
     assert store.confirm(key(), "run-a", NOW + 1)
 
@@ -218,17 +236,62 @@ def test_a_read_whose_answer_was_lost_is_asked_again(fake: FakeTableStore) -> No
     assert store.read("w").value == {"a": 1}
 
 
-def test_a_record_write_whose_answer_was_lost_counts_once(fake: FakeTableStore) -> None:
-    # GIVEN a counter, and a write whose answer is dropped after it committed
-    store = make_store(fake)
+@pytest.mark.parametrize(
+    "lose_the_answer",
+    [
+        pytest.param(lambda f: f.drop_after_commit(apis=["PutRow"]), id="dropped after commit"),
+        pytest.param(lambda f: f.arrive_late(apis=["PutRow"]), id="lands after the read-back"),
+    ],
+)
+def test_a_record_write_whose_answer_was_lost_counts_once(
+    fake: FakeTableStore, lose_the_answer: Callable[[FakeTableStore], None]
+) -> None:
+    # GIVEN a counter, and a write that commits but whose answer never arrives (dropped; or
+    # delayed past the client's timeout, landing after the store read the row back
+    # unchanged and just before it tries again)
+    store = make_store(fake, timeout=LATE_TIMEOUT)
     store.write("counter", {"count": 1}, None)
     seen = store.read("counter")
-    fake.drop_after_commit(apis=["PutRow"])
+    lose_the_answer(fake)
     # WHEN it is incremented
     written = store.write("counter", {"count": 2}, seen.version)
-    # THEN the write is reported as done, and was applied exactly once
+    # THEN the write is reported as done (a retry refused by our own write included), and
+    # was applied exactly once
     assert written
     assert store.read("counter").value == {"count": 2}
+
+
+def test_a_take_over_that_lands_after_its_timeout_and_read_back_is_still_won(
+    fake: FakeTableStore,
+) -> None:
+    # GIVEN a pending claim, and a take-over whose UpdateRow lands late, before its retry
+    store = make_store(fake, timeout=LATE_TIMEOUT)
+    store.claim(key(), alert_payload(), "run-a", LEASE, NOW)
+    store.release(key(), "run-a", "HTTP 503", NOW + 1)
+    (pending,) = store.pending(NOW + 2)
+    fake.arrive_late(apis=["UpdateRow"])
+    # WHEN run-b takes it over
+    taken = store.take_over(pending, "run-b", LEASE, NOW + 2)
+    # THEN run-b holds it and is told so (not left to wait out its own lease)
+    assert taken
+    assert store.confirm(key(), "run-b", NOW + 3)
+
+
+def test_a_confirm_that_lands_after_its_timeout_and_read_back_is_confirmed_once(
+    fake: FakeTableStore,
+) -> None:
+    # GIVEN a won claim, and a confirm whose UpdateRow lands late, just before its retry
+    store = make_store(fake, timeout=LATE_TIMEOUT)
+    store.claim(key(), alert_payload(), "run-a", LEASE, NOW)
+    fake.arrive_late(apis=["UpdateRow"])
+    # WHEN the run confirms
+    confirmed = store.confirm(key(), "run-a", NOW + 1)
+    # THEN it is told so, and the claim is done and out of the outbox
+    assert confirmed
+    assert make_store(fake).claim(key(), alert_payload(), "run-b", LEASE, NOW + 2) is (
+        ClaimOutcome.DONE
+    )
+    assert store.pending(NOW + LEASE + 1) == []
 
 
 def test_a_5xx_burst_is_a_state_error_naming_the_table(fake: FakeTableStore) -> None:

@@ -14,15 +14,19 @@ writer that read ``g<N>``. claim creates ``g1``; confirm, release and take_over 
 next generation after checking the current one (owner, lease); a record write at version
 ``N.<nonce>`` creates ``v<N+1>``. Appendable objects were the other choice; their position
 check is a CAS too, but an append can't replace the payload and the object grows without
-bound. Each body carries a random ``nonce`` and the version it was built on (``prev``), so:
+bound. Each body carries a random ``nonce``, the version it was built on (``prev``) and the
+versions of the 32 generations below it, newest first (``history``), so:
 
 - the SDK retries a PUT whose answer was lost; the retry's 409 is ours when the stored
   nonce is ours (an owner token alone is not enough: one run may claim a key twice);
 - generations older than the one just replaced are deleted on the way (so a claim retried
-  every minute for weeks stays a few objects). A writer that read an old head and created a
-  generation that had already been deleted (three generations went by during its PUT) sees
-  on its follow-up listing a later generation not built on its write (``prev`` differs) and
-  reports a conflict instead of a win.
+  every minute for weeks stays a few objects). So a created generation is not yet a win:
+  if later generations exist by the time the writer lists them, its write counts only if
+  the current head's ``history`` names it at that generation. That tells apart a write that
+  landed first and was built on (its generation may already be tidied away: a writer
+  descheduled on a loaded machine) from one that re-created a generation already tidied
+  away (it had read an old head): the first is a win, the second a conflict. Reporting
+  the first as a conflict made the caller re-read and apply its change twice.
 
 Exactly-once and the duplicate window. One claim is won by exactly one run; a send is
 repeated only when its run died (or outlived the lease) between sending and confirming: its
@@ -82,6 +86,7 @@ _REGION = re.compile(r"[a-z0-9-]{2,40}")
 _MAX_STEM = 200
 _GEN_DIGITS = 10
 _READ_TRIES = 5  # a head pruned between listing and reading is looked up again
+_HISTORY = 32  # versions below it each generation records, to check a write after the fact
 _LIST_PAGE = 1000
 _RAM_ACTIONS = {
     "PutObject": "oss:PutObject",
@@ -422,27 +427,56 @@ class OssStore:
         raise StateError(f"OSS objects under {prefix} in bucket {self._bucket} kept vanishing")
 
     def _advance(self, prefix: str, head: _Head | None, body: dict[str, Any]) -> bool:
-        """Create the generation after ``head``; True if this call's write is the new head."""
+        """Create the generation after ``head``; True if this call's write is in the chain."""
         base = head.gen if head else 0
         nonce = uuid.uuid4().hex
-        data = {**body, "nonce": nonce, "prev": head.version if head else None}
+        history = [head.version, *_history(head.data)][:_HISTORY] if head else []
+        data = {**body, "nonce": nonce, "prev": head.version if head else None, "history": history}
         target = f"{prefix}{base + 1:0{_GEN_DIGITS}d}"
-        if not self._create(target, data, nonce):
+        created = self._create(target, data, nonce)
+        if created is False:
             return False
         gens = self._generations(prefix)
-        if gens and gens[-1] > base + 1:
-            # Later generations exist: fine if the next was built on ours, otherwise ours
-            # re-created a generation that had been tidied away (we read a stale head).
-            successor = self._get_json(f"{prefix}{base + 2:0{_GEN_DIGITS}d}")
-            if successor is None or successor.get("prev") != f"{base + 1}.{nonce}":
-                return False
+        # Later generations exist (or the object that refused our retried PUT is gone): ours
+        # counts only if it is in the chain the current head records. Ours may have landed
+        # first and been built on, or re-created a generation already tidied away.
+        checked = created is None or not gens or gens[-1] != base + 1
+        if checked and not self._in_chain(prefix, base + 1, f"{base + 1}.{nonce}"):
+            return False
         for old in gens:
             if old < base:  # keep the one we replaced: a reader may be fetching it right now
                 self._delete(f"{prefix}{old:0{_GEN_DIGITS}d}", quiet=True)
         return True
 
-    def _create(self, key: str, data: dict[str, Any], nonce: str) -> bool:
-        """Create-only PUT; True if the object now holds our write (a retried PUT included)."""
+    def _in_chain(self, prefix: str, gen: int, version: str) -> bool:
+        """Whether generation ``gen`` of the chain under ``prefix`` is ``version``.
+
+        Read from the head's ``history`` (the versions below it, newest first), so it holds
+        however many generations went by and were tidied away since; a head written before
+        histories existed falls back to the successor's ``prev``.
+        """
+        head = self._head(prefix)
+        if head is None or head.gen < gen:
+            raise StateError(
+                f"OSS objects under {prefix} in bucket {self._bucket} vanished during a write"
+            )
+        if head.gen == gen:
+            return head.version == version
+        back = head.gen - gen
+        chain = _history(head.data)
+        if back <= len(chain):
+            return chain[back - 1] == version
+        successor = self._get_json(f"{prefix}{gen + 1:0{_GEN_DIGITS}d}")
+        if successor is not None:
+            return successor.get("prev") == version
+        raise StateError(
+            f"OSS write under {prefix} in bucket {self._bucket}: more than {_HISTORY} writes "
+            "went by before it could be checked, so whether it landed is unknown; try again"
+        )
+
+    def _create(self, key: str, data: dict[str, Any], nonce: str) -> bool | None:
+        """Create-only PUT: True if the object holds our write (a retried PUT included),
+        False if someone else's, None if the object that refused us is already gone."""
         import alibabacloud_oss_v2 as oss
 
         raw = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
@@ -458,7 +492,9 @@ class OssStore:
         except _Answered:
             # The SDK retries a PUT whose answer was lost; its 409 then names our own write.
             stored = self._get_json(key)
-            return stored is not None and stored.get("nonce") == nonce
+            if stored is None:
+                return None  # tidied away since: only the head's history can tell
+            return stored.get("nonce") == nonce
         return True
 
     # ---- objects --------------------------------------------------------------------------
@@ -669,6 +705,12 @@ class OssStore:
             f"{where} failed{tries}: HTTP {status} {code or 'no error code'}{request_id}"
             f"{' for ' + target if target else ''}"
         ) from None
+
+
+def _history(data: dict[str, Any]) -> list[str]:
+    """The versions below a generation, newest first ([] for bodies written before 2026-12)."""
+    chain = data.get("history")
+    return [str(v) for v in chain] if isinstance(chain, list) else []
 
 
 def _list_page(request: Any, client: Any) -> Any:

@@ -29,7 +29,11 @@ How each operation stays atomic:
 - ``claim`` writes the outbox marker first (a crash after the claim must leave it pending),
   then PutRow with ``EXPECT_NOT_EXIST``: exactly one creator wins; ``OTSConditionCheckFail``
   means another run has it. A write whose answer is lost (network, 5xx) may have committed:
-  the row is read back and the owner token decides.
+  the row is read back and the owner token decides. It may also land *later* (delayed past
+  the client's timeout, after the read-back found nothing): so a retry refused with
+  ``OTSConditionCheckFail`` after a lost answer reads the row again, and a row holding this
+  call's own write (owner and created_at; a record's fresh version; a take-over's owner,
+  lease and attempts) is a win, not a conflict.
 - ``confirm``, ``release``, ``take_over`` and the record ``write`` are compare-and-swaps:
   UpdateRow/PutRow with ``EXPECT_EXIST`` plus column conditions (owner, lease_until,
   attempts, confirmed; a record's version) combined in a ``CompositeColumnCondition``.
@@ -265,6 +269,10 @@ class OtsStore:
         }
         # The marker first: a crash right after the claim must still leave it pending.
         self._put_marker(key, owner, now)
+
+        def ours(row: _Row) -> bool:
+            return _same(row.columns, columns, ("owner", "created_at"))
+
         last: StateError | None = None
         for _ in range(CAS_TRIES):
             try:
@@ -276,11 +284,8 @@ class OtsStore:
                 last = unsure.error
                 stored = self._get(_claim_key(key))
                 if stored is None:
-                    continue  # it did not: try again
-                if (
-                    stored.columns.get("owner") == owner
-                    and stored.columns.get("created_at") == columns["created_at"]
-                ):
+                    continue  # not yet: try again (a late original may still land)
+                if ours(stored):
                     return ClaimOutcome.WON
                 break
         else:
@@ -288,6 +293,10 @@ class OtsStore:
         stored = self._get(_claim_key(key))
         if stored is None:
             raise StateError(f"{self._where(f'claim {key.id}')}: the claim vanished; try again")
+        if last is not None and ours(stored):
+            # An earlier attempt's answer was lost and it landed late, just before the retry
+            # that it then refused: the claim is ours.
+            return ClaimOutcome.WON
         outcome = _outcome(stored)
         if outcome is ClaimOutcome.DONE:
             self._drop_marker(key.id, marker_owner=owner)
@@ -339,20 +348,25 @@ class OtsStore:
             attempts=claim.attempts + 1,
             written_at=float(now),
         )
+        taken = ("owner", "lease_until", "attempts")  # attempts + 1 tells ours from the snapshot
+        unsure = False
         for _ in range(CAS_TRIES):
             try:
                 self._update_all(_claim_key(claim.key), columns, _snapshot_condition(claim))
                 return True
             except _Lost:
-                return False
-            except _Unsure:
-                stored = self._get(_claim_key(claim.key))
-                if stored is None:
+                # Refused. After an attempt whose answer was lost, that one may have landed
+                # late, just before this retry: ours if the row is what we wrote.
+                if not unsure:
                     return False
-                if _same(stored.columns, columns, ("owner", "lease_until", "attempts")):
-                    return True  # our write committed; its answer was lost
-                if not _same(stored.columns, _claim_columns(claim), _CAS_COLUMNS):
-                    return False  # someone else changed it
+                stored = self._get(_claim_key(claim.key))
+                return stored is not None and _same(stored.columns, columns, taken)
+            except _Unsure:
+                unsure = True
+                stored = self._get(_claim_key(claim.key))
+                if stored is None or not _same(stored.columns, _claim_columns(claim), _CAS_COLUMNS):
+                    # Gone, or changed: by our write (its answer was lost) or by someone else's.
+                    return stored is not None and _same(stored.columns, columns, taken)
         raise StateError(f"{self._where(f'take over {claim.key.id}')}: Table Store kept failing")
 
     # ---- records --------------------------------------------------------------------------
@@ -399,7 +413,12 @@ class OtsStore:
                     )
                 return True
             except _Lost:
-                return False
+                if last is None:
+                    return False
+                # Refused, after an attempt whose answer was lost: that one may have landed
+                # late, just before this retry. Ours if the row holds our fresh version.
+                stored = self._get(row_key)
+                return stored is not None and stored.columns.get("version") == version
             except _Unsure as unsure:
                 last = unsure.error
                 stored = self._get(row_key)

@@ -271,14 +271,20 @@ class OssFake(LoopbackServer):
         with self._lock:
             self._faults.extend(_Fault("slow", method, seconds=seconds) for _ in range(times))
 
-    def hold_next(self, *, method: str | None = "PUT") -> tuple[threading.Event, threading.Event]:
+    def hold_next(
+        self, *, method: str | None = "PUT", path_contains: str = ""
+    ) -> tuple[threading.Event, threading.Event]:
         """Hold the next matching request until released: (arrived, release) events.
 
         Lets a test run other requests while one is in flight, without sleeping.
         """
         arrived, release = threading.Event(), threading.Event()
         with self._lock:
-            self._faults.append(_Fault("hold", method, arrived=arrived, release=release))
+            self._faults.append(
+                _Fault(
+                    "hold", method, arrived=arrived, release=release, path_contains=path_contains
+                )
+            )
         return arrived, release
 
     def clear_faults(self) -> None:

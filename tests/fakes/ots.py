@@ -18,7 +18,8 @@ What it enforces like the service:
   row existence expectations and column conditions (single and composite, pass_if_missing)
   → HTTP 403 ``OTSConditionCheckFail`` "Condition check failed.";
 - faults: the next N requests answered 5xx (``OTSServerBusy`` 503 by default), a response
-  dropped after the write committed, or slowness.
+  dropped after the write committed, slowness, or a request that arrives late: applied only
+  after the client gave up on it and sent its next request of that API (never answered).
 
 Thread-safe: one lock around every operation; the HTTP server is threaded, so spawned
 processes can race through it over loopback.
@@ -364,16 +365,28 @@ def _consumed(read: int = 0, write: int = 0) -> Any:
 
 @dataclass
 class _Fault:
-    kind: str  # "error" | "drop" | "slow"
+    kind: str  # "error" | "drop" | "slow" | "late"
     remaining: int
     apis: frozenset[str] | None
     status: int = 503
     code: str = "OTSServerBusy"
     message: str = "Server is busy."
     seconds: float = 0.0
+    skip: int = 0  # matching requests let through before this fault applies
 
     def matches(self, api: str) -> bool:
         return self.remaining > 0 and (self.apis is None or api in self.apis)
+
+
+@dataclass
+class _Parked:
+    """A late request: applied when the next request of its API arrives, before that one."""
+
+    go: threading.Event = field(default_factory=threading.Event)
+    done: threading.Event = field(default_factory=threading.Event)
+
+
+LATE_LIMIT = 60.0  # only so a broken test cannot hang the server; never reached when it works
 
 
 # ---- the service ---------------------------------------------------------------------------
@@ -410,6 +423,7 @@ class FakeTableStore(LoopbackServer):
         self.tables: dict[str, _Table] = {}
         self.calls: list[tuple[str, str]] = []  # (API, AccessKey id) of each authenticated call
         self._faults: list[_Fault] = []
+        self._parked: dict[str, list[_Parked]] = {}
         self._lock = threading.Lock()
 
     # ---- setup ----------------------------------------------------------------------------
@@ -451,6 +465,18 @@ class FakeTableStore(LoopbackServer):
         """Wait ``seconds`` before executing the next matching requests."""
         self._add(_Fault("slow", times, _apis(apis), seconds=seconds))
 
+    def arrive_late(
+        self, times: int = 1, *, apis: Iterable[str] | None = ("PutRow",), skip: int = 0
+    ) -> None:
+        """Hold the next matching requests until the client sends its next one of that API.
+
+        The held request is then applied first and never answered: a write delayed in the
+        network or the service past the client's timeout that still lands, after the
+        client's read-back and just before its retry. ``skip`` lets that many matching
+        requests through first. The client must have a timeout shorter than the test.
+        """
+        self._add(_Fault("late", times, _apis(apis), skip=skip))
+
     def clear_faults(self) -> None:
         with self._lock:
             self._faults.clear()
@@ -463,9 +489,31 @@ class FakeTableStore(LoopbackServer):
         with self._lock:
             for fault in self._faults:
                 if fault.kind == kind and fault.matches(api):
+                    if fault.skip > 0:
+                        fault.skip -= 1
+                        return None
                     fault.remaining -= 1
                     return fault
         return None
+
+    def _arrive_late(self, api: str, body: bytes) -> None:
+        parked = _Parked()
+        with self._lock:
+            self._parked.setdefault(api, []).append(parked)
+        parked.go.wait(LATE_LIMIT)
+        try:
+            self._execute(api, body)
+        except OtsFault:
+            pass  # refused: nobody is listening any more
+        finally:
+            parked.done.set()
+
+    def _let_late_ones_land(self, api: str) -> None:
+        with self._lock:
+            waiting = self._parked.pop(api, [])
+        for parked in waiting:
+            parked.go.set()
+            parked.done.wait(LATE_LIMIT)
 
     # ---- inspection -----------------------------------------------------------------------
 
@@ -527,6 +575,10 @@ class FakeTableStore(LoopbackServer):
             return self._reply(path, fault.status, _error(fault), None)
         with self._lock:
             self.calls.append((api, key_id))
+        if self._take_fault(api, "late") is not None:
+            self._arrive_late(api, body)
+            return None
+        self._let_late_ones_land(api)
         slow = self._take_fault(api, "slow")
         if slow is not None:
             time.sleep(slow.seconds)
