@@ -235,3 +235,44 @@ def test_the_journal_stays_far_below_a_table_store_column_however_much_the_cloud
     assert len(oldest.encode()) <= 1000 + 3
     size = len(json.dumps({"runs": [], "alerts": kept}, ensure_ascii=False).encode())
     assert size < 1024 * 1024
+
+
+def test_the_journal_stays_below_a_table_store_column_when_commands_printed_binary():
+    """GIVEN 200 alerts whose command printed binary (Cloud Assistant's 4,000 characters of
+    control bytes each: a `cat` of a compressed file, kept in journals written before their
+    output was cleaned) WHEN the journal keeps them THEN the record as Table Store stores it
+    (JSON, where one control byte would take six) is under 2 MB a column, each output
+    keeping its error line and losing its control bytes, as the messages show it."""
+    import json
+
+    from lib.app.journal import bounded
+
+    binary = "".join(chr(n % 32) for n in range(3984)) + "\nERROR: bad gzip"
+    assert len(binary) == 4000  # a Finding's OUTPUT_LIMIT
+    alerts = {
+        f"fp{n:03d}": {"output": binary, "updated_at": float(n), "status": "firing"}
+        for n in range(200)
+    }
+    kept = bounded(alerts)
+    assert len(kept) == 200
+    assert all(entry["output"].endswith("\nERROR: bad gzip") for entry in kept.values())
+    assert not any(chr(n) in entry["output"] for entry in kept.values() for n in (0, 1, 27))
+    size = len(json.dumps({"runs": [], "alerts": kept}, ensure_ascii=False).encode())
+    assert size < 1024 * 1024
+
+
+def test_the_detail_page_shows_a_binary_output_without_its_control_bytes(make_watcher):  # noqa: F811
+    """GIVEN a command that printed colour codes and NUL bytes before its error WHEN its 详情
+    page is opened THEN the page shows the text as the message did: no escape or NUL bytes
+    (a browser shows them as boxes), the error line whole."""
+    from tests.fakes.dataset import Dataset
+    from tests.test_polling import deploy
+
+    log = "\x1b[31mfailed\x1b[0m\x00\x00\x01\x02 gzip: stdin: not in gzip format\nERROR: bad gzip"
+    watcher = make_watcher(Dataset().add(deploy(1, output=log)), env=ACTIONS_ON)
+    watcher.app.settings = watcher.app.settings.model_copy(update={"show_output": True})
+    assert watcher.poll().alerts_sent == 1
+    detail = page(watcher, only=first_fingerprint(watcher))
+    assert "failed gzip: stdin: not in gzip format" in detail
+    assert "ERROR: bad gzip" in detail
+    assert not any(char in detail for char in "\x1b\x00\x01\x02")

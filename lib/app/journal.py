@@ -62,9 +62,24 @@ def _tail(text: str, limit: int) -> str:
     return "…" + raw[-limit:].decode("utf-8", errors="ignore")
 
 
+def _stored(text: str) -> int:
+    """Bytes ``text`` takes in the record as stored (JSON: a line break or a quote, two)."""
+    import json
+
+    return len(json.dumps(text, ensure_ascii=False).encode("utf-8"))
+
+
 def bounded(alerts: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """The newest ``_ALERTS`` alerts, outputs whole while ``_OUTPUT_BUDGET`` lasts (newest
-    first), older ones cut to their last ``_OLD_OUTPUT_BYTES``. Pure."""
+    first), older ones cut to their last ``_OLD_OUTPUT_BYTES``. Pure.
+
+    Outputs lose their control bytes and escape codes, as the messages show them: a browser
+    draws a NUL as a box, and in the record's JSON each would take six bytes (200 binary
+    outputs came to 3 MB, past Table Store's 2 MB a column). The budget counts the bytes
+    as stored.
+    """
+    from lib.notify.escape import clean
+
     newest_first = sorted(alerts.items(), key=lambda kv: -float(kv[1].get("updated_at", 0)))
     kept: dict[str, dict[str, Any]] = {}
     spent = 0
@@ -73,9 +88,10 @@ def bounded(alerts: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
         if not isinstance(output, str) or not output:
             kept[fingerprint] = entry
             continue
-        if spent + len(output.encode("utf-8")) > _OUTPUT_BUDGET:
+        output = clean(output)
+        if spent + _stored(output) > _OUTPUT_BUDGET:
             output = _tail(output, _OLD_OUTPUT_BYTES)
-        spent += len(output.encode("utf-8"))
+        spent += _stored(output)
         kept[fingerprint] = {**entry, "output": output}
     return kept
 
