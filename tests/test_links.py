@@ -762,3 +762,32 @@ def test_a_links_silence_gives_its_reason_in_the_deployments_language(
     call(tmp_path, envelope(url, method="POST", form={"csrf": token}), ASSISTWATCH_LANG="zh")
     [made] = list_silences(FileStore(tmp_path), time.time())
     assert made.reason == "从告警消息的链接静默到恢复"
+
+
+def test_silence_list_still_lists_when_the_journal_cannot_be_read(
+    tmp_path: Path, signer: Signer
+) -> None:
+    """GIVEN a silence made from a link, and the journal record (which only names the alert
+    it mutes) truncated on disk WHEN the on-call runs `assistwatch silence list` THEN the
+    silence is listed as before, by its fingerprint, with one line saying why the alert is
+    not named — the list of silences does not depend on the operator page's journal."""
+    import io
+
+    from lib.edges.cli import build_parser
+    from lib.edges.cli.silence import silence as silence_cli
+    from lib.state.file import _record_stem
+
+    firing_story(tmp_path, name="backup.sh", output="disk full")
+    url = signer.url("silence-1d", f"{FP}.1", NOW + 600)
+    token = csrf_of(call(tmp_path, envelope(url))["body"])
+    call(tmp_path, envelope(url, method="POST", form={"csrf": token, "name": "Wang Wei"}))
+    [journal] = tmp_path.rglob(f"{_record_stem('journal')}.json")
+    journal.write_text('{"value": {"runs": [', encoding="utf-8")
+    out, err = io.StringIO(), io.StringIO()
+    args = build_parser().parse_args(["silence", "list"])
+    assert silence_cli(args, env_for(tmp_path), stream=out, now=time.time(), err=err) == 0
+    assert FP in out.getvalue()
+    assert "Wang Wei" in out.getvalue()
+    [line] = err.getvalue().splitlines()
+    assert "journal" in line
+    assert "not named" in line

@@ -118,23 +118,28 @@ def silence(
                 stream.write(f"expired {args.id}\n")
                 return EXIT_OK
             return fail("silence", f"no active silence {args.id}", err)
-        _list(
-            list_silences(store, moment, include_expired=args.all), store, settings, moment, stream
-        )
+        found = list_silences(store, moment, include_expired=args.all)
+        _list(found, store, settings, moment, stream=stream, err=err or sys.stderr)
         return EXIT_OK
     except AssistwatchError as error:
         return fail("silence", str(error), err)
 
 
 def _list(
-    found: list[Silence], store: StateStore, settings: Settings, moment: float, stream: TextIO
+    found: list[Silence],
+    store: StateStore,
+    settings: Settings,
+    moment: float,
+    *,
+    stream: TextIO,
+    err: TextIO,
 ) -> None:
     """One line a silence, naming the alert it mutes when the journal knows it."""
     if not found:
         stream.write("no silences\n")
         return
     named = any("fingerprint" in item.match or "group" in item.match for item in found)
-    journal = _journal(store) if named else {}
+    journal = _journal(store, err) if named else {}
     for item in found:
         until = _shown(item.expires_at, settings.timezone)
         state = "active" if item.active(moment) else "expired"
@@ -144,11 +149,19 @@ def _list(
         )
 
 
-def _journal(store: StateStore) -> dict[str, Any]:
-    """The operator page's journal (it knows which alert a fingerprint is), if kept."""
+def _journal(store: StateStore, err: TextIO) -> dict[str, Any]:
+    """The operator page's journal (it knows which alert a fingerprint is), if kept; when
+    it cannot be read, the silences are listed all the same, by what they match."""
     from lib.app.journal import RECORD
+    from lib.support.errors import AssistwatchError
 
-    return store.read(RECORD).value
+    try:
+        return store.read(RECORD).value
+    except AssistwatchError as error:
+        err.write(
+            f"assistwatch silence: the journal could not be read, alerts not named: {error}\n"
+        )
+        return {}
 
 
 def _what(match: dict[str, object], journal: dict[str, Any]) -> str:
