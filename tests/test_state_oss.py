@@ -504,6 +504,20 @@ def test_a_write_whose_put_lands_after_its_generation_was_tidied_away_is_a_confl
     assert fast.read("silences").value == {"ids": [0, 1, 2]}
 
 
+def _landed_then_paused(
+    fake: OssFake, pool: ThreadPoolExecutor, write: Callable[[], bool]
+) -> tuple[Any, Any]:
+    """Start ``write`` on ``pool``: its record PUT lands, then it is held before it lists the
+    generations to check it. The future and the event that lets it look."""
+    put_arrived, put_release = fake.hold_next(method="PUT", path_contains="/records/")
+    late = pool.submit(write)
+    assert put_arrived.wait(30)
+    list_arrived, list_release = fake.hold_next(method="GET", path_contains="list-type=2")
+    put_release.set()
+    assert list_arrived.wait(30)
+    return late, list_release
+
+
 def test_a_write_that_landed_first_is_won_even_if_three_more_went_by_before_it_looked(
     fake: OssFake, bucket: str
 ) -> None:
@@ -512,13 +526,10 @@ def test_a_write_that_landed_first_is_won_even_if_three_more_went_by_before_it_l
     slow, fast = make_store(fake, bucket), make_store(fake, bucket)
     assert fast.write("counter", {"count": 1}, None)
     seen = slow.read("counter")
-    put_arrived, put_release = fake.hold_next(method="PUT", path_contains="/records/")
     with ThreadPoolExecutor(1) as pool:
-        late = pool.submit(slow.write, "counter", {"count": 2}, seen.version)
-        assert put_arrived.wait(30)
-        list_arrived, list_release = fake.hold_next(method="GET", path_contains="list-type=2")
-        put_release.set()
-        assert list_arrived.wait(30)
+        late, list_release = _landed_then_paused(
+            fake, pool, lambda: slow.write("counter", {"count": 2}, seen.version)
+        )
         # ... while three more increments build on its v2 and tidy v2 and v3 away
         for _ in range(3):
             current = fast.read("counter")
@@ -662,3 +673,43 @@ def test_open_store_oss_without_bucket_or_region_is_a_config_error(
     # GIVEN an oss:// URL missing a part WHEN it is opened THEN a ConfigError says which
     with pytest.raises(ConfigError, match=needle):
         open_store(url, environ=environ, credentials=StaticCredentials())
+
+
+def test_a_write_checked_against_a_previous_releases_writes_is_unknown_not_a_conflict(
+    fake: OssFake, bucket: str
+) -> None:
+    """GIVEN a rolling update: a writer of this release whose PUT of v2 lands, descheduled
+    before it checks it, while the previous release (bodies without ``history``) builds
+    three increments on it and tidies v2 and v3 away WHEN the writer finally looks THEN
+    it cannot tell whether its write is in the chain, and says so as a StateError that
+    names why (a "conflict" would make its caller count twice); the counter stays 5."""
+    import json
+    import uuid
+
+    slow, fast = make_store(fake, bucket), make_store(fake, bucket)
+    assert fast.write("counter", {"count": 1}, None)
+    seen = slow.read("counter")
+    prefix = "assistwatch/default/records/r-counter/v"
+    with ThreadPoolExecutor(1) as pool:
+        late, list_release = _landed_then_paused(
+            fake, pool, lambda: slow.write("counter", {"count": 2}, seen.version)
+        )
+        for gen in (3, 4, 5):  # the previous release: nonce and prev, no history
+            below = json.loads(fake.get(bucket, f"{prefix}{gen - 1:010d}") or b"{}")
+            body = {
+                "name": "counter",
+                "written_at": NOW,
+                "value": {"count": gen},
+                "nonce": uuid.uuid4().hex,
+                "prev": f"{gen - 1}.{below['nonce']}",
+            }
+            fake.put(bucket, f"{prefix}{gen:010d}", json.dumps(body).encode())
+            fake.delete(bucket, f"{prefix}{gen - 2:010d}")  # its tidying: below the replaced
+        assert fake.get(bucket, f"{prefix}0000000003") is None
+        list_release.set()
+        with pytest.raises(StateError) as raised:
+            late.result(30)
+    message = str(raised.value)
+    assert "unknown" in message
+    assert "release" in message  # why: the writes after it carry no history to check by
+    assert fast.read("counter").value == {"count": 5}

@@ -469,9 +469,16 @@ class OssStore:
         successor = self._get_json(f"{prefix}{gen + 1:0{_GEN_DIGITS}d}")
         if successor is not None:
             return successor.get("prev") == version
+        why = (
+            f"more than {_HISTORY} writes went by"
+            if len(chain) >= _HISTORY
+            # A head whose history is short: writes by a release before histories (a
+            # rolling update), which record no history to check by.
+            else f"{back} writes went by, some by an earlier release that records no history,"
+        )
         raise StateError(
-            f"OSS write under {prefix} in bucket {self._bucket}: more than {_HISTORY} writes "
-            "went by before it could be checked, so whether it landed is unknown; try again"
+            f"OSS write under {prefix} in bucket {self._bucket}: {why} before it could be "
+            "checked, so whether it landed is unknown; try again"
         )
 
     def _create(self, key: str, data: dict[str, Any], nonce: str) -> bool | None:
