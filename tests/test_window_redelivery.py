@@ -618,3 +618,25 @@ def test_a_recovery_waiting_in_the_outbox_when_the_window_opens_is_told_at_its_e
     assert len(told) == 2
     assert "已恢复" in told[1]
     assert outbox(setup) == []
+
+
+def test_a_muted_reminder_waiting_while_the_budget_is_full_is_still_never_sent(
+    setup: Setup,
+) -> None:
+    # GIVEN reminders every 30 minutes; a backup failing since 01:15, told then, whose
+    # 01:55 reminder did not reach the robot
+    reminder_waiting(setup, MUTED)
+    # WHEN the retry comes inside the window while another run has used this minute's
+    # messages (the budget has no slot: nothing could be sent anyway)
+    setup.world.now = INSIDE
+    budget_full(setup)
+    report = setup.poll(INSIDE)
+    # THEN it is dropped then, not kept for later
+    assert report.deferred == 0
+    assert any("dropped: a maintenance window mutes its route" in note for note in report.notes)
+    # AND after the window that old reminder is still never sent (a muted reminder is
+    # skipped, whatever the budget), and the reminders go on as usual
+    setup.poll(AFTER)
+    told = setup.robot.told("hourly-backup")
+    assert not any("第 1 次提醒" in text for text in told)
+    assert "第 3 次提醒" in told[-1]

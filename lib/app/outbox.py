@@ -144,6 +144,13 @@ class Outbox:
             if claim.key.id in held:  # untouched: the window's end tells it (lib.app.muting)
                 self._left[claim.key.id] = claim
                 continue
+            if claim.key.id in skip:  # a reminder its route's window mutes: never sent, so
+                # dropped whatever the budget (deferred, it would go out after the window)
+                now = self._clock()
+                if self._store.take_over(claim, self._owner, self._lease, now):
+                    self._store.confirm(claim.key, self._owner, self._clock())
+                    skipped[receiver] = skipped.get(receiver, 0) + 1
+                continue
             if receiver in full:
                 tally.deferred += 1
                 continue
@@ -161,10 +168,6 @@ class Outbox:
                 tally.errors.append(
                     f"outbox entry {claim.key.id} holds no readable alert; left as is"
                 )
-                continue
-            if claim.key.id in skip:  # a reminder its route's window mutes: never sent
-                self._store.confirm(claim.key, self._owner, self._clock())
-                skipped[receiver] = skipped.get(receiver, 0) + 1
                 continue
             taken.setdefault(receiver, []).append(alert)
             if (claim.last_error or "").startswith(UNSURE):
