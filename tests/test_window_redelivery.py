@@ -640,3 +640,19 @@ def test_a_muted_reminder_waiting_while_the_budget_is_full_is_still_never_sent(
     told = setup.robot.told("hourly-backup")
     assert not any("第 1 次提醒" in text for text in told)
     assert "第 3 次提醒" in told[-1]
+
+
+def test_an_alert_held_by_a_window_is_told_when_the_routing_file_drops_every_window(
+    setup: Setup,
+) -> None:
+    # GIVEN a deploy failed at 02:20, inside Sunday's 02:00–04:00 window: held, not told
+    setup.dataset.add(failed_deploy(INSIDE - timedelta(minutes=10)))
+    assert setup.poll(INSIDE).muted == 1
+    assert setup.robot.told("deploy") == []
+    # WHEN the maintenance is called off: the routing file's routes name no window any more
+    setup.route(PLAIN)
+    setup.poll(INSIDE + timedelta(minutes=5))
+    # THEN the next run tells the held alert (it is not forgotten in the held record), once
+    assert len(setup.robot.told("deploy")) == 1
+    setup.poll(INSIDE + timedelta(minutes=10))
+    assert len(setup.robot.told("deploy")) == 1

@@ -1,8 +1,9 @@
 """Maintenance windows for a pass: hold what a muted route brings; tell it when the window ends.
 
 Held alerts live in one versioned record (``muted``): every pass that could release them reads
-it — only when some route names a time interval, so a routing file without windows costs
-nothing. Entries are removed after this pass's claims (a crash in between releases them
+it — when some route names a time interval; a routing file without windows costs one read
+of it a pass, so what windows held before the file stopped naming them is still told (and
+nothing without a routing file). Entries are removed after this pass's claims (a crash in between releases them
 again next pass, and the claims say "already told"). lib.core.muting decides.
 
 Alerts waiting in the outbox (an earlier run claimed them; the robot was down, rate limited
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
     from lib.core.muting import Muted, Screen, Waiting
     from lib.core.routing import TagLookup
 
-__all__ = ["RECORD", "hold_muted", "hold_waiting", "load_held"]
+__all__ = ["RECORD", "any_held", "hold_muted", "hold_waiting", "load_held"]
 
 RECORD = "muted"
 
@@ -46,7 +47,7 @@ def hold_muted(
     from lib.app.tagging import tag_lookup
     from lib.core.muting import screen
 
-    assert app.table is not None  # callers check app.table.has_windows
+    assert app.table is not None  # callers check app.table (windows, or entries held)
     held, unreadable = _load(app, state)
     before = {entry.key for entry in held}
     held = _with_waiting(held, state.waiting)
@@ -154,6 +155,12 @@ def _with_waiting(held: list[Muted], waiting: list[Muted]) -> list[Muted]:
     merged = [replace(entry, claimed=True) if entry.key in claimed else entry for entry in held]
     known = {entry.key for entry in held}
     return merged + [entry for key, entry in claimed.items() if key not in known]
+
+
+def any_held(app: Context) -> bool:
+    """Whether the held record holds anything (one read): a routing file that stopped
+    naming windows (maintenance called off) must still release what they held."""
+    return bool(app.store.read(RECORD).value.get("held"))
 
 
 def load_held(app: Context) -> list[Muted]:

@@ -52,9 +52,9 @@ def claim(app: Context, state: Pass, *, early: bool = False) -> None:
     the pass, so a resolve of a firing still held is never told and a held firing that
     resolved is never released.
     """
-    windows = (
-        app.table is not None and app.table.has_windows
-    )  # maintenance windows: held alerts may be due any pass
+    # Maintenance windows: held alerts may be due any pass; so are those held before the
+    # routing file stopped naming windows (one record read a pass while routes name none).
+    windows = app.table is not None and (app.table.has_windows or _held_left(app))
     if state.outbox is None or not (state.alerts or windows):
         return
     told: list[Alert] = []
@@ -83,6 +83,12 @@ def claim(app: Context, state: Pass, *, early: bool = False) -> None:
     for receiver, won in state.outbox.claim(routed, state.tally).items():
         state.won.setdefault(receiver, []).extend(won)
     state.alerts = later
+
+
+def _held_left(app: Context) -> bool:
+    from lib.app.muting import any_held
+
+    return any_held(app)
 
 
 def silenced(app: Context, alerts: list[Alert], state: Pass) -> list[Alert]:
