@@ -21,7 +21,7 @@ the mark and are retried as usual. docs/reliability.md, "Late answers".
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -251,31 +251,29 @@ class Outbox:
         A claim this run did not leave waiting (another run has it, it was told) is skipped.
         """
         won: dict[str, list[Alert]] = {}
-        for receiver, items in alerts.items():
-            for alert in items:
-                claim = self._left.pop(alert.claim_key(receiver).id, None)
-                if claim is None or not self._store.take_over(
-                    claim, self._owner, self._lease, self._clock()
-                ):
-                    continue
-                won.setdefault(receiver, []).append(alert)
-                if (claim.last_error or "").startswith(UNSURE):
-                    self._repeats.add((receiver, alert.key))
+        for receiver, alert, claim in self._take_back(alerts):
+            won.setdefault(receiver, []).append(alert)
+            if (claim.last_error or "").startswith(UNSURE):
+                self._repeats.add((receiver, alert.key))
         return won
 
     def discard(self, alerts: Mapping[str, list[Alert]]) -> int:
         """Confirm, unsent, claims a window held that are not to be told any more (resolved
         inside their window, or silenced since); how many."""
-        done = 0
+        return sum(
+            self._store.confirm(claim.key, self._owner, self._clock())
+            for _, _, claim in self._take_back(alerts)
+        )
+
+    def _take_back(self, alerts: Mapping[str, list[Alert]]) -> Iterator[tuple[str, Alert, Claim]]:
+        """The held claims of ``alerts`` this run left waiting and now takes over."""
         for receiver, items in alerts.items():
             for alert in items:
                 claim = self._left.pop(alert.claim_key(receiver).id, None)
-                now = self._clock()
                 if claim is not None and self._store.take_over(
-                    claim, self._owner, self._lease, now
+                    claim, self._owner, self._lease, self._clock()
                 ):
-                    done += self._store.confirm(claim.key, self._owner, self._clock())
-        return done
+                    yield receiver, alert, claim
 
     def deliver(self, won: Mapping[str, list[Alert]], tally: DeliveryTally) -> None:
         """Send what this run holds claims for; confirm what went out, release the rest.
