@@ -26,11 +26,11 @@ def action_lines(settings: Settings) -> list[Line]:
     url, secret = settings.public_url, settings.actions_secret
     if url is None and secret is None:
         return []
-    if url is None:
-        why = "ASSISTWATCH_ACTIONS_SECRET is set without ASSISTWATCH_PUBLIC_URL"
-        return [Line("warn", "actions", f"off: {why} (both are needed for links in messages)")]
-    if secret is None:
-        why = "ASSISTWATCH_PUBLIC_URL is set without ASSISTWATCH_ACTIONS_SECRET"
+    if url is None or secret is None:
+        given, missing = (
+            ("PUBLIC_URL", "ACTIONS_SECRET") if secret is None else ("ACTIONS_SECRET", "PUBLIC_URL")
+        )
+        why = f"ASSISTWATCH_{given} is set without ASSISTWATCH_{missing}"
         return [Line("warn", "actions", f"off: {why} (both are needed for links in messages)")]
     from urllib.parse import urlsplit
 
